@@ -1,0 +1,246 @@
+"""``bifrost_app()``: the gateway as a Starlette application, standalone or mounted.
+
+Routes come from the dialects (plain ``RouteSpec`` data). Each route is a small ASGI endpoint that
+reads the body (bounded), hands it to ``Gateway.handle`` and writes the reply; streams are pumped
+while watching for the client's disconnect, which closes the upstream request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import parse_qsl
+
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from ._http import httpx
+from .dialects.anthropic import AnthropicDialect
+from .dialects.base import Call, Dialect, RouteSpec
+from .dialects.genai import GenAIDialect
+from .dialects.openai import OpenAIDialect
+from .errors import GatewayError, InvalidRequestError, NotFoundError, RequestTooLargeError
+from .gateway import Gateway, JsonReply, Reply, StreamReply
+from .metrics import render_metrics
+from .settings import BifrostSettings
+
+_STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+class _Endpoint:
+    """One dialect route as a raw ASGI app (no per-request Request/Response objects)."""
+
+    def __init__(
+        self, gateway: Gateway, dialect: Dialect, spec: RouteSpec, route: str, default_provider: str | None
+    ) -> None:
+        self.gateway = gateway
+        self.dialect = dialect
+        self.spec = spec
+        self.route = route
+        self.default_provider = default_provider
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        gateway = self.gateway
+        method = scope["method"]
+        try:
+            body = await _read_body(receive, headers, gateway.max_body_bytes) if method != "GET" else b""
+        except GatewayError as exc:
+            reply: Reply = gateway.error_reply(self.dialect, exc, route=self.route, method=method, headers=headers)
+        else:
+            query = scope.get("query_string", b"")
+            call = Call(
+                path_params=scope.get("path_params", {}),
+                query=dict(parse_qsl(query.decode("latin-1"))) if query else {},
+                headers=headers,
+                options=self.spec.options,
+                default_provider=self.default_provider,
+            )
+            reply = await gateway.handle(self.dialect, self.spec.operation, call, body, route=self.route, method=method)
+        if isinstance(reply, StreamReply):
+            await _send_stream(reply, receive, send)
+        else:
+            await _send_json(reply, send)
+
+
+async def _read_body(receive: Receive, headers: Mapping[str, str], limit: int) -> bytes:
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise InvalidRequestError("client disconnected while sending the body")
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _too_large(limit: int) -> RequestTooLargeError:
+    return RequestTooLargeError(
+        f"request body exceeds {limit / 1048576:g} MB (client.max_request_body_size_mb)",
+        code="request_too_large",
+    )
+
+
+def _raw_headers(headers: Mapping[str, str], media_type: str) -> list[tuple[bytes, bytes]]:
+    raw = [(b"content-type", media_type.encode())]
+    raw.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+    return raw
+
+
+async def _send_json(reply: JsonReply, send: Send) -> None:
+    headers = _raw_headers(reply.headers, reply.media_type)
+    headers.append((b"content-length", str(len(reply.body)).encode()))
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": reply.body, "more_body": False})
+
+
+async def _send_stream(reply: StreamReply, receive: Receive, send: Send) -> None:
+    chunks = reply.chunks
+    headers = _raw_headers({**_STREAM_HEADERS, **reply.headers}, reply.media_type)
+
+    async def pump() -> None:
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        async for chunk in chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    pumping = asyncio.ensure_future(pump())
+    watching = asyncio.ensure_future(watch())
+    try:
+        await asyncio.wait((pumping, watching), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (pumping, watching):
+            task.cancel()
+        await asyncio.gather(pumping, watching, return_exceptions=True)
+        await chunks.aclose()  # type: ignore[attr-defined]
+    if pumping.done() and not pumping.cancelled() and pumping.exception() is not None:
+        raise pumping.exception()  # type: ignore[misc]
+
+
+MOUNTS: tuple[tuple[str, str, str | None], ...] = (
+    # (prefix, dialect, default provider)
+    ("", "openai", None),
+    ("/openai", "openai", "openai"),
+    ("/anthropic", "anthropic", "anthropic"),
+    ("/genai", "gemini", "gemini"),
+)
+
+
+def _routes(gateway: Gateway) -> list[BaseRoute]:
+    dialects: dict[str, Dialect] = {"openai": OpenAIDialect(), "anthropic": AnthropicDialect(), "gemini": GenAIDialect()}
+    routes: list[BaseRoute] = []
+    seen: set[tuple[str, str]] = set()
+    for prefix, name, default in MOUNTS:
+        dialect = dialects[name]
+        for spec in dialect.routes:
+            paths = [prefix + spec.path]
+            if prefix == "/openai" and spec.path.startswith("/v1/"):
+                paths.append(prefix + spec.path[3:])
+            for path in paths:
+                if (spec.method, path) in seen:
+                    continue
+                seen.add((spec.method, path))
+                endpoint = _Endpoint(gateway, dialect, spec, path, default)
+                routes.append(Route(path, endpoint, methods=[spec.method], include_in_schema=False))
+    return routes
+
+
+def _ops_routes(gateway: Gateway) -> list[BaseRoute]:
+    async def health(request: Request) -> Response:
+        status, body = gateway.health(verbose=False)
+        return JSONResponse(body, status_code=status)
+
+    async def ready(request: Request) -> Response:
+        status, body = gateway.health(verbose=True)
+        return JSONResponse(body, status_code=status)
+
+    async def metrics(request: Request) -> Response:
+        body, content_type = render_metrics(gateway.registry)
+        return Response(body, media_type=content_type)
+
+    return [
+        Route("/health", health, methods=["GET"]),
+        Route("/health/ready", ready, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+
+
+def _dialect_for_path(path: str) -> Dialect:
+    if "/anthropic/" in path or path.endswith("/anthropic"):
+        return AnthropicDialect()
+    if "/genai/" in path:
+        return GenAIDialect()
+    return OpenAIDialect()
+
+
+def _error_handlers() -> dict[Any, Any]:
+    async def not_found(request: Request, exc: Exception) -> Response:
+        error: GatewayError = NotFoundError(f"route not found: {request.method} {request.url.path}")
+        if getattr(exc, "status_code", 404) == 405:
+            error = GatewayError(f"method {request.method} is not allowed on {request.url.path}", status=405)
+            error.kind = "invalid_request"
+        rendered = _dialect_for_path(request.url.path).render_error(error)
+        return Response(rendered.body, status_code=rendered.status, media_type="application/json")
+
+    return {404: not_found, 405: not_found}
+
+
+def bifrost_app(
+    settings: BifrostSettings | None = None,
+    *,
+    config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    registry: CollectorRegistry | None = None,
+) -> Starlette:
+    """The gateway as an ASGI app.
+
+    ``settings`` or ``config`` (a config.json path or a dict in that shape; default: ``BIFROST_CONFIG``
+    and the environment) configure it; ``transport`` is an httpx-style async transport for upstream
+    calls (tests, proxies); ``registry`` a prometheus ``CollectorRegistry`` (default: a new one).
+    Works mounted (no lifespan needed); when a lifespan runs, shutdown drains and closes clients.
+    The gateway object is at ``app.state.gateway``.
+    """
+    if settings is None:
+        from .config_file import load_settings
+
+        settings = load_settings(config)
+    elif config is not None:
+        raise TypeError("pass either settings or config, not both")
+    gateway = Gateway(settings, transport=transport, registry=registry)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with gateway.lifespan(app):
+            yield
+
+    app = Starlette(
+        routes=[*_ops_routes(gateway), *_routes(gateway)],
+        exception_handlers=_error_handlers(),
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    return app
+
+
+create_app = bifrost_app

@@ -1,0 +1,81 @@
+"""The dialect contract: pure parsing of a client's request and rendering of answers in its format.
+
+Routes are plain data (``RouteSpec``); ``app.py`` turns them into Starlette routes and
+``gateway.py`` runs the one-way flow: parse -> route -> render.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from ..errors import GatewayError
+from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo, StreamEvent
+
+Operation = Literal["chat", "embeddings", "count_tokens", "models", "model"]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    method: str
+    path: str  # Starlette path template, relative to the dialect's mount point
+    operation: Operation
+    options: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"stream": True}
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What a dialect may read about an inbound HTTP request besides its JSON body."""
+
+    path_params: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-cased names
+    options: Mapping[str, Any] = field(default_factory=dict)  # from the RouteSpec
+    default_provider: str | None = None  # the mount's default ("openai" on /openai, ...)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReply:
+    status: int
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class StreamRenderer(Protocol):
+    """Stateful: renders one stream's neutral events as SSE bytes in the client's format."""
+
+    media_type: str
+
+    def render(self, event: StreamEvent) -> bytes: ...
+
+    def finish(self) -> bytes:
+        """The stream ended normally: whatever the format still owes (``[DONE]``, ``message_stop``)."""
+        ...
+
+    def fail(self, error: GatewayError) -> bytes:
+        """The stream broke after content was sent: an error frame valid in this format."""
+        ...
+
+
+class Dialect(Protocol):
+    name: Format
+    routes: Sequence[RouteSpec]
+
+    def parse_chat(self, body: Any, call: Call) -> ChatRequest: ...
+
+    def render_chat(self, response: ChatResponse, request: ChatRequest) -> bytes: ...
+
+    def stream_renderer(self, request: ChatRequest) -> StreamRenderer: ...
+
+    def parse_embeddings(self, body: Any, call: Call) -> EmbeddingRequest: ...
+
+    def render_embeddings(self, response: EmbeddingResponse, request: EmbeddingRequest, call: Call) -> bytes: ...
+
+    def parse_count_tokens(self, body: Any, call: Call) -> ChatRequest: ...
+
+    def render_count_tokens(self, tokens: int) -> bytes: ...
+
+    def render_models(self, models: Sequence[ModelInfo], call: Call) -> bytes: ...
+
+    def render_error(self, error: GatewayError) -> ErrorReply: ...

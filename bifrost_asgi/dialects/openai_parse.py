@@ -1,0 +1,569 @@
+"""OpenAI Chat Completions / legacy Completions request bodies -> neutral ``ChatRequest``.
+
+Hand-written validation (no pydantic on the hot path): every error is an ``InvalidRequestError``
+whose message starts with the JSON path of the offending field (``messages[1].role: ...``).
+The client's body is kept as ``ChatRequest.raw`` (minus the gateway-only ``fallbacks``) so an
+OpenAI-format upstream gets it unchanged; everything the neutral schema cannot carry and a
+translation must not silently drop goes to ``ChatRequest.untranslatable``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import InvalidRequestError
+from ..neutral import (
+    AudioPart,
+    ChatRequest,
+    FilePart,
+    ImagePart,
+    Message,
+    Part,
+    Reasoning,
+    ReasoningPart,
+    ResponseFormat,
+    Role,
+    TextPart,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+    ToolSpec,
+)
+
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+_TOOL_CHOICE_MODES = frozenset({"none", "auto", "required"})
+_DEFAULT_PARAMETERS: Mapping[str, Any] = {"type": "object", "properties": {}}
+LEGACY_MAX_TOKENS_DEFAULT = 16
+
+
+def bad(path: str, message: str) -> InvalidRequestError:
+    return InvalidRequestError(f"{path}: {message}", param=path)
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def require_object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise InvalidRequestError(f"request body: expected a JSON object, got {_type_name(body)}")
+    return body
+
+
+def require_model(body: Mapping[str, Any]) -> str:
+    model = body.get("model")
+    if model is None:
+        raise bad("model", "required")
+    if not isinstance(model, str) or not model.strip():
+        raise bad("model", f"expected a non-empty string, got {_type_name(model)}")
+    return model
+
+
+def parse_fallbacks(body: Mapping[str, Any]) -> tuple[str, ...]:
+    value = body.get("fallbacks")
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise bad("fallbacks", f"expected a list of 'provider/model' strings, got {_type_name(value)}")
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip():
+            raise bad(f"fallbacks[{i}]", "expected a non-empty 'provider/model' string")
+    return tuple(value)
+
+
+def without_fallbacks(body: dict[str, Any]) -> dict[str, Any]:
+    """The body to pass through: the same dict (no copy) unless it carries ``fallbacks``."""
+    if "fallbacks" in body:
+        return {k: v for k, v in body.items() if k != "fallbacks"}
+    return body
+
+
+# ---------------------------------------------------------------------------------- scalars
+
+
+def _opt_number(body: Mapping[str, Any], name: str) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise bad(name, f"expected a number, got {_type_name(value)}")
+    return float(value)
+
+
+def _opt_int(body: Mapping[str, Any], name: str, minimum: int | None = None) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise bad(name, f"expected an integer, got {_type_name(value)}")
+    if minimum is not None and value < minimum:
+        raise bad(name, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _opt_bool(body: Mapping[str, Any], name: str) -> bool | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise bad(name, f"expected a boolean, got {_type_name(value)}")
+    return value
+
+
+def _opt_str(body: Mapping[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise bad(name, f"expected a string, got {_type_name(value)}")
+    return value
+
+
+def _stop(body: Mapping[str, Any]) -> tuple[str, ...]:
+    value = body.get("stop")
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(s, str) for s in value):
+        return tuple(value)
+    raise bad("stop", "expected a string or a list of strings")
+
+
+# ---------------------------------------------------------------------------------- content
+
+
+def split_data_url(url: str) -> tuple[str, str] | None:
+    """``data:<type>;base64,<data>`` -> (type, data); anything else -> None."""
+    if not url.startswith("data:"):
+        return None
+    header, sep, data = url.partition(",")
+    if not sep or not header.endswith(";base64"):
+        return None
+    return header[5:-7] or "application/octet-stream", data
+
+
+def _image_part(part: Mapping[str, Any], path: str) -> ImagePart:
+    image = part.get("image_url")
+    if isinstance(image, str):  # lenient: some clients send the URL directly
+        image = {"url": image}
+    if not isinstance(image, dict) or not isinstance(image.get("url"), str):
+        raise bad(f"{path}.image_url", "expected an object with a string 'url'")
+    url: str = image["url"]
+    detail = image.get("detail")
+    detail = detail if isinstance(detail, str) else None
+    split = split_data_url(url)
+    if split is not None:
+        return ImagePart(data=split[1], media_type=split[0], detail=detail)
+    return ImagePart(url=url, detail=detail)
+
+
+def _audio_part(part: Mapping[str, Any], path: str) -> AudioPart:
+    audio = part.get("input_audio")
+    if not isinstance(audio, dict) or not isinstance(audio.get("data"), str):
+        raise bad(f"{path}.input_audio", "expected an object with string 'data' and 'format'")
+    fmt = audio.get("format")
+    if not isinstance(fmt, str):
+        raise bad(f"{path}.input_audio.format", "expected a string such as 'wav' or 'mp3'")
+    return AudioPart(data=audio["data"], format=fmt)
+
+
+def _file_part(part: Mapping[str, Any], path: str) -> FilePart:
+    file = part.get("file")
+    if not isinstance(file, dict):
+        raise bad(f"{path}.file", "expected an object with 'file_id' or 'file_data'")
+    filename = file.get("filename") if isinstance(file.get("filename"), str) else None
+    if isinstance(file.get("file_id"), str):
+        return FilePart(file_id=file["file_id"], filename=filename)
+    data = file.get("file_data")
+    if not isinstance(data, str):
+        raise bad(f"{path}.file", "expected a string 'file_id' or 'file_data'")
+    split = split_data_url(data)
+    if split is not None:
+        return FilePart(data=split[1], media_type=split[0], filename=filename)
+    media_type = "application/pdf" if filename and filename.lower().endswith(".pdf") else None
+    return FilePart(data=data, media_type=media_type, filename=filename)
+
+
+def _content_part(part: Any, path: str, *, assistant: bool) -> Part:
+    if not isinstance(part, dict):
+        raise bad(path, f"expected a content part object, got {_type_name(part)}")
+    kind = part.get("type")
+    if kind == "text" or (assistant and kind == "refusal"):
+        text = part.get(kind)
+        if not isinstance(text, str):
+            raise bad(f"{path}.{kind}", f"expected a string, got {_type_name(text)}")
+        return TextPart(text)
+    if not assistant:
+        if kind == "image_url":
+            return _image_part(part, path)
+        if kind == "input_audio":
+            return _audio_part(part, path)
+        if kind == "file":
+            return _file_part(part, path)
+    allowed = "'text' or 'refusal'" if assistant else "'text', 'image_url', 'input_audio' or 'file'"
+    raise bad(f"{path}.type", f"expected {allowed}, got {kind!r}")
+
+
+def _content(value: Any, path: str, *, assistant: bool = False) -> tuple[Part, ...]:
+    if isinstance(value, str):
+        return (TextPart(value),)
+    if isinstance(value, list):
+        return tuple(_content_part(p, f"{path}[{i}]", assistant=assistant) for i, p in enumerate(value))
+    raise bad(path, "expected a string or a list of content parts")
+
+
+def _text_only(parts: tuple[Part, ...], path: str) -> tuple[Part, ...]:
+    for i, p in enumerate(parts):
+        if not isinstance(p, TextPart):
+            raise bad(f"{path}[{i}]", "only 'text' parts are allowed in this message")
+    return parts
+
+
+# ---------------------------------------------------------------------------------- messages
+
+
+def _tool_calls(value: Any, path: str, untranslatable: dict[str, Any]) -> list[Part]:
+    if not isinstance(value, list):
+        raise bad(path, f"expected a list, got {_type_name(value)}")
+    calls: list[Part] = []
+    for i, call in enumerate(value):
+        here = f"{path}[{i}]"
+        if not isinstance(call, dict):
+            raise bad(here, f"expected an object, got {_type_name(call)}")
+        if call.get("type", "function") != "function":
+            untranslatable[here] = call
+            continue
+        call_id = call.get("id")
+        if not isinstance(call_id, str):
+            raise bad(f"{here}.id", "expected a string")
+        function = call.get("function")
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise bad(f"{here}.function", "expected an object with a string 'name'")
+        arguments = function.get("arguments", "")
+        if not isinstance(arguments, str):
+            raise bad(f"{here}.function.arguments", "expected a JSON string")
+        calls.append(ToolCall(call_id, function["name"], arguments))
+    return calls
+
+
+def _assistant(msg: Mapping[str, Any], path: str, untranslatable: dict[str, Any]) -> tuple[Part, ...]:
+    parts: list[Part] = []
+    reasoning = msg.get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning:
+        parts.append(ReasoningPart(reasoning))
+    content = msg.get("content")
+    if content is not None:
+        parts.extend(
+            p
+            for p in _content(content, f"{path}.content", assistant=True)
+            if not isinstance(p, TextPart) or p.text
+        )
+    elif "tool_calls" not in msg and "function_call" not in msg and not msg.get("refusal"):
+        raise bad(f"{path}.content", "required unless 'tool_calls' is present")
+    refusal = msg.get("refusal")
+    if isinstance(refusal, str) and refusal and content is None:
+        parts.append(TextPart(refusal))
+    if msg.get("tool_calls") is not None:
+        parts.extend(_tool_calls(msg["tool_calls"], f"{path}.tool_calls", untranslatable))
+    function_call = msg.get("function_call")
+    if isinstance(function_call, dict):  # deprecated single call: the id is the function's name
+        name = function_call.get("name")
+        if not isinstance(name, str):
+            raise bad(f"{path}.function_call.name", "expected a string")
+        arguments = function_call.get("arguments", "")
+        parts.append(ToolCall(name, name, arguments if isinstance(arguments, str) else ""))
+    if msg.get("audio") is not None:
+        untranslatable[f"{path}.audio"] = msg["audio"]
+    return tuple(parts)
+
+
+def _message(msg: Any, path: str, untranslatable: dict[str, Any]) -> Message:
+    if not isinstance(msg, dict):
+        raise bad(path, f"expected a message object, got {_type_name(msg)}")
+    role = msg.get("role")
+    if role not in _ROLES:
+        expected = "'system', 'developer', 'user', 'assistant' or 'tool'"
+        raise bad(f"{path}.role", f"expected {expected}, got {role!r}")
+    name = msg.get("name")
+    if name is not None and not isinstance(name, str):
+        raise bad(f"{path}.name", f"expected a string, got {_type_name(name)}")
+    if role == "assistant":
+        return Message("assistant", _assistant(msg, path, untranslatable), name)
+    content = msg.get("content")
+    if content is None:
+        raise bad(f"{path}.content", "required")
+    if role == "user":
+        return Message("user", _content(content, f"{path}.content"), name)
+    parts = _text_only(_content(content, f"{path}.content"), f"{path}.content")
+    if role == "tool":
+        call_id = msg.get("tool_call_id")
+        if not isinstance(call_id, str):
+            raise bad(f"{path}.tool_call_id", "required string for a 'tool' message")
+        return Message("tool", (ToolResult(call_id, parts),))
+    if role == "function":  # deprecated: the result of the function named ``name``
+        if name is None:
+            raise bad(f"{path}.name", "required for a 'function' message")
+        return Message("tool", (ToolResult(name, parts, name=name),))
+    system_role: Role = "developer" if role == "developer" else "system"
+    return Message(system_role, parts, name)
+
+
+def parse_messages(value: Any, untranslatable: dict[str, Any]) -> tuple[Message, ...]:
+    if value is None:
+        raise bad("messages", "required")
+    if not isinstance(value, list):
+        raise bad("messages", f"expected a list of messages, got {_type_name(value)}")
+    if not value:
+        raise bad("messages", "must contain at least one message")
+    return tuple(_message(m, f"messages[{i}]", untranslatable) for i, m in enumerate(value))
+
+
+# ---------------------------------------------------------------------------------- tools
+
+
+def _tools(value: Any, untranslatable: dict[str, Any]) -> tuple[ToolSpec, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise bad("tools", f"expected a list, got {_type_name(value)}")
+    specs: list[ToolSpec] = []
+    for i, tool in enumerate(value):
+        path = f"tools[{i}]"
+        if not isinstance(tool, dict):
+            raise bad(path, f"expected an object, got {_type_name(tool)}")
+        if tool.get("type") != "function":
+            untranslatable[path] = tool
+            continue
+        function = tool.get("function")
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise bad(f"{path}.function", "expected an object with a string 'name'")
+        parameters = function.get("parameters")
+        if parameters is not None and not isinstance(parameters, dict):
+            raise bad(f"{path}.function.parameters", "expected a JSON Schema object")
+        description = function.get("description")
+        strict = function.get("strict")
+        specs.append(
+            ToolSpec(
+                function["name"],
+                description if isinstance(description, str) else None,
+                parameters if parameters is not None else _DEFAULT_PARAMETERS,
+                strict if isinstance(strict, bool) else None,
+            )
+        )
+    return tuple(specs)
+
+
+def _allowed_tools(value: Mapping[str, Any], untranslatable: dict[str, Any]) -> ToolChoice | None:
+    allowed = value.get("allowed_tools")
+    if not isinstance(allowed, dict) or not isinstance(allowed.get("tools"), list):
+        raise bad("tool_choice.allowed_tools", "expected an object with 'mode' and a list of 'tools'")
+    tools = allowed["tools"]
+    if len(tools) == 1 and allowed.get("mode") == "required" and isinstance(tools[0], dict):
+        function = tools[0].get("function")
+        name = function.get("name") if isinstance(function, dict) else tools[0].get("name")
+        if isinstance(name, str):
+            return ToolChoice("tool", name)
+    untranslatable["tool_choice"] = value
+    return None
+
+
+def _tool_choice(value: Any, untranslatable: dict[str, Any]) -> ToolChoice | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value not in _TOOL_CHOICE_MODES:
+            raise bad("tool_choice", f"expected 'none', 'auto', 'required' or an object, got {value!r}")
+        return ToolChoice(value)  # type: ignore[arg-type]
+    if not isinstance(value, dict):
+        raise bad("tool_choice", f"expected a string or an object, got {_type_name(value)}")
+    kind = value.get("type")
+    if kind == "function":
+        function = value.get("function")
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise bad("tool_choice.function", "expected an object with a string 'name'")
+        return ToolChoice("tool", function["name"])
+    if kind == "allowed_tools":
+        return _allowed_tools(value, untranslatable)
+    if kind == "custom":
+        untranslatable["tool_choice"] = value
+        return None
+    raise bad("tool_choice.type", f"expected 'function', 'allowed_tools' or 'custom', got {kind!r}")
+
+
+def _response_format(value: Any) -> ResponseFormat | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise bad("response_format", f"expected an object, got {_type_name(value)}")
+    kind = value.get("type")
+    if kind in ("text", "json_object"):
+        return ResponseFormat(kind)
+    if kind == "json_schema":
+        spec = value.get("json_schema")
+        if not isinstance(spec, dict):
+            raise bad("response_format.json_schema", "expected an object with 'name' and 'schema'")
+        schema = spec.get("schema")
+        if schema is not None and not isinstance(schema, dict):
+            raise bad("response_format.json_schema.schema", "expected a JSON Schema object")
+        name = spec.get("name")
+        strict = spec.get("strict")
+        return ResponseFormat(
+            "json_schema",
+            schema,
+            name if isinstance(name, str) else None,
+            strict if isinstance(strict, bool) else None,
+        )
+    raise bad("response_format.type", f"expected 'text', 'json_object' or 'json_schema', got {kind!r}")
+
+
+def _reasoning(body: Mapping[str, Any]) -> Reasoning | None:
+    effort = _opt_str(body, "reasoning_effort")
+    if effort is None:
+        return None
+    return Reasoning(effort=effort, enabled=False if effort == "none" else None)
+
+
+# ---------------------------------------------------------------------------------- untranslatable
+
+
+def _untranslatable_fields(body: Mapping[str, Any], found: dict[str, Any]) -> None:
+    """Fields a non-OpenAI upstream cannot honour: refuse them there rather than drop them."""
+    for name in ("logit_bias", "prediction", "web_search_options", "audio", "functions", "function_call"):
+        value = body.get(name)
+        if value:
+            found[name] = value
+    if body.get("logprobs"):
+        found["logprobs"] = body["logprobs"]
+    if body.get("top_logprobs"):
+        found["top_logprobs"] = body["top_logprobs"]
+    modalities = body.get("modalities")
+    if isinstance(modalities, list) and any(m != "text" for m in modalities):
+        found["modalities"] = modalities
+
+
+def _stream_options(body: Mapping[str, Any], stream: bool) -> bool:
+    options = body.get("stream_options")
+    if options is None:
+        return False
+    if not isinstance(options, dict):
+        raise bad("stream_options", f"expected an object, got {_type_name(options)}")
+    include = options.get("include_usage")
+    if include is not None and not isinstance(include, bool):
+        raise bad("stream_options.include_usage", f"expected a boolean, got {_type_name(include)}")
+    return bool(include) and stream
+
+
+def _common(
+    body: dict[str, Any],
+    model: str,
+    messages: tuple[Message, ...],
+    untranslatable: dict[str, Any],
+    *,
+    text_completion: bool = False,
+    max_tokens_default: int | None = None,
+) -> ChatRequest:
+    stream = bool(_opt_bool(body, "stream"))
+    max_tokens = _opt_int(body, "max_completion_tokens", 1)
+    if max_tokens is None:
+        max_tokens = _opt_int(body, "max_tokens", 1)
+    user = _opt_str(body, "user")
+    if user is None:
+        user = _opt_str(body, "safety_identifier")
+    _untranslatable_fields(body, untranslatable)
+    return ChatRequest(
+        model=model,
+        messages=messages,
+        source_format="openai",
+        stream=stream,
+        include_usage=_stream_options(body, stream),
+        max_tokens=max_tokens if max_tokens is not None else max_tokens_default,
+        temperature=_opt_number(body, "temperature"),
+        top_p=_opt_number(body, "top_p"),
+        top_k=_opt_int(body, "top_k", 0),
+        stop=_stop(body),
+        n=_opt_int(body, "n", 1),
+        seed=_opt_int(body, "seed"),
+        presence_penalty=_opt_number(body, "presence_penalty"),
+        frequency_penalty=_opt_number(body, "frequency_penalty"),
+        tools=_tools(body.get("tools"), untranslatable),
+        tool_choice=_tool_choice(body.get("tool_choice"), untranslatable),
+        parallel_tool_calls=_opt_bool(body, "parallel_tool_calls"),
+        response_format=_response_format(body.get("response_format")),
+        reasoning=_reasoning(body),
+        user=user,
+        fallbacks=parse_fallbacks(body),
+        raw=without_fallbacks(body),
+        untranslatable=untranslatable,
+        text_completion=text_completion,
+    )
+
+
+def parse_chat_body(body: Any) -> ChatRequest:
+    """``POST /v1/chat/completions``."""
+    body = require_object(body)
+    model = require_model(body)
+    untranslatable: dict[str, Any] = {}
+    messages = parse_messages(body.get("messages"), untranslatable)
+    return _common(body, model, messages, untranslatable)
+
+
+def _prompt(body: Mapping[str, Any], untranslatable: dict[str, Any]) -> str:
+    prompt = body.get("prompt")
+    if prompt is None:
+        raise bad("prompt", "required")
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+        return prompt[0]
+    if isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt):
+        untranslatable["prompt"] = prompt  # several prompts at once
+        return prompt[0]
+    valid_tokens = isinstance(prompt, list) and all(
+        (isinstance(t, int) and not isinstance(t, bool))
+        or (isinstance(t, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in t))
+        for t in prompt
+    )
+    if not valid_tokens or not prompt:
+        raise bad("prompt", "expected a string, a list of strings or a list of token ids")
+    untranslatable["prompt"] = prompt  # token ids mean nothing to another vendor
+    return ""
+
+
+def parse_completion_body(body: Any) -> ChatRequest:
+    """``POST /v1/completions`` (legacy): the prompt becomes one user message."""
+    body = require_object(body)
+    model = require_model(body)
+    untranslatable: dict[str, Any] = {}
+    prompt = _prompt(body, untranslatable)
+    for name in ("echo", "suffix"):
+        if body.get(name):
+            untranslatable[name] = body[name]
+    best_of = body.get("best_of")
+    if isinstance(best_of, int) and best_of > 1:
+        untranslatable["best_of"] = best_of
+    messages = (Message("user", (TextPart(prompt),)),)
+    return _common(
+        body,
+        model,
+        messages,
+        untranslatable,
+        text_completion=True,
+        max_tokens_default=LEGACY_MAX_TOKENS_DEFAULT,
+    )

@@ -1,0 +1,409 @@
+"""The composition root: settings, providers, queues, the upstream seam, the router, metrics and
+the request log, plus the one-way flow every route runs (parse -> route -> render).
+
+No Starlette here: ``app.py`` adapts HTTP to ``Gateway.handle`` and ``Reply`` back to HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from . import _json
+from ._http import httpx
+from .dialects.base import Call, Dialect, Operation
+from .errors import (
+    GatewayError,
+    InvalidRequestError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
+from .metrics import Metrics
+from .mock_upstream import MockUpstream
+from .neutral import CONTENT_EVENTS, ChatRequest, StreamFailure, UsageUpdate
+from .providers.registry import create_provider
+from .queues import ProviderQueue
+from .request_log import RequestLogger, RequestRecord, SecretRedactingFilter, request_id_from
+from .routing.cooldown import Cooldowns
+from .routing.plan import Planner
+from .routing.router import EventStream, ProviderRuntime, RequestContext, Router
+from .settings import BifrostSettings
+from .upstream import HttpxUpstream, SchemeUpstream, Upstream
+
+logger = logging.getLogger("bifrost_asgi")
+
+TIMEOUT_HEADER = "x-bf-request-timeout"
+
+
+@dataclass(frozen=True, slots=True)
+class JsonReply:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    media_type: str = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamReply:
+    chunks: AsyncIterator[bytes]
+    headers: dict[str, str] = field(default_factory=dict)
+    media_type: str = "text/event-stream"
+    status: int = 200
+
+
+Reply = JsonReply | StreamReply
+
+
+@dataclass(slots=True)
+class _Exchange:
+    """What one request reports when it ends (metrics + log line)."""
+
+    route: str
+    method: str
+    dialect: str
+    started: float
+    ctx: RequestContext
+    stream: bool = False
+    status: int = 200
+    error: str | None = None
+    model: str = ""
+
+
+class Gateway:
+    def __init__(
+        self,
+        settings: BifrostSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        registry: CollectorRegistry | None = None,
+        upstream: Upstream | None = None,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.metrics = Metrics(self.registry, custom_labels=settings.client.prometheus_labels)
+        self.clock = clock
+        self.closing = False
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.max_body_bytes = int(settings.client.max_request_body_size_mb * 1024 * 1024)
+        providers = {
+            name: ProviderRuntime(
+                name=name,
+                config=config,
+                impl=create_provider(name, config),
+                queue=ProviderQueue(
+                    name,
+                    concurrency=config.concurrency_and_buffer_size.concurrency,
+                    buffer_size=config.concurrency_and_buffer_size.buffer_size,
+                    drop_excess=settings.client.drop_excess_requests,
+                    on_depth=self.metrics.set_queue_depth,
+                ),
+            )
+            for name, config in settings.providers.items()
+        }
+        max_connections = max((p.concurrency_and_buffer_size.concurrency for p in settings.providers.values()), default=100)
+        self.upstream = upstream or SchemeUpstream(
+            HttpxUpstream(transport, max_connections=max_connections), MockUpstream()
+        )
+        self.cooldowns = Cooldowns(
+            threshold=settings.routing.cooldown_failures, seconds=settings.routing.cooldown_seconds, clock=clock
+        )
+        self.router = Router(
+            providers,
+            Planner(settings.providers, settings.routing),
+            self.upstream,
+            self.cooldowns,
+            self.metrics,
+            rng=rng or random.Random(),
+            clock=clock,
+        )
+        self.request_log = RequestLogger(
+            logging.getLogger("bifrost_asgi.requests"),
+            json=settings.client.log_json,
+            log_content=settings.client.log_content,
+        )
+        secrets = [k.value.get_secret_value() for p in settings.providers.values() for k in p.keys]
+        self._redactor = SecretRedactingFilter([s for s in secrets if s])
+        for name in ("bifrost_asgi", "bifrost_asgi.requests"):
+            logging.getLogger(name).addFilter(self._redactor)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @asynccontextmanager
+    async def lifespan(self, app: Any = None) -> AsyncIterator[None]:
+        """Compose into a host's lifespan; on exit, drain in-flight requests (bounded) and close clients."""
+        try:
+            yield
+        finally:
+            await self.shutdown()
+
+    async def shutdown(self) -> None:
+        self.closing = True
+        grace = self.settings.client.shutdown_grace_seconds
+        if self.in_flight:
+            logger.info("draining %d in-flight request(s) for up to %gs", self.in_flight, grace)
+            try:
+                async with asyncio.timeout(grace):
+                    await self._idle.wait()
+            except TimeoutError:
+                logger.warning("%d request(s) still running after %gs grace; closing", self.in_flight, grace)
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.upstream.aclose()
+        for name in ("bifrost_asgi", "bifrost_asgi.requests"):
+            logging.getLogger(name).removeFilter(self._redactor)
+
+    def _enter(self) -> None:
+        self.in_flight += 1
+        self._idle.clear()
+
+    def _leave(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight <= 0:
+            self.in_flight = 0
+            self._idle.set()
+
+    # ------------------------------------------------------------------ the flow
+
+    async def handle(
+        self, dialect: Dialect, operation: Operation, call: Call, body: bytes, *, route: str, method: str
+    ) -> Reply:
+        ctx = RequestContext(
+            request_id=request_id_from(call.headers),
+            custom_labels=self.metrics.custom_label_values(call.headers),
+        )
+        exchange = _Exchange(route, method, dialect.name, self.clock(), ctx)
+        self._enter()
+        handed_over = False
+        try:
+            if self.closing:
+                raise ServiceUnavailableError("the gateway is shutting down; retry on another instance")
+            ctx.timeout_override = _timeout_override(call.headers)
+            reply = await self._dispatch(dialect, operation, call, body, exchange)
+            if isinstance(reply, StreamReply):
+                handed_over = True
+            return reply
+        except GatewayError as exc:
+            return self._error_reply(dialect, exc, exchange)
+        except Exception as exc:  # a bug of ours: never an exception page, never a secret
+            logger.exception("internal error handling %s %s (request %s)", method, route, ctx.request_id)
+            error = GatewayError(f"internal gateway error (request id {ctx.request_id}): {type(exc).__name__}")
+            return self._error_reply(dialect, error, exchange)
+        finally:
+            if not handed_over:
+                self._finish(exchange)
+
+    def error_reply(self, dialect: Dialect, error: GatewayError, *, route: str, method: str, headers: Mapping[str, str]) -> JsonReply:
+        """An error found before the flow starts (body too large, unreadable body)."""
+        ctx = RequestContext(request_id=request_id_from(headers))
+        exchange = _Exchange(route, method, dialect.name, self.clock(), ctx)
+        try:
+            return self._error_reply(dialect, error, exchange)
+        finally:
+            self._finish_metrics_only(exchange)
+
+    async def _dispatch(
+        self, dialect: Dialect, operation: Operation, call: Call, body: bytes, exchange: _Exchange
+    ) -> Reply:
+        ctx = exchange.ctx
+        default = call.default_provider
+        if operation in ("models", "model"):
+            return self._models_reply(dialect, call, await self.router.list_models(ctx), operation, exchange)
+        payload = _parse_json(body)
+        if operation == "chat":
+            request = dialect.parse_chat(payload, call)
+            exchange.model = request.model
+            if request.stream:
+                exchange.stream = True
+                return await self._stream(dialect, request, exchange, default)
+            response = await self.router.chat(request, ctx, default)
+            return self._ok(dialect.render_chat(response, request), exchange)
+        if operation == "embeddings":
+            emb = dialect.parse_embeddings(payload, call)
+            exchange.model = emb.model
+            result = await self.router.embeddings(emb, ctx, default)
+            return self._ok(dialect.render_embeddings(result, emb, call), exchange)
+        if operation == "count_tokens":
+            request = dialect.parse_count_tokens(payload, call)
+            exchange.model = request.model
+            tokens = await self.router.count_tokens(request, ctx, default)
+            return self._ok(dialect.render_count_tokens(tokens), exchange)
+        raise NotFoundError(f"operation {operation!r} is not served here")  # pragma: no cover
+
+    def _models_reply(
+        self, dialect: Dialect, call: Call, models: list[Any], operation: Operation, exchange: _Exchange
+    ) -> JsonReply:
+        if operation == "model":
+            wanted = call.path_params.get("model_id") or call.path_params.get("model") or ""
+            matches = [m for m in models if wanted in (m.id, f"{m.provider}/{m.id}", f"models/{m.id}")]
+            if not matches:
+                raise NotFoundError(f"model '{wanted}' is not served by any configured provider", param="model")
+            models = matches[:1]
+        return self._ok(dialect.render_models(models, call), exchange)
+
+    async def _stream(
+        self, dialect: Dialect, request: ChatRequest, exchange: _Exchange, default: str | None
+    ) -> StreamReply:
+        events = await self.router.open_stream(request, exchange.ctx, default)
+        renderer = dialect.stream_renderer(request)
+        headers = self._headers(exchange)
+        return StreamReply(self._relay(events, renderer, exchange), headers, renderer.media_type)
+
+    async def _relay(self, events: EventStream, renderer: Any, exchange: _Exchange) -> AsyncIterator[bytes]:
+        ctx = exchange.ctx
+        provider, model = ctx.provider or "unknown", ctx.model or "unknown"
+        last: float | None = None
+        try:
+            async for event in events.events():
+                if isinstance(event, StreamFailure):
+                    exchange.status = event.error.status
+                    exchange.error = event.error.message
+                    yield renderer.fail(event.error)
+                    return
+                if isinstance(event, UsageUpdate):
+                    ctx.usage = event.usage
+                elif isinstance(event, CONTENT_EVENTS):
+                    now = self.clock()
+                    if last is None:
+                        self.metrics.observe_first_token(provider, model, now - exchange.started)
+                    else:
+                        self.metrics.observe_inter_token(provider, model, now - last)
+                    last = now
+                chunk = renderer.render(event)
+                if chunk:
+                    yield chunk
+            tail = renderer.finish()
+            if tail:
+                yield tail
+        except BaseException:
+            if exchange.error is None:
+                exchange.status = 499
+                exchange.error = "client disconnected"
+            raise
+        finally:
+            await events.aclose()
+            self._finish(exchange)
+
+    # ------------------------------------------------------------------ replies and reporting
+
+    def _ok(self, body: bytes, exchange: _Exchange) -> JsonReply:
+        return JsonReply(200, body, self._headers(exchange))
+
+    def _error_reply(self, dialect: Dialect, error: GatewayError, exchange: _Exchange) -> JsonReply:
+        rendered = dialect.render_error(error)
+        exchange.status = rendered.status
+        exchange.error = error.message
+        headers = {**self._headers(exchange), **rendered.headers}
+        return JsonReply(rendered.status, rendered.body, headers)
+
+    def _headers(self, exchange: _Exchange) -> dict[str, str]:
+        ctx = exchange.ctx
+        overhead = (self.clock() - exchange.started - ctx.upstream_seconds) * 1000.0
+        headers = {
+            "x-request-id": ctx.request_id,
+            "x-bifrost-attempts": str(len(ctx.attempts)),
+            "x-bifrost-overhead-ms": f"{max(overhead, 0.0):.3f}",
+        }
+        if ctx.provider is not None:
+            headers["x-bifrost-provider"] = ctx.provider
+            headers["x-bifrost-model"] = ctx.model or ""
+        if len(ctx.attempts) > 1 or (ctx.attempts and ctx.attempts[-1].status != 200):
+            headers["x-bifrost-attempt-trail"] = ", ".join(a.describe() for a in ctx.attempts)
+        return headers
+
+    def _finish(self, exchange: _Exchange) -> None:
+        self._leave()
+        self._finish_metrics_only(exchange)
+
+    def _finish_metrics_only(self, exchange: _Exchange) -> None:
+        ctx = exchange.ctx
+        duration = self.clock() - exchange.started
+        provider, model = ctx.provider or "unknown", ctx.model or exchange.model or "unknown"
+        self.metrics.observe_request(
+            route=exchange.route, method=exchange.method, dialect=exchange.dialect, provider=provider,
+            model=model, status=exchange.status, stream=exchange.stream, duration=duration,
+            custom=ctx.custom_labels,
+        )  # fmt: skip
+        usage = ctx.usage
+        if usage is not None and ctx.provider is not None:
+            self.metrics.add_tokens(
+                provider=provider, model=model, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens
+            )
+        if self.settings.client.enable_logging:
+            self.request_log.log(
+                RequestRecord(
+                    request_id=ctx.request_id, dialect=exchange.dialect, route=exchange.route,
+                    method=exchange.method, provider=provider, model=model, status=exchange.status,
+                    attempts=len(ctx.attempts),
+                    fallbacks_used=len({a.provider + "/" + a.model for a in ctx.attempts}) - 1 if ctx.attempts else 0,
+                    latency_ms=round(duration * 1000.0, 3),
+                    overhead_ms=round(max(duration - ctx.upstream_seconds, 0.0) * 1000.0, 3),
+                    input_tokens=usage.input_tokens if usage else None,
+                    output_tokens=usage.output_tokens if usage else None,
+                    stream=exchange.stream, error=exchange.error,
+                )
+            )  # fmt: skip
+
+    # ------------------------------------------------------------------ operations view
+
+    def health(self, *, verbose: bool) -> tuple[int, dict[str, Any]]:
+        if not verbose:
+            return (503 if self.closing else 200), {"status": "shutting_down" if self.closing else "ok"}
+        cooling = self.cooldowns.snapshot()
+        providers: dict[str, Any] = {}
+        for name, rt in self.router.providers.items():
+            keys = rt.config.keys
+            usable = [i for i, k in enumerate(keys) if k.enabled and (rt.impl.keyless or k.value.get_secret_value())]
+            cooling_keys = {keys[i].label: s for (p, i), s in cooling.items() if p == name and i < len(keys)}
+            providers[name] = {
+                "format": rt.impl.format,
+                "keys": len(keys),
+                "usable_keys": len(usable),
+                "cooling_keys": cooling_keys,
+                "ready": bool(usable or rt.impl.keyless) and len(cooling_keys) < max(len(usable), 1),
+                "queue": {
+                    "in_flight": rt.queue.in_flight,
+                    "waiting": rt.queue.waiting,
+                    "concurrency": rt.queue.concurrency,
+                    "buffer_size": rt.queue.buffer_size,
+                },
+            }
+        ready = not self.closing and any(p["ready"] for p in providers.values())
+        status = "shutting_down" if self.closing else ("ready" if ready else "degraded")
+        return (200 if ready else 503), {"status": status, "in_flight": self.in_flight, "providers": providers}
+
+
+def _parse_json(body: bytes) -> Any:
+    if not body:
+        raise InvalidRequestError("request body is empty: expected a JSON object")
+    try:
+        return _json.loads(body)
+    except ValueError as exc:
+        raise InvalidRequestError(f"request body is not valid JSON: {exc}") from None
+
+
+def _timeout_override(headers: Mapping[str, str]) -> float | None:
+    raw = headers.get(TIMEOUT_HEADER)
+    if raw is None:
+        return None
+    try:
+        value = float(raw.strip().removesuffix("s"))
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise InvalidRequestError(
+            f"{TIMEOUT_HEADER}: expected seconds between 0 and 3600, got {raw!r}", param=TIMEOUT_HEADER
+        )
+    return value

@@ -1,0 +1,467 @@
+"""Prometheus metrics, bound to a ``CollectorRegistry`` passed in (never the global ``REGISTRY``).
+
+Every metric below lives on the registry given to ``Metrics(registry, custom_labels=...)``; nothing is
+created at import time, so one process can build many apps (tests do). ``custom_labels`` come from
+``client.prometheus_labels``; their values come from the ``x-bf-prom-<label>`` request headers ("" when
+absent) and are appended, in config order, to the metrics marked ``+ custom``.
+
+=============================================== ========= ==================================================
+name                                            type      labels
+=============================================== ========= ==================================================
+``bifrost_requests_total``                      counter   route, dialect, provider, model, status, stream
+                                                          + custom
+``bifrost_request_duration_seconds``            histogram route, dialect, provider, model, status_class
+                                                          + custom  [REQUEST_BUCKETS]
+``bifrost_upstream_requests_total``             counter   provider, model, method + custom
+``bifrost_upstream_latency_seconds``            histogram provider, model, method, is_success
+                                                          [UPSTREAM_BUCKETS, as Bifrost]
+``bifrost_success_requests_total``              counter   provider, model, method
+``bifrost_error_requests_total``                counter   provider, model, method, status_code ("unknown")
+``bifrost_input_tokens_total``                  counter   provider, model
+``bifrost_output_tokens_total``                 counter   provider, model
+``bifrost_stream_first_token_latency_seconds``  histogram provider, model  [prometheus default buckets]
+``bifrost_stream_inter_token_latency_seconds``  histogram provider, model  [INTER_TOKEN_BUCKETS]
+``http_requests_total``                         counter   path (route template), method, status
+``http_request_duration_seconds``               histogram path, method  [prometheus default buckets]
+``bifrost_in_flight_requests``                  gauge     dialect                (multiprocess: livesum)
+``bifrost_queue_depth``                         gauge     provider               (multiprocess: livesum)
+``bifrost_retries_total``                       counter   provider, reason
+``bifrost_fallbacks_total``                     counter   from_provider, to_provider
+``bifrost_cooldown_active``                     gauge     provider, key          (multiprocess: livemax)
+``bifrost_key_selections_total``                counter   provider, key
+=============================================== ========= ==================================================
+
+Values: ``route``/``path`` is the route TEMPLATE (``/openai/v1/chat/completions``,
+``/genai/{version}/models/{model_action}``), never a raw path; ``status`` is the HTTP code as a string,
+``status_class`` is ``"2xx"``..``"5xx"``; ``stream``/``is_success`` are ``"true"``/``"false"``; ``key`` is
+the key's configured name/id (or ``key-<index>``), never its value. The in-flight and queue gauges are
+summed over live workers; the cooldown gauge takes the max over live workers (1 = some worker currently
+cools this key down; each worker keeps its own cooldown state, and a sum would count workers).
+
+Cardinality is bounded whatever clients send: an empty provider/model becomes ``"unknown"``; at most
+``MAX_PROVIDERS`` providers, ``MAX_MODELS_PER_PROVIDER`` models per provider (models named in the config
+can be admitted first with ``register_models``), ``MAX_CUSTOM_VALUES`` values per custom label,
+``MAX_KEYS_PER_PROVIDER`` key names per provider and ``MAX_SMALL_SET`` routes/dialects/methods/reasons are
+kept; anything past a cap is reported as ``"other"``. Free-text values are cut to 128 characters (custom
+label values to 64). Unknown HTTP methods become ``"other"``.
+
+Multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``) is chosen by prometheus_client when it is first imported:
+set the variable before starting the server. Metric objects on the app registry then write to the mmap
+files, and ``render_metrics`` aggregates the files of all workers with a fresh ``MultiProcessCollector``
+per scrape. Use one ``Metrics`` per process in that mode (two objects writing the same series in one
+process overwrite each other's files).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Final, Generic, Literal, TypeVar
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from .errors import ConfigError
+
+__all__ = [
+    "INTER_TOKEN_BUCKETS",
+    "REQUEST_BUCKETS",
+    "UPSTREAM_BUCKETS",
+    "Metrics",
+    "multiprocess_enabled",
+    "render_metrics",
+]
+
+UPSTREAM_BUCKETS: Final = (.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15, 30, 45, 60, 90)  # fmt: skip
+REQUEST_BUCKETS: Final = (*UPSTREAM_BUCKETS, 120)
+# Finer at the low end than the default buckets: gaps between stream chunks are mostly 1-50 ms.
+INTER_TOKEN_BUCKETS: Final = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10)  # fmt: skip
+
+MAX_PROVIDERS: Final = 64
+MAX_MODELS_PER_PROVIDER: Final = 200
+MAX_CUSTOM_VALUES: Final = 100
+MAX_KEYS_PER_PROVIDER: Final = 100
+MAX_SMALL_SET: Final = 256
+CHILD_CACHE_LIMIT: Final = 10_000
+
+UNKNOWN: Final = "unknown"
+OTHER: Final = "other"
+_MAX_VALUE_LEN: Final = 128
+_MAX_CUSTOM_LEN: Final = 64
+_HTTP_METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+_HEADER_PREFIX: Final = "x-bf-prom-"
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Every built-in label name (custom labels may not reuse one), plus names prometheus reserves.
+_RESERVED_LABELS: Final = frozenset(
+    {"route", "dialect", "provider", "model", "status", "stream", "status_class", "method", "is_success"}
+    | {"status_code", "path", "reason", "from_provider", "to_provider", "key", "le", "quantile"}
+)
+
+M = TypeVar("M", bound=MetricWrapperBase)
+
+
+class _Guard:
+    """Admits at most ``limit`` distinct values; later newcomers map to ``"other"``."""
+
+    __slots__ = ("_limit", "_seen")
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._seen: set[str] = set()
+
+    def admit(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        if len(self._seen) >= self._limit:
+            return OTHER
+        self._seen.add(value)
+        return value
+
+
+class _Children(Generic[M]):
+    """``metric.labels(*key)`` children cached by label tuple; stops caching at ``CHILD_CACHE_LIMIT``."""
+
+    __slots__ = ("_cache", "_metric")
+
+    def __init__(self, metric: M) -> None:
+        self._metric = metric
+        self._cache: dict[tuple[str, ...], M] = {}
+
+    def get(self, key: tuple[str, ...]) -> M:
+        child = self._cache.get(key)
+        if child is None:
+            child = self._metric.labels(*key)
+            if len(self._cache) < CHILD_CACHE_LIMIT:
+                self._cache[key] = child
+        return child
+
+
+class _InFlight:
+    """Context manager: +1 on enter, -1 on exit. Reusable and stateless, so one per dialect."""
+
+    __slots__ = ("_gauge",)
+
+    def __init__(self, gauge: Gauge) -> None:
+        self._gauge = gauge
+
+    def __enter__(self) -> None:
+        self._gauge.inc()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._gauge.dec()
+
+
+def _validate_custom_labels(custom_labels: Sequence[str]) -> tuple[str, ...]:
+    seen: set[str] = set()
+    for i, name in enumerate(custom_labels):
+        where = f"client.prometheus_labels[{i}]"
+        if not isinstance(name, str) or not _LABEL_NAME.fullmatch(name) or name.startswith("__"):
+            raise ConfigError(
+                f"{where}: {name!r} is not a valid Prometheus label name; use letters, digits and "
+                "underscores, not starting with a digit or '__'"
+            )
+        if name in _RESERVED_LABELS:
+            raise ConfigError(
+                f"{where}: {name!r} collides with a built-in bifrost metric label; rename it "
+                f"(e.g. 'x_{name}') and send it as the x-bf-prom-x_{name} header"
+            )
+        if name in seen:
+            raise ConfigError(f"{where}: {name!r} is listed twice; remove the duplicate")
+        seen.add(name)
+    return tuple(custom_labels)
+
+
+def _text(value: str | None, default: str = UNKNOWN) -> str:
+    if not value:
+        return default
+    return value if len(value) <= _MAX_VALUE_LEN else value[:_MAX_VALUE_LEN]
+
+
+class Metrics:
+    """All gateway metrics on one registry. Methods are cheap; call them on the hot path.
+
+    Safe to call from several threads: the caps may be overshot by a few values under a race, never
+    unboundedly.
+    """
+
+    def __init__(self, registry: CollectorRegistry, *, custom_labels: Sequence[str] = ()) -> None:
+        self.custom_labels: tuple[str, ...] = _validate_custom_labels(custom_labels)
+        custom = self.custom_labels
+        self._header_names = tuple(
+            (_HEADER_PREFIX + n.lower(), _HEADER_PREFIX + n.lower().replace("_", "-")) for n in custom
+        )
+        self._custom_guards = tuple(_Guard(MAX_CUSTOM_VALUES) for _ in custom)
+        self._providers = _Guard(MAX_PROVIDERS)
+        self._models: dict[str, _Guard] = {}
+        self._keys: dict[str, _Guard] = {}
+        self._routes = _Guard(MAX_SMALL_SET)
+        self._dialects = _Guard(MAX_SMALL_SET)
+        self._methods = _Guard(MAX_SMALL_SET)
+        self._reasons = _Guard(MAX_SMALL_SET)
+        self._in_flight_cms: dict[str, _InFlight] = {}
+
+        def counter(name: str, doc: str, labels: tuple[str, ...]) -> _Children[Counter]:
+            return _Children(Counter(name, doc, labels, registry=registry))
+
+        def histogram(
+            name: str, doc: str, labels: tuple[str, ...], buckets: Sequence[float] = Histogram.DEFAULT_BUCKETS
+        ) -> _Children[Histogram]:
+            return _Children(Histogram(name, doc, labels, registry=registry, buckets=buckets))
+
+        def gauge(
+            name: str, doc: str, labels: tuple[str, ...], mode: Literal["livesum", "livemax"]
+        ) -> _Children[Gauge]:
+            return _Children(Gauge(name, doc, labels, registry=registry, multiprocess_mode=mode))
+
+        pm = ("provider", "model")
+        pmm = ("provider", "model", "method")
+        self._requests = counter(
+            "bifrost_requests_total",
+            "Client requests answered by the gateway.",
+            ("route", "dialect", "provider", "model", "status", "stream", *custom),
+        )
+        self._duration = histogram(
+            "bifrost_request_duration_seconds",
+            "Time from request received to response complete (streams: to the last byte).",
+            ("route", "dialect", "provider", "model", "status_class", *custom),
+            REQUEST_BUCKETS,
+        )
+        self._upstream = counter(
+            "bifrost_upstream_requests_total", "Requests sent to upstream providers.", (*pmm, *custom)
+        )
+        self._upstream_latency = histogram(
+            "bifrost_upstream_latency_seconds",
+            "Latency of one upstream attempt.",
+            (*pmm, "is_success"),
+            UPSTREAM_BUCKETS,
+        )
+        self._success = counter("bifrost_success_requests_total", "Successful upstream attempts.", pmm)
+        self._errors = counter(
+            "bifrost_error_requests_total", "Failed upstream attempts.", (*pmm, "status_code")
+        )
+        self._input_tokens = counter("bifrost_input_tokens_total", "Prompt tokens reported upstream.", pm)
+        self._output_tokens = counter(
+            "bifrost_output_tokens_total", "Completion tokens reported upstream.", pm
+        )
+        self._first_token = histogram(
+            "bifrost_stream_first_token_latency_seconds", "Time to the first streamed token.", pm
+        )
+        self._inter_token = histogram(
+            "bifrost_stream_inter_token_latency_seconds",
+            "Gap between streamed chunks.",
+            pm,
+            INTER_TOKEN_BUCKETS,
+        )
+        self._http_requests = counter(
+            "http_requests_total", "HTTP requests by route template.", ("path", "method", "status")
+        )
+        self._http_duration = histogram(
+            "http_request_duration_seconds", "HTTP request duration by route template.", ("path", "method")
+        )
+        self._in_flight = gauge(
+            "bifrost_in_flight_requests", "Requests being served now.", ("dialect",), "livesum"
+        )
+        self._queue_depth = gauge(
+            "bifrost_queue_depth", "Requests waiting for a provider slot.", ("provider",), "livesum"
+        )
+        self._retries = counter("bifrost_retries_total", "Upstream retries.", ("provider", "reason"))
+        self._fallbacks = counter(
+            "bifrost_fallbacks_total", "Fallbacks to another provider.", ("from_provider", "to_provider")
+        )
+        self._cooldown = gauge(
+            "bifrost_cooldown_active", "1 while a key is cooling down.", ("provider", "key"), "livemax"
+        )
+        self._key_selections = counter(
+            "bifrost_key_selections_total", "Times a key was picked.", ("provider", "key")
+        )
+
+    # -- label values -------------------------------------------------------------------------------
+
+    def register_models(self, provider: str, models: Iterable[str]) -> None:
+        """Admit configured model names first, so they keep their own label under the cap."""
+        prov = self._provider(provider)
+        for model in models:
+            self._model(prov, model)
+
+    def custom_label_values(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """Custom label values from ``x-bf-prom-<label>`` headers (``-`` for ``_`` also accepted).
+
+        ``headers`` must be case-insensitive (Starlette ``Headers``) or have lower-case keys.
+        """
+        out: dict[str, str] = {}
+        for name, (header, alt), guard in zip(
+            self.custom_labels, self._header_names, self._custom_guards, strict=True
+        ):
+            value = headers.get(header)
+            if value is None:
+                value = headers.get(alt, "")
+            out[name] = self._custom_value(guard, value)
+        return out
+
+    def _custom(self, custom: Mapping[str, str]) -> tuple[str, ...]:
+        if not self.custom_labels:
+            return ()
+        return tuple(
+            self._custom_value(guard, custom.get(name, ""))
+            for name, guard in zip(self.custom_labels, self._custom_guards, strict=True)
+        )
+
+    @staticmethod
+    def _custom_value(guard: _Guard, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return ""
+        return guard.admit(value[:_MAX_CUSTOM_LEN])
+
+    def _provider(self, provider: str | None) -> str:
+        return self._providers.admit(_text(provider))
+
+    def _model(self, provider: str, model: str | None) -> str:
+        guard = self._models.get(provider)
+        if guard is None:
+            guard = self._models[provider] = _Guard(MAX_MODELS_PER_PROVIDER)
+        return guard.admit(_text(model))
+
+    def _pm(self, provider: str | None, model: str | None) -> tuple[str, str]:
+        prov = self._provider(provider)
+        return prov, self._model(prov, model)
+
+    def _key(self, provider: str, key_label: str) -> str:
+        guard = self._keys.get(provider)
+        if guard is None:
+            guard = self._keys[provider] = _Guard(MAX_KEYS_PER_PROVIDER)
+        return guard.admit(_text(key_label)[:_MAX_CUSTOM_LEN])
+
+    # -- recording ----------------------------------------------------------------------------------
+
+    def observe_request(
+        self,
+        *,
+        route: str,
+        method: str,
+        dialect: str,
+        provider: str | None,
+        model: str | None,
+        status: int,
+        stream: bool,
+        duration: float,
+        custom: Mapping[str, str],
+    ) -> None:
+        """One finished client request (``duration`` in seconds, ``route`` a template)."""
+        route_l = self._routes.admit(_text(route, "unmatched"))
+        dialect_l = self._dialects.admit(_text(dialect))
+        prov, mod = self._pm(provider, model)
+        status_l = str(status) if 100 <= status <= 599 else UNKNOWN
+        status_class = f"{status // 100}xx" if 100 <= status <= 599 else UNKNOWN
+        extra = self._custom(custom)
+        stream_l = "true" if stream else "false"
+        self._requests.get((route_l, dialect_l, prov, mod, status_l, stream_l, *extra)).inc()
+        self._duration.get((route_l, dialect_l, prov, mod, status_class, *extra)).observe(duration)
+        http_method = method.upper()
+        if http_method not in _HTTP_METHODS:
+            http_method = OTHER
+        self._http_requests.get((route_l, http_method, status_l)).inc()
+        self._http_duration.get((route_l, http_method)).observe(duration)
+
+    def observe_upstream(
+        self,
+        *,
+        provider: str | None,
+        model: str | None,
+        method: str,
+        status: int | None,
+        latency: float,
+        success: bool,
+        custom: Mapping[str, str],
+    ) -> None:
+        """One upstream attempt (each retry and fallback attempt is its own sample)."""
+        prov, mod = self._pm(provider, model)
+        meth = self._methods.admit(_text(method))
+        self._upstream.get((prov, mod, meth, *self._custom(custom))).inc()
+        self._upstream_latency.get((prov, mod, meth, "true" if success else "false")).observe(latency)
+        if success:
+            self._success.get((prov, mod, meth)).inc()
+        else:
+            code = str(status) if status is not None and 100 <= status <= 599 else UNKNOWN
+            self._errors.get((prov, mod, meth, code)).inc()
+
+    def add_tokens(
+        self, *, provider: str | None, model: str | None, input_tokens: int | None, output_tokens: int | None
+    ) -> None:
+        key = self._pm(provider, model)
+        if input_tokens is not None and input_tokens > 0:
+            self._input_tokens.get(key).inc(input_tokens)
+        if output_tokens is not None and output_tokens > 0:
+            self._output_tokens.get(key).inc(output_tokens)
+
+    def observe_first_token(self, provider: str | None, model: str | None, seconds: float) -> None:
+        self._first_token.get(self._pm(provider, model)).observe(seconds)
+
+    def observe_inter_token(self, provider: str | None, model: str | None, seconds: float) -> None:
+        self._inter_token.get(self._pm(provider, model)).observe(seconds)
+
+    def track_in_flight(self, dialect: str) -> _InFlight:
+        """``with metrics.track_in_flight("openai"): ...`` counts the block as one request in flight."""
+        cm = self._in_flight_cms.get(dialect)
+        if cm is None:
+            cm = _InFlight(self._in_flight.get((self._dialects.admit(_text(dialect)),)))
+            if len(self._in_flight_cms) < MAX_SMALL_SET:
+                self._in_flight_cms[dialect] = cm
+        return cm
+
+    def inc_in_flight(self, dialect: str) -> None:
+        """For spans a ``with`` block cannot cover (a streamed body); pair with ``dec_in_flight``."""
+        self.track_in_flight(dialect).__enter__()
+
+    def dec_in_flight(self, dialect: str) -> None:
+        self.track_in_flight(dialect).__exit__(None, None, None)
+
+    def set_queue_depth(self, provider: str, n: int) -> None:
+        self._queue_depth.get((self._provider(provider),)).set(n)
+
+    def count_retry(self, provider: str, reason: str) -> None:
+        self._retries.get((self._provider(provider), self._reasons.admit(_text(reason)))).inc()
+
+    def count_fallback(self, from_provider: str, to_provider: str) -> None:
+        self._fallbacks.get((self._provider(from_provider), self._provider(to_provider))).inc()
+
+    def set_cooldown(self, provider: str, key_label: str, active: bool) -> None:
+        """``key_label`` is the key's name/id (or ``key-<index>``), never the key value."""
+        prov = self._provider(provider)
+        self._cooldown.get((prov, self._key(prov, key_label))).set(1 if active else 0)
+
+    def count_key_selection(self, provider: str, key_label: str) -> None:
+        prov = self._provider(provider)
+        self._key_selections.get((prov, self._key(prov, key_label))).inc()
+
+
+def multiprocess_enabled() -> bool:
+    """True when prometheus_client writes values to ``PROMETHEUS_MULTIPROC_DIR`` mmap files.
+
+    Both must hold: the variable is set now, and it was set when prometheus_client was imported
+    (otherwise this process keeps its values in memory and only its own registry can show them).
+    """
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR")) and bool(
+        getattr(values.ValueClass, "_multiprocess", False)
+    )
+
+
+def render_metrics(registry: CollectorRegistry, *, accept: str | None = None) -> tuple[bytes, str]:
+    """The ``/metrics`` body and its content type.
+
+    Multiprocess mode aggregates every worker's files through a fresh registry per scrape (the app
+    registry is not read, or each series would appear twice). ``accept`` is the scrape's ``Accept``
+    header; OpenMetrics is served when asked for, else the Prometheus text format 0.0.4.
+    """
+    encoder, content_type = choose_encoder(accept or "")
+    if multiprocess_enabled():
+        fresh = CollectorRegistry()
+        MultiProcessCollector(fresh)  # type: ignore[no-untyped-call]  # registers itself
+        return encoder(fresh), content_type
+    return encoder(registry), content_type

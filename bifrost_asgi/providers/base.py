@@ -1,0 +1,91 @@
+"""The provider contract: pure request building and response parsing for one upstream wire format.
+
+Providers do no I/O. The router sends what ``build_*`` returns through the upstream seam
+(``upstream.py``) and hands the answer to ``parse_*``. A provider that cannot express part of a
+request raises ``UnsupportedFeatureError`` (400) naming what and why, never drops it silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..errors import UpstreamError
+from ..neutral import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    Format,
+    ModelInfo,
+    StreamEvent,
+)
+from ..settings import KeyConfig, ProviderConfig
+from ..streaming import SSEEvent
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    stream: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResponse:
+    status: int
+    headers: Mapping[str, str]  # lower-cased names
+    body: bytes
+
+
+class StreamParser(Protocol):
+    """Turns the upstream's SSE events into neutral events, keeping whatever state it needs."""
+
+    def feed(self, event: SSEEvent) -> Iterable[StreamEvent]: ...
+
+    def close(self) -> Iterable[StreamEvent]:
+        """The upstream ended the stream; emit what is still owed (e.g. a missing Finish)."""
+        ...
+
+
+class Provider(Protocol):
+    name: str  # as configured, e.g. "openai", "groq", "my-vllm"
+    format: Format  # the upstream wire format
+    keyless: bool  # requests may go without a key (ollama, vllm...)
+
+    def build_chat(self, request: ChatRequest, model: str, key: KeyConfig | None) -> UpstreamRequest: ...
+
+    def parse_chat(self, response: UpstreamResponse, request: ChatRequest, model: str) -> ChatResponse: ...
+
+    def stream_parser(self, request: ChatRequest, model: str) -> StreamParser: ...
+
+    def build_embeddings(
+        self, request: EmbeddingRequest, model: str, key: KeyConfig | None
+    ) -> UpstreamRequest: ...
+
+    def parse_embeddings(
+        self, response: UpstreamResponse, request: EmbeddingRequest, model: str
+    ) -> EmbeddingResponse: ...
+
+    def build_count_tokens(self, request: ChatRequest, model: str, key: KeyConfig | None) -> UpstreamRequest | None:
+        """``None`` when the vendor has no counting endpoint (the gateway then estimates)."""
+        ...
+
+    def parse_count_tokens(self, response: UpstreamResponse) -> int: ...
+
+    def build_list_models(self, key: KeyConfig | None) -> UpstreamRequest | None:
+        """``None`` when models cannot be listed upstream (configured key ``models`` are used)."""
+        ...
+
+    def parse_list_models(self, response: UpstreamResponse) -> Sequence[ModelInfo]: ...
+
+    def parse_error(self, response: UpstreamResponse) -> UpstreamError:
+        """An upstream error answer (status >= 400) as an ``UpstreamError`` with a readable message."""
+        ...
+
+
+class ProviderFactory(Protocol):
+    def __call__(self, name: str, config: ProviderConfig) -> Provider: ...

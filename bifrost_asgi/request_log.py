@@ -1,0 +1,224 @@
+"""One structured log line per request, secret redaction for log records, and request ids.
+
+``RequestLogger.log(record)`` writes one line at INFO (WARNING for a 5xx status) through the logger it
+was given: a JSON object (``json=True``; give the handler the ``"%(message)s"`` format) or ``key=value``
+pairs. Prompt and completion text are never logged unless ``log_content=True``.
+
+``SecretRedactingFilter`` rewrites a record's message, arguments, traceback and stack text, replacing
+every configured secret value and anything shaped like a credential (``Bearer ...``, ``sk-...``,
+``x-api-key: ...``, ``?key=...``) with ``***``. A filter on a logger only sees records logged through
+that very logger, so ``install_secret_filter`` also adds it to the logger's existing descendants; to
+cover everything, add the same filter to the handler as well.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from . import _json
+
+__all__ = [
+    "RequestLogger",
+    "RequestRecord",
+    "SecretRedactingFilter",
+    "install_secret_filter",
+    "new_request_id",
+    "redact",
+    "request_id_from",
+]
+
+MASK: Final = "***"
+MIN_SECRET_LEN: Final = 4  # shorter "secrets" would mask ordinary words; they are not real keys
+_MAX_ERROR_LEN: Final = 1000
+_MAX_CONTENT_LEN: Final = 10_000
+
+# Credential shapes, masked even when the value is not a configured secret. The value part stops at
+# whitespace, quotes and separators so the surrounding text (and JSON/dict reprs) stays readable.
+_VALUE: Final = r"[^\s\"',;&}\]]+"
+_PATTERNS: Final = (
+    (re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer\s+|basic\s+)?)" + _VALUE), r"\1" + MASK),
+    (re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1" + MASK),
+    (re.compile(r"(?i)((?:x-goog-|x-)?api[-_]?key[\"']?\s*[:=]\s*[\"']?)" + _VALUE), r"\1" + MASK),
+    (re.compile(r"(?i)([?&](?:key|api_key|api-key|access_token)=)[^&\s\"']+"), r"\1" + MASK),
+    (re.compile(r"\b(?:sk|gsk|xai)[-_][A-Za-z0-9_-]{8,}"), MASK),
+    (re.compile(r"\bAIza[0-9A-Za-z_-]{20,}"), MASK),
+)
+_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_BARE_TEXT: Final = re.compile(r"[\w.:/@+\-\[\]{},]+")
+
+
+class Redactor:
+    """Precompiled redaction for a fixed set of secret values."""
+
+    __slots__ = ("_secrets",)
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        values = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LEN}, key=len, reverse=True)
+        self._secrets = re.compile("|".join(map(re.escape, values))) if values else None
+
+    def __call__(self, text: str) -> str:
+        if self._secrets is not None:
+            text = self._secrets.sub(MASK, text)
+        for pattern, replacement in _PATTERNS:
+            text = pattern.sub(replacement, text)
+        return text
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret value and credential-shaped token replaced by ``***``."""
+    return Redactor(secrets)(text)
+
+
+class SecretRedactingFilter(logging.Filter):
+    """Masks secrets in a record's message, arguments, traceback and stack (all levels, DEBUG too).
+
+    The message is formatted here (``msg % args``) and stored back with empty ``args``, so no handler
+    or formatter can see the raw arguments afterwards.
+    """
+
+    def __init__(self, secrets: Iterable[str] = (), name: str = "") -> None:
+        super().__init__(name)
+        self._redact = Redactor(secrets)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: keep both parts, masked, instead of a traceback
+            message = f"{record.msg} {record.args!r}"
+        record.msg = self._redact(message)
+        record.args = ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._redact(record.stack_info)
+        return True
+
+
+def install_secret_filter(logger: logging.Logger, secrets: Iterable[str]) -> SecretRedactingFilter:
+    """Add one ``SecretRedactingFilter`` to ``logger`` and to each of its existing child loggers."""
+    flt = SecretRedactingFilter(secrets)
+    logger.addFilter(flt)
+    prefix = logger.name + "."
+    for name, child in list(logging.Logger.manager.loggerDict.items()):
+        if name.startswith(prefix) and isinstance(child, logging.Logger):
+            child.addFilter(flt)
+    return flt
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def request_id_from(headers: Mapping[str, str]) -> str:
+    """The client's ``x-request-id`` when it is a sane token (<= 128 of ``[A-Za-z0-9._:-]``), else new.
+
+    ``headers`` must be case-insensitive (Starlette ``Headers``) or have lower-case keys.
+    """
+    given = headers.get("x-request-id")
+    if given and _REQUEST_ID.fullmatch(given):
+        return given
+    return new_request_id()
+
+
+@dataclass(slots=True, kw_only=True)
+class RequestRecord:
+    """What one request did. ``latency_ms`` is wall time; ``overhead_ms`` the part not spent upstream."""
+
+    request_id: str
+    dialect: str
+    route: str  # the route template, as in the metrics
+    method: str
+    status: int
+    provider: str | None = None
+    model: str | None = None
+    attempts: int = 0
+    fallbacks_used: int = 0
+    latency_ms: float = 0.0
+    overhead_ms: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    stream: bool = False
+    error: str | None = None
+    client_ip: str | None = None
+    key: str | None = None  # the key's name/id, never its value
+    # Logged only when the logger was built with ``log_content=True``.
+    request_content: str | None = None
+    response_content: str | None = None
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _cut(text: str | None, limit: int) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit] + "...(truncated)"
+
+
+class RequestLogger:
+    """Writes one line per ``RequestRecord`` through ``logger``."""
+
+    __slots__ = ("_json", "_log_content", "_logger")
+
+    def __init__(self, logger: logging.Logger, *, json: bool, log_content: bool = False) -> None:
+        self._logger = logger
+        self._json = json
+        self._log_content = log_content
+
+    def log(self, record: RequestRecord) -> None:
+        level = logging.WARNING if record.status >= 500 else logging.INFO
+        if not self._logger.isEnabledFor(level):
+            return
+        fields = self.fields(record)
+        line = _json.dumps_str(fields) if self._json else _key_values(fields)
+        self._logger.log(level, line)
+
+    def fields(self, record: RequestRecord) -> dict[str, Any]:
+        """The logged fields, in a stable order (``None`` values are kept; text mode skips them)."""
+        fields: dict[str, Any] = {
+            "request_id": record.request_id,
+            "dialect": record.dialect,
+            "route": record.route,
+            "method": record.method,
+            "provider": record.provider,
+            "model": record.model,
+            "status": record.status,
+            "stream": record.stream,
+            "attempts": record.attempts,
+            "fallbacks_used": record.fallbacks_used,
+            "latency_ms": _ms(record.latency_ms),
+            "overhead_ms": _ms(record.overhead_ms),
+            "input_tokens": record.input_tokens,
+            "output_tokens": record.output_tokens,
+            "key": record.key,
+            "client_ip": record.client_ip,
+            "error": _cut(record.error, _MAX_ERROR_LEN),
+        }
+        if self._log_content:
+            fields["request_content"] = _cut(record.request_content, _MAX_CONTENT_LEN)
+            fields["response_content"] = _cut(record.response_content, _MAX_CONTENT_LEN)
+        return fields
+
+
+def _key_values(fields: Mapping[str, Any]) -> str:
+    parts: list[str] = []
+    for name, value in fields.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, str):
+            # Quote (JSON-escaped: no raw newlines, so one request stays one line) unless plain.
+            text = value if _BARE_TEXT.fullmatch(value) else _json.dumps_str(value)
+        else:
+            text = str(value)
+        parts.append(f"{name}={text}")
+    return " ".join(parts)

@@ -1,0 +1,146 @@
+"""Model resolution: which provider and upstream model a request's ``model`` (and fallbacks) mean.
+
+``provider/model`` splits on the first ``/`` only when the prefix is a configured or known
+provider (so ``meta-llama/Llama-3.1-8B`` stays whole). A bare name resolves, in order, to: a
+configured alias (weighted pick, other targets become fallbacks); the provider whose keys list it
+in ``models``; the configured provider of its model family (gpt-* -> openai, claude-* ->
+anthropic, ...); the route's default provider; the only configured provider.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ..errors import InvalidRequestError
+from ..settings import ProviderConfig, RouteTarget, RoutingConfig
+
+KNOWN_PROVIDERS = frozenset(
+    {
+        "openai", "anthropic", "gemini", "azure", "mock", "groq", "mistral", "ollama", "openrouter",
+        "cerebras", "xai", "deepseek", "together", "fireworks", "perplexity", "vllm", "sgl", "nebius",
+        "parasail", "bedrock", "cohere", "vertex", "huggingface", "replicate", "elevenlabs", "runway",
+    }
+)  # fmt: skip
+
+# (prefix, provider) in match order: the first configured provider whose family matches wins.
+_FAMILIES: tuple[tuple[str, str], ...] = (
+    ("gpt-", "openai"), ("chatgpt-", "openai"), ("o1", "openai"), ("o3", "openai"), ("o4", "openai"),
+    ("text-embedding-3", "openai"), ("text-embedding-ada", "openai"), ("davinci", "openai"),
+    ("babbage", "openai"), ("omni-moderation", "openai"),
+    ("gpt-", "azure"), ("o1", "azure"), ("o3", "azure"), ("o4", "azure"), ("text-embedding-", "azure"),
+    ("claude-", "anthropic"),
+    ("gemini-", "gemini"), ("gemma-", "gemini"), ("text-embedding-004", "gemini"),
+    ("gemini-embedding", "gemini"), ("embedding-", "gemini"),
+    ("mistral-", "mistral"), ("mixtral-", "mistral"), ("codestral", "mistral"), ("ministral", "mistral"),
+    ("pixtral", "mistral"), ("magistral", "mistral"), ("devstral", "mistral"),
+    ("grok-", "xai"), ("deepseek-", "deepseek"), ("sonar", "perplexity"),
+    ("llama3", "cerebras"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    provider: str
+    model: str
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+class Planner:
+    """Pure resolution over the configured providers and routing table; randomness injected."""
+
+    def __init__(self, providers: Mapping[str, ProviderConfig], routing: RoutingConfig) -> None:
+        self._providers = providers
+        self._routing = routing
+        self._listed: dict[str, str] = {}
+        for name, config in providers.items():
+            for key in config.keys:
+                for model in key.models:
+                    self._listed.setdefault(model, name)
+
+    @property
+    def provider_names(self) -> list[str]:
+        return list(self._providers)
+
+    def plan(
+        self,
+        model: str,
+        fallbacks: Sequence[str],
+        *,
+        default_provider: str | None,
+        rng: random.Random,
+    ) -> list[Target]:
+        """Primary target first, then the request's fallbacks, then configured default fallbacks."""
+        if not model:
+            raise InvalidRequestError("model: required, e.g. 'openai/gpt-4o-mini'", param="model")
+        targets = self._primary(model, default_provider, rng)
+        for index, entry in enumerate(fallbacks):
+            targets.append(self._fallback(entry, index, default_provider))
+        for entry in self._routing.fallbacks.get(model, ()):
+            targets.append(self._fallback(entry, None, default_provider))
+        unique: list[Target] = []
+        for target in targets:
+            if target not in unique:
+                unique.append(target)
+        return unique
+
+    def _primary(self, model: str, default_provider: str | None, rng: random.Random) -> list[Target]:
+        alias = self._routing.aliases.get(model)
+        if alias:
+            return self._weighted(alias, rng, model)
+        return [self.resolve(model, default_provider, field="model")]
+
+    def _weighted(self, alias: Sequence[RouteTarget], rng: random.Random, name: str) -> list[Target]:
+        resolved = [(self.resolve(t.target, None, field=f"routing.aliases.{name}"), t.weight) for t in alias]
+        total = sum(weight for _, weight in resolved)
+        if total <= 0:
+            return [target for target, _ in resolved]
+        point = rng.uniform(0, total)
+        chosen = len(resolved) - 1
+        for index, (_, weight) in enumerate(resolved):
+            point -= weight
+            if point < 0:
+                chosen = index
+                break
+        rest = sorted((pair for i, pair in enumerate(resolved) if i != chosen), key=lambda pair: -pair[1])
+        return [resolved[chosen][0], *(target for target, _ in rest)]
+
+    def _fallback(self, entry: str, index: int | None, default_provider: str | None) -> Target:
+        where = f"fallbacks[{index}]" if index is not None else "routing.fallbacks"
+        return self.resolve(entry, default_provider, field=where)
+
+    def resolve(self, model: str, default_provider: str | None, *, field: str) -> Target:
+        prefix, slash, rest = model.partition("/")
+        if slash and (prefix in self._providers or prefix in KNOWN_PROVIDERS):
+            if prefix not in self._providers:
+                raise InvalidRequestError(
+                    f"{field}: provider '{prefix}' in '{model}' is not configured; configured providers: "
+                    f"{self._names()}",
+                    param=field,
+                    code="provider_not_configured",
+                )
+            if not rest:
+                raise InvalidRequestError(f"{field}: '{model}' names no model after '{prefix}/'", param=field)
+            return Target(prefix, rest)
+        listed = self._listed.get(model)
+        if listed is not None:
+            return Target(listed, model)
+        for family, provider in _FAMILIES:
+            if model.startswith(family) and provider in self._providers:
+                return Target(provider, model)
+        if default_provider is not None and default_provider in self._providers:
+            return Target(default_provider, model)
+        if len(self._providers) == 1:
+            return Target(next(iter(self._providers)), model)
+        raise InvalidRequestError(
+            f"{field}: cannot tell which provider serves '{model}'. Use the 'provider/model' form "
+            f"(e.g. 'openai/{model}'); configured providers: {self._names()}",
+            param=field,
+            code="model_not_found",
+        )
+
+    def _names(self) -> str:
+        return ", ".join(sorted(self._providers)) or "(none)"

@@ -1,0 +1,480 @@
+"""The router: walk a request's targets (primary, then fallbacks), and for each one take a queue
+slot, pick a key, call the upstream, and retry or rotate keys as the failure warrants.
+
+Semantics (Bifrost's, with its known bugs fixed):
+
+* Retries: up to ``max_retries`` per target for retryable failures (429, 5xx, connect errors,
+  timeouts), with jittered exponential backoff; an upstream ``Retry-After`` is honoured when it is
+  at most ``max_retry_after_in_seconds`` (longer waits move on instead of sleeping).
+* Key rotation: a 401/402/403/429 on one key moves to the provider's other keys first, without
+  spending ``max_retries``.
+* Cooldown: failing keys cool down and are skipped while others are available; a provider whose
+  keys are all cooling is skipped when another target remains.
+* Fallbacks: any provider failure moves to the next target; a client error (bad request) does
+  not. When all fail, the primary's error is raised; every attempt is recorded on the context.
+* Streams: a failure before the first content event counts as a failed attempt (retry/fallback);
+  the stream is handed over only once content has arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from ..errors import (
+    GatewayError,
+    NoUsableKeyError,
+    UpstreamError,
+    UpstreamTimeoutError,
+)
+from ..neutral import (
+    CONTENT_EVENTS,
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ModelInfo,
+    StreamEvent,
+    StreamFailure,
+    Usage,
+)
+from ..providers.base import Provider, UpstreamRequest, UpstreamResponse
+from ..queues import ProviderQueue
+from ..settings import KeyConfig, ProviderConfig
+from ..streaming import SSEDecoder
+from ..upstream import Timeouts, Upstream, UpstreamStream
+from .cooldown import Cooldowns
+from .keys import eligible_keys, select_key
+from .plan import Planner, Target
+from .retry import retry_delay
+
+T = TypeVar("T")
+
+
+class RouterMetrics(Protocol):
+    def observe_upstream(
+        self,
+        *,
+        provider: str,
+        model: str,
+        method: str,
+        status: int | None,
+        latency: float,
+        success: bool,
+        custom: Mapping[str, str],
+    ) -> None: ...
+
+    def count_retry(self, provider: str, reason: str) -> None: ...
+
+    def count_fallback(self, from_provider: str, to_provider: str) -> None: ...
+
+    def set_cooldown(self, provider: str, key_label: str, active: bool) -> None: ...
+
+
+@dataclass(slots=True)
+class Attempt:
+    provider: str
+    model: str
+    key: str | None
+    status: int | None  # None: no HTTP answer (connect error, skipped)
+    error: str | None = None
+
+    def describe(self) -> str:
+        outcome = str(self.status) if self.status is not None else (self.error or "error")
+        return f"{self.provider}/{self.model}={outcome}"
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """Per-request bookkeeping the router fills in and the gateway reports."""
+
+    request_id: str
+    custom_labels: Mapping[str, str] = field(default_factory=dict)
+    timeout_override: float | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    upstream_seconds: float = 0.0
+    provider: str | None = None
+    model: str | None = None
+    usage: Usage | None = None
+
+
+@dataclass(slots=True)
+class ProviderRuntime:
+    name: str
+    config: ProviderConfig
+    impl: Provider
+    queue: ProviderQueue
+
+
+@dataclass(slots=True)
+class EventStream:
+    """An upstream stream that has produced its first content: buffered events, then the rest."""
+
+    buffered: list[StreamEvent]
+    upstream: UpstreamStream | None
+    decoder: SSEDecoder
+    parser: Any
+    _stack: AsyncExitStack
+
+    async def events(self) -> AsyncIterator[StreamEvent]:
+        try:
+            for event in self.buffered:
+                yield event
+            if self.upstream is None:
+                return
+            try:
+                async for chunk in self.upstream.chunks():
+                    for sse in self.decoder.feed(chunk):
+                        for event in self.parser.feed(sse):
+                            yield event
+                            if isinstance(event, StreamFailure):
+                                return
+                for sse in self.decoder.close():
+                    for event in self.parser.feed(sse):
+                        yield event
+                for event in self.parser.close():
+                    yield event
+            except GatewayError as exc:
+                yield StreamFailure(exc)
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._stack.aclose()
+
+
+Call = Callable[[ProviderRuntime, Target, KeyConfig | None, Timeouts], Awaitable[T]]
+
+
+class Router:
+    def __init__(
+        self,
+        providers: Mapping[str, ProviderRuntime],
+        planner: Planner,
+        upstream: Upstream,
+        cooldowns: Cooldowns,
+        metrics: RouterMetrics,
+        *,
+        rng: random.Random,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.providers = providers
+        self.planner = planner
+        self.upstream = upstream
+        self.cooldowns = cooldowns
+        self.metrics = metrics
+        self.rng = rng
+        self.clock = clock
+        self.sleep = sleep
+
+    # ------------------------------------------------------------------ operations
+
+    async def chat(self, request: ChatRequest, ctx: RequestContext, default_provider: str | None) -> ChatResponse:
+        targets = self.planner.plan(request.model, request.fallbacks, default_provider=default_provider, rng=self.rng)
+        method = "text_completion" if request.text_completion else "chat_completion"
+
+        async def call(rt: ProviderRuntime, target: Target, key: KeyConfig | None, timeouts: Timeouts) -> ChatResponse:
+            built = rt.impl.build_chat(request, target.model, key)
+            response = await self._send(rt, built, timeouts, ctx)
+            return rt.impl.parse_chat(response, request, target.model)
+
+        response = await self._run(targets, ctx, method, call, None)
+        ctx.usage = response.usage
+        return response
+
+    async def open_stream(
+        self, request: ChatRequest, ctx: RequestContext, default_provider: str | None
+    ) -> EventStream:
+        targets = self.planner.plan(request.model, request.fallbacks, default_provider=default_provider, rng=self.rng)
+        stack = AsyncExitStack()
+
+        async def call(rt: ProviderRuntime, target: Target, key: KeyConfig | None, timeouts: Timeouts) -> EventStream:
+            built = rt.impl.build_chat(request, target.model, key)
+            started = self.clock()
+            stream = await self.upstream.open(built, timeouts)
+            try:
+                if stream.status >= 400:
+                    body = await stream.read()
+                    raise rt.impl.parse_error(UpstreamResponse(stream.status, stream.headers, body))
+                primed = await self._prime(stream, rt.impl.stream_parser(request, target.model), stack)
+            except BaseException:
+                await stream.aclose()
+                raise
+            finally:
+                ctx.upstream_seconds += self.clock() - started
+            return primed
+
+        try:
+            return await self._run(targets, ctx, "chat_completion", call, stack)
+        except BaseException:
+            await stack.aclose()
+            raise
+
+    async def embeddings(
+        self, request: EmbeddingRequest, ctx: RequestContext, default_provider: str | None
+    ) -> EmbeddingResponse:
+        targets = self.planner.plan(request.model, request.fallbacks, default_provider=default_provider, rng=self.rng)
+
+        async def call(
+            rt: ProviderRuntime, target: Target, key: KeyConfig | None, timeouts: Timeouts
+        ) -> EmbeddingResponse:
+            built = rt.impl.build_embeddings(request, target.model, key)
+            response = await self._send(rt, built, timeouts, ctx)
+            return rt.impl.parse_embeddings(response, request, target.model)
+
+        response = await self._run(targets, ctx, "embedding", call, None)
+        ctx.usage = response.usage
+        return response
+
+    async def count_tokens(self, request: ChatRequest, ctx: RequestContext, default_provider: str | None) -> int:
+        targets = self.planner.plan(request.model, (), default_provider=default_provider, rng=self.rng)
+
+        async def call(rt: ProviderRuntime, target: Target, key: KeyConfig | None, timeouts: Timeouts) -> int:
+            built = rt.impl.build_count_tokens(request, target.model, key)
+            if built is None:
+                return estimate_tokens(request)
+            return rt.impl.parse_count_tokens(await self._send(rt, built, timeouts, ctx))
+
+        return await self._run(targets[:1], ctx, "count_tokens", call, None)
+
+    async def list_models(self, ctx: RequestContext) -> list[ModelInfo]:
+        """Models of every configured provider: the upstream's list where it answers, else the
+        models named in the provider's keys."""
+        results = await asyncio.gather(*(self._models_of(rt, ctx) for rt in self.providers.values()))
+        return [model for models in results for model in models]
+
+    # ------------------------------------------------------------------ machinery
+
+    async def _models_of(self, rt: ProviderRuntime, ctx: RequestContext) -> list[ModelInfo]:
+        configured = sorted({m for key in rt.config.keys for m in key.models})
+        fallback = [ModelInfo(id=m, provider=rt.name) for m in configured]
+        usable = [k for k in rt.config.keys if k.enabled and (rt.impl.keyless or k.value.get_secret_value())]
+        key = usable[0] if usable else None
+        if key is None and not rt.impl.keyless:
+            return fallback
+        built = rt.impl.build_list_models(key)
+        if built is None:
+            return fallback
+        timeouts = Timeouts(connect=3.0, first_byte=5.0, total=5.0, idle=5.0)
+        try:
+            response = await self._send(rt, built, timeouts, ctx)
+            listed = list(rt.impl.parse_list_models(response))
+        except GatewayError:
+            return fallback
+        seen = {m.id for m in listed}
+        return listed + [m for m in fallback if m.id not in seen]
+
+    async def _send(
+        self, rt: ProviderRuntime, built: UpstreamRequest, timeouts: Timeouts, ctx: RequestContext
+    ) -> UpstreamResponse:
+        started = self.clock()
+        try:
+            response = await self.upstream.send(built, timeouts)
+        finally:
+            ctx.upstream_seconds += self.clock() - started
+        if response.status >= 400:
+            raise rt.impl.parse_error(response)
+        return response
+
+    async def _prime(self, stream: UpstreamStream, parser: Any, stack: AsyncExitStack) -> EventStream:
+        """Read until the first content event; a failure before it raises (so it can be retried)."""
+        decoder = SSEDecoder()
+        buffered: list[StreamEvent] = []
+        async for chunk in stream.chunks():
+            for sse in decoder.feed(chunk):
+                for event in parser.feed(sse):
+                    if isinstance(event, StreamFailure):
+                        raise event.error
+                    buffered.append(event)
+                    if isinstance(event, CONTENT_EVENTS):
+                        stack.push_async_callback(stream.aclose)
+                        return EventStream(buffered, stream, decoder, parser, stack)
+        tail = [event for sse in decoder.close() for event in parser.feed(sse)]
+        tail.extend(parser.close())
+        for event in tail:
+            if isinstance(event, StreamFailure):
+                raise event.error
+            buffered.append(event)
+        await stream.aclose()
+        return EventStream(buffered, None, decoder, parser, stack)
+
+    async def _run(
+        self,
+        targets: Sequence[Target],
+        ctx: RequestContext,
+        method: str,
+        call: Call[T],
+        stack: AsyncExitStack | None,
+    ) -> T:
+        primary_error: GatewayError | None = None
+        for position, target in enumerate(targets):
+            rt = self.providers[target.provider]
+            remaining = len(targets) - position - 1
+            if position > 0:
+                self.metrics.count_fallback(targets[0].provider, target.provider)
+            if remaining and self._provider_cooling(rt, target.model):
+                ctx.attempts.append(Attempt(rt.name, target.model, None, None, "cooldown"))
+                continue
+            try:
+                return await self._on_target(rt, target, ctx, method, call, stack)
+            except GatewayError as exc:
+                if primary_error is None:
+                    primary_error = exc
+                if not exc.allow_fallbacks and position == 0:
+                    raise
+        if primary_error is None:  # every target skipped: should not happen (the last one is never skipped)
+            raise GatewayError("no provider could take the request", status=503, kind="overloaded")
+        raise primary_error
+
+    def _provider_cooling(self, rt: ProviderRuntime, model: str) -> bool:
+        candidates = eligible_keys(rt.config.keys, model, keyless=rt.impl.keyless)
+        if not candidates:
+            return False
+        return len(self.cooldowns.cooling_keys(rt.name, candidates)) == len(candidates)
+
+    def _timeouts(self, rt: ProviderRuntime, ctx: RequestContext) -> Timeouts:
+        network = rt.config.network_config
+        total = ctx.timeout_override or network.default_request_timeout_in_seconds
+        first_byte = min(network.first_byte_timeout_in_seconds or total, total)
+        idle = network.stream_idle_timeout_in_seconds
+        if ctx.timeout_override is not None:
+            idle = min(idle, ctx.timeout_override)
+        return Timeouts(
+            connect=min(network.connect_timeout_in_seconds, total), first_byte=first_byte, total=total, idle=idle
+        )
+
+    async def _on_target(
+        self,
+        rt: ProviderRuntime,
+        target: Target,
+        ctx: RequestContext,
+        method: str,
+        call: Call[T],
+        stack: AsyncExitStack | None,
+    ) -> T:
+        timeouts = self._timeouts(rt, ctx)
+        slot = AsyncExitStack()
+        try:
+            async with asyncio.timeout(timeouts.total):
+                await slot.enter_async_context(rt.queue.slot())
+        except TimeoutError:
+            await slot.aclose()
+            ctx.attempts.append(Attempt(rt.name, target.model, None, None, "queue timeout"))
+            raise UpstreamTimeoutError(
+                f"request waited {timeouts.total:g}s in provider '{rt.name}' queue without a free slot",
+                provider=rt.name,
+            ) from None
+        try:
+            result = await self._with_retries(rt, target, ctx, method, call, timeouts)
+        except BaseException:
+            await slot.aclose()
+            raise
+        if stack is None:
+            await slot.aclose()
+        else:
+            stack.push_async_callback(slot.aclose)
+        return result
+
+    async def _with_retries(
+        self,
+        rt: ProviderRuntime,
+        target: Target,
+        ctx: RequestContext,
+        method: str,
+        call: Call[T],
+        timeouts: Timeouts,
+    ) -> T:
+        keys = rt.config.keys
+        candidates = eligible_keys(keys, target.model, keyless=rt.impl.keyless)
+        if not candidates and not rt.impl.keyless:
+            raise self._no_key_error(rt, target.model)
+        network = rt.config.network_config
+        excluded: set[int] = set()
+        retries = 0
+        while True:
+            index = None
+            if candidates:
+                cooling = self.cooldowns.cooling_keys(rt.name, candidates)
+                index = select_key(keys, candidates, self.rng, exclude=excluded, cooling=cooling)
+            key = keys[index] if index is not None else None
+            label = key.label if key is not None else None
+            started = self.clock()
+            try:
+                result = await call(rt, target, key, timeouts)
+            except UpstreamError as exc:
+                exc.provider = exc.provider or rt.name
+                exc.model = exc.model or target.model
+                ctx.attempts.append(Attempt(rt.name, target.model, label, exc.status, exc.message[:120]))
+                self.metrics.observe_upstream(
+                    provider=rt.name, model=target.model, method=method, status=exc.status,
+                    latency=self.clock() - started, success=False, custom=ctx.custom_labels,
+                )  # fmt: skip
+                if index is not None and (exc.retryable or exc.key_failure):
+                    retry_after = exc.retry_after if exc.status == 429 else None
+                    if self.cooldowns.failure(rt.name, index, retry_after=retry_after) and key is not None:
+                        self.metrics.set_cooldown(rt.name, key.label, True)
+                if exc.key_failure and index is not None:
+                    excluded.add(index)
+                    if any(i not in excluded for i in candidates):
+                        self.metrics.count_retry(rt.name, "key_rotation")
+                        continue
+                if not exc.retryable or retries >= network.max_retries:
+                    raise
+                delay = retry_delay(
+                    retries + 1,
+                    initial_ms=network.retry_backoff_initial_ms,
+                    max_ms=network.retry_backoff_max_ms,
+                    retry_after=exc.retry_after,
+                    max_retry_after=network.max_retry_after_in_seconds,
+                    rng=self.rng,
+                )
+                if delay is None:
+                    raise
+                retries += 1
+                excluded.clear()
+                self.metrics.count_retry(rt.name, str(exc.status))
+                await self.sleep(delay)
+                continue
+            ctx.attempts.append(Attempt(rt.name, target.model, label, 200))
+            ctx.provider, ctx.model = rt.name, target.model
+            self.metrics.observe_upstream(
+                provider=rt.name, model=target.model, method=method, status=200,
+                latency=self.clock() - started, success=True, custom=ctx.custom_labels,
+            )  # fmt: skip
+            if index is not None and self.cooldowns.success(rt.name, index) and key is not None:
+                self.metrics.set_cooldown(rt.name, key.label, False)
+            return result
+
+    def _no_key_error(self, rt: ProviderRuntime, model: str) -> NoUsableKeyError:
+        keys = rt.config.keys
+        unset = [k.label for k in keys if k.enabled and not k.value.get_secret_value()]
+        if keys and len(unset) == len([k for k in keys if k.enabled]):
+            return NoUsableKeyError(
+                f"provider '{rt.name}' has no API key for model '{model}': "
+                + ", ".join(f"{label} is not set" for label in unset),
+                status=401,
+                kind="authentication",
+                provider=rt.name,
+                model=model,
+                code="no_api_key",
+            )
+        return NoUsableKeyError(
+            f"provider '{rt.name}' has no enabled key that allows model '{model}' "
+            f"(check providers.{rt.name}.keys[].models and blacklisted_models)",
+            provider=rt.name,
+            model=model,
+            param="model",
+            code="model_not_allowed",
+        )
+
+
+def estimate_tokens(request: ChatRequest) -> int:
+    """A local estimate (about four characters a token) for vendors without a counting endpoint."""
+    chars = sum(len(message.text()) for message in request.messages)
+    return max(1, (chars + 3) // 4) if chars else 0

@@ -1,0 +1,205 @@
+"""The one I/O seam for upstream calls.
+
+``Upstream`` is what the router talks to. ``HttpxUpstream`` implements it over an httpx-style
+``AsyncClient`` (so ``transport=`` injection works for users and tests); transport exceptions are
+mapped to ``UpstreamConnectionError``/``UpstreamTimeoutError`` here and nowhere else.
+``SchemeUpstream`` sends ``mock://`` URLs to the in-process mock server and everything else on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from ._http import httpx
+from .errors import UpstreamConnectionError, UpstreamTimeoutError
+from .providers.base import UpstreamRequest, UpstreamResponse
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds. ``total`` bounds a whole non-streamed call (and a stream's wait for its headers);
+    ``first_byte`` bounds the wait for response headers; ``idle`` the gap between stream chunks."""
+
+    connect: float = 10.0
+    first_byte: float = 30.0
+    total: float = 30.0
+    idle: float = 60.0
+
+
+class UpstreamStream(Protocol):
+    status: int
+    headers: Mapping[str, str]
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """Body bytes as they arrive; raises ``UpstreamTimeoutError`` after ``idle`` seconds of silence."""
+        ...
+
+    async def read(self) -> bytes: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Upstream(Protocol):
+    async def send(self, request: UpstreamRequest, timeouts: Timeouts) -> UpstreamResponse: ...
+
+    async def open(self, request: UpstreamRequest, timeouts: Timeouts) -> UpstreamStream: ...
+
+    async def aclose(self) -> None: ...
+
+
+def _lower(headers: httpx.Headers) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
+def _host(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0]
+
+
+def _map_error(exc: Exception, request: UpstreamRequest, timeouts: Timeouts) -> Exception:
+    host = _host(request.url)
+    if isinstance(exc, httpx.ConnectTimeout):
+        return UpstreamTimeoutError(f"connecting to {host} timed out after {timeouts.connect:g}s")
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamTimeoutError(f"upstream {host} did not answer within the timeout")
+    if isinstance(exc, httpx.ConnectError):
+        return UpstreamConnectionError(f"could not connect to upstream {host}")
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return UpstreamConnectionError(f"upstream {host} closed the connection unexpectedly")
+    if isinstance(exc, httpx.TransportError):
+        return UpstreamConnectionError(f"transport error talking to upstream {host}: {type(exc).__name__}")
+    return exc
+
+
+class _HttpxStream:
+    __slots__ = ("_idle", "_request", "_response", "headers", "status")
+
+    def __init__(self, response: httpx.Response, request: UpstreamRequest, idle: float) -> None:
+        self._response = response
+        self._request = request
+        self._idle = idle
+        self.status = response.status_code
+        self.headers = _lower(response.headers)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        iterator = self._response.aiter_raw().__aiter__()
+        while True:
+            try:
+                async with asyncio.timeout(self._idle):
+                    chunk = await iterator.__anext__()
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise UpstreamTimeoutError(
+                    f"upstream {_host(self._request.url)} sent nothing for {self._idle:g}s (stream idle timeout)"
+                ) from None
+            except httpx.HTTPError as exc:
+                raise _map_error(exc, self._request, Timeouts()) from exc
+            yield chunk
+
+    async def read(self) -> bytes:
+        try:
+            async with asyncio.timeout(self._idle):
+                return await self._response.aread()
+        except TimeoutError:
+            raise UpstreamTimeoutError(f"upstream {_host(self._request.url)} stalled sending its body") from None
+        except httpx.HTTPError as exc:
+            raise _map_error(exc, self._request, Timeouts()) from exc
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+class HttpxUpstream:
+    """Upstream calls through one shared, lazily created ``httpx.AsyncClient``."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport | None = None, *, max_connections: int = 1000) -> None:
+        self._transport = transport
+        self._max_connections = max_connections
+        self._client: httpx.AsyncClient | None = None
+
+    def _get_client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                transport=self._transport,
+                limits=httpx.Limits(
+                    max_connections=self._max_connections,
+                    max_keepalive_connections=self._max_connections,
+                    keepalive_expiry=30.0,
+                ),
+                timeout=None,
+                follow_redirects=False,
+                trust_env=False,
+            )
+        return self._client
+
+    def _timeout(self, timeouts: Timeouts, *, read: float) -> httpx.Timeout:
+        return httpx.Timeout(connect=timeouts.connect, read=read, write=timeouts.total, pool=timeouts.total)
+
+    async def send(self, request: UpstreamRequest, timeouts: Timeouts) -> UpstreamResponse:
+        client = self._get_client()
+        try:
+            async with asyncio.timeout(timeouts.total):
+                response = await client.request(
+                    request.method,
+                    request.url,
+                    headers=request.headers,
+                    content=request.body,
+                    timeout=self._timeout(timeouts, read=min(timeouts.first_byte, timeouts.total)),
+                )
+        except TimeoutError:
+            raise UpstreamTimeoutError(
+                f"upstream {_host(request.url)} did not answer within {timeouts.total:g}s"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise _map_error(exc, request, timeouts) from exc
+        return UpstreamResponse(response.status_code, _lower(response.headers), response.content)
+
+    async def open(self, request: UpstreamRequest, timeouts: Timeouts) -> UpstreamStream:
+        client = self._get_client()
+        built = client.build_request(
+            request.method,
+            request.url,
+            headers=request.headers,
+            content=request.body,
+            timeout=self._timeout(timeouts, read=timeouts.idle),
+        )
+        wait = min(timeouts.first_byte, timeouts.total)
+        try:
+            async with asyncio.timeout(wait):
+                response = await client.send(built, stream=True)
+        except TimeoutError:
+            raise UpstreamTimeoutError(
+                f"upstream {_host(request.url)} sent no response headers within {wait:g}s"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise _map_error(exc, request, timeouts) from exc
+        return _HttpxStream(response, request, timeouts.idle)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+
+class SchemeUpstream:
+    """Dispatch by URL scheme: ``mock://`` to the in-process mock, the rest to ``default``."""
+
+    def __init__(self, default: Upstream, mock: Upstream) -> None:
+        self._default = default
+        self._mock = mock
+
+    def _pick(self, request: UpstreamRequest) -> Upstream:
+        return self._mock if request.url.startswith("mock://") else self._default
+
+    async def send(self, request: UpstreamRequest, timeouts: Timeouts) -> UpstreamResponse:
+        return await self._pick(request).send(request, timeouts)
+
+    async def open(self, request: UpstreamRequest, timeouts: Timeouts) -> UpstreamStream:
+        return await self._pick(request).open(request, timeouts)
+
+    async def aclose(self) -> None:
+        await self._default.aclose()
+        await self._mock.aclose()
