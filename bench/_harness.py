@@ -332,10 +332,12 @@ def anthropic_request(model: str, stream: bool = False) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-OPENAI_HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer sk-client-bench"}
+# What clients send. LiteLLM refuses to start without a master key, so it is configured with this one.
+CLIENT_KEY = "sk-bench-7f3a9c2e5b8d4f1a6e0c3b9d2a5f8e1c4b7a0d3f6e9c2b5a8d1f4e7a0c3b6d9"
+OPENAI_HEADERS = {"Content-Type": "application/json", "Authorization": f"Bearer {CLIENT_KEY}"}
 ANTHROPIC_HEADERS = {
     "Content-Type": "application/json",
-    "x-api-key": "sk-client-bench",
+    "x-api-key": CLIENT_KEY,
     "anthropic-version": "2023-06-01",
 }
 

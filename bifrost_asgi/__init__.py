@@ -5,16 +5,22 @@ configured provider, translating between formats, with weighted keys, retries, f
 per-provider queues and Prometheus metrics. Run it standalone (``bifrost-asgi``) or mount it::
 
     app.mount("/openai", bifrost_app())
+
+Public names are imported lazily, so ``import bifrost_asgi.neutral`` stays light.
 """
 
 from __future__ import annotations
 
-from .app import bifrost_app, create_app
-from .config_file import load_settings
-from .errors import ConfigError, GatewayError
-from .gateway import Gateway
-from .middleware import BifrostMiddleware
-from .settings import BifrostSettings
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .app import bifrost_app, create_app
+    from .config_file import load_settings
+    from .errors import ConfigError, GatewayError
+    from .gateway import Gateway
+    from .middleware import BifrostMiddleware
+    from .settings import BifrostSettings
 
 __all__ = [
     "BifrostMiddleware",
@@ -28,3 +34,21 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+_WHERE = {
+    "BifrostMiddleware": ".middleware",
+    "BifrostSettings": ".settings",
+    "ConfigError": ".errors",
+    "Gateway": ".gateway",
+    "GatewayError": ".errors",
+    "bifrost_app": ".app",
+    "create_app": ".app",
+    "load_settings": ".config_file",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bifrost_asgi' has no attribute {name!r}")
+    return getattr(import_module(module, __name__), name)

@@ -148,7 +148,11 @@ MOUNTS: tuple[tuple[str, str, str | None], ...] = (
 
 
 def _routes(gateway: Gateway) -> list[BaseRoute]:
-    dialects: dict[str, Dialect] = {"openai": OpenAIDialect(), "anthropic": AnthropicDialect(), "gemini": GenAIDialect()}
+    dialects: dict[str, Dialect] = {
+        "openai": OpenAIDialect(),
+        "anthropic": AnthropicDialect(),
+        "gemini": GenAIDialect(),
+    }
     routes: list[BaseRoute] = []
     seen: set[tuple[str, str]] = set()
     for prefix, name, default in MOUNTS:

@@ -181,19 +181,19 @@ class UpstreamError(GatewayError):
 
 class UpstreamConnectionError(UpstreamError):
     def __init__(self, message: str, **kwargs: object) -> None:
-        super().__init__(message, status=502, kind="api_error", **kwargs)
+        super().__init__(message, status=502, kind="api_error", **kwargs)  # type: ignore[arg-type]
         self.retryable = True
 
 
 class UpstreamTimeoutError(UpstreamError):
     def __init__(self, message: str, **kwargs: object) -> None:
-        super().__init__(message, status=504, kind="timeout", **kwargs)
+        super().__init__(message, status=504, kind="timeout", **kwargs)  # type: ignore[arg-type]
         self.retryable = True
 
 
 class UpstreamProtocolError(UpstreamError):
     def __init__(self, message: str, **kwargs: object) -> None:
-        super().__init__(message, status=502, kind="api_error", **kwargs)
+        super().__init__(message, status=502, kind="api_error", **kwargs)  # type: ignore[arg-type]
         self.retryable = False
 
 

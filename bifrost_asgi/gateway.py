@@ -112,7 +112,9 @@ class Gateway:
             )
             for name, config in settings.providers.items()
         }
-        max_connections = max((p.concurrency_and_buffer_size.concurrency for p in settings.providers.values()), default=100)
+        max_connections = max(
+            (p.concurrency_and_buffer_size.concurrency for p in settings.providers.values()), default=100
+        )
         self.upstream = upstream or SchemeUpstream(
             HttpxUpstream(transport, max_connections=max_connections), MockUpstream()
         )
@@ -205,7 +207,9 @@ class Gateway:
             if not handed_over:
                 self._finish(exchange)
 
-    def error_reply(self, dialect: Dialect, error: GatewayError, *, route: str, method: str, headers: Mapping[str, str]) -> JsonReply:
+    def error_reply(
+        self, dialect: Dialect, error: GatewayError, *, route: str, method: str, headers: Mapping[str, str]
+    ) -> JsonReply:
         """An error found before the flow starts (body too large, unreadable body)."""
         ctx = RequestContext(request_id=request_id_from(headers))
         exchange = _Exchange(route, method, dialect.name, self.clock(), ctx)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from .errors import QueueFullError
 
@@ -75,10 +75,8 @@ class ProviderQueue:
             self._report()
 
     def _remove(self, waiter: asyncio.Future[None]) -> None:
-        try:
+        with suppress(ValueError):
             self._waiters.remove(waiter)
-        except ValueError:
-            pass
 
     def _release(self) -> None:
         while self._waiters:

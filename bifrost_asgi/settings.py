@@ -3,19 +3,70 @@ shape of Bifrost's config.json, which is accepted as-is.
 
 Sources, strongest first: keyword arguments, ``BIFROST_*`` environment variables, the config file
 (``config=`` argument or ``BIFROST_CONFIG``), then providers detected from vendor API-key variables
-(``OPENAI_API_KEY``...) when no file gives any. Loading, comment stripping, ``env.`` secrets and
-readable error messages live in ``config_file.py``; this module only declares the shape.
+(``OPENAI_API_KEY``...) when no file gives any. Loading, comment stripping and readable error
+messages live in ``config_file.py``; this module declares the shape and its rules.
+
+Secrets given as ``"env.NAME"`` are read from the environment during validation. A validation
+context (``{"environ": Mapping, "missing_env": set, "problems": list}``) lets the loader pass its
+own environment and collect unset variables and rule violations; without one, ``os.environ`` is
+used and a violation raises at once.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+logger = logging.getLogger("bifrost_asgi.config")
+
+#: Providers implemented natively, plus the OpenAI-compatible presets.
+STANDARD_PROVIDERS = frozenset(
+    {
+        "openai", "anthropic", "gemini", "azure", "mock",
+        "groq", "mistral", "ollama", "openrouter", "cerebras", "xai", "deepseek", "together",
+        "fireworks", "perplexity", "vllm", "sgl", "nebius", "parasail",
+    }
+)  # fmt: skip
+#: Providers that need no key (self-hosted servers and the built-in mock).
+KEYLESS_PROVIDERS = frozenset({"ollama", "vllm", "sgl", "mock"})
+#: Bifrost providers this project does not implement (named in the error for a clearer fix).
+UNSUPPORTED_BIFROST_PROVIDERS = frozenset(
+    {
+        "bedrock", "bedrock_mantle", "cohere", "vertex", "replicate", "elevenlabs", "huggingface",
+        "deepgram", "runway", "runware", "sarvam", "sapaicore", "opencode-go", "opencode-zen",
+    }
+)  # fmt: skip
+#: The vendor's usual API-key variables, first preferred: used to detect providers when nothing is
+#: configured, and as the key of a configured provider that lists no ``keys`` at all.
+PROVIDER_KEY_ENV: dict[str, tuple[str, ...]] = {
+    "openai": ("OPENAI_API_KEY", "OPENAI_KEY"),
+    "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_KEY"),
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "mistral": ("MISTRAL_API_KEY", "MISTRAL_KEY"),
+    "groq": ("GROQ_API_KEY",),
+    "openrouter": ("OPENROUTER_API_KEY",),
+    "cerebras": ("CEREBRAS_API_KEY",),
+    "xai": ("XAI_API_KEY",),
+    "deepseek": ("DEEPSEEK_API_KEY",),
+    "together": ("TOGETHER_API_KEY",),
+    "fireworks": ("FIREWORKS_API_KEY",),
+    "perplexity": ("PERPLEXITY_API_KEY",),
+}
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|us|µs|ns)?\s*$")
 _UNIT_MS = {"ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0, "us": 0.001, "µs": 0.001, "ns": 1e-6}
@@ -44,6 +95,46 @@ def resolve_env_reference(value: str, environ: Mapping[str, str] | None = None) 
     return value, None
 
 
+def _context(info: ValidationInfo) -> dict[str, Any] | None:
+    return info.context if isinstance(info.context, dict) else None
+
+
+def _environ(info: ValidationInfo) -> Mapping[str, str]:
+    ctx = _context(info)
+    environ = ctx.get("environ") if ctx else None
+    return environ if isinstance(environ, Mapping) else os.environ
+
+
+def _secret_input(value: Any, info: ValidationInfo) -> tuple[Any, str | None]:
+    """Resolve one secret-bearing input: ``"env.NAME"``, or Bifrost's exported form
+    ``{"value": ..., "env_var": "env.NAME", "from_env": true}``. Unset variables resolve to ""
+    and are reported once by name (never by value)."""
+    if isinstance(value, dict) and set(value) <= {"value", "env_var", "from_env", "type", "ref"}:
+        env_var = value.get("env_var")
+        if isinstance(env_var, str) and env_var and value.get("from_env", True):
+            value = env_var if env_var.startswith("env.") else f"env.{env_var}"
+        else:
+            value = value.get("value", "")
+    if not isinstance(value, str):
+        return value, None
+    resolved, name = resolve_env_reference(value, _environ(info))
+    if name is not None and not resolved:
+        ctx = _context(info)
+        missing = ctx.get("missing_env") if ctx else None
+        if isinstance(missing, set):
+            missing.add(name)
+        else:
+            logger.warning("environment variable %s is not set; settings that use env.%s stay empty", name, name)
+    return resolved, name
+
+
+def _resolve_strings(values: Any, info: ValidationInfo) -> Any:
+    """``env.`` references among the string values of a flat mapping (headers, provider meta)."""
+    if not isinstance(values, dict):
+        return values
+    return {k: _secret_input(v, info)[0] if isinstance(v, str | dict) else v for k, v in values.items()}
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -57,11 +148,14 @@ class AzureKeyConfig(_Model):
     tenant_id: str | None = None
     scopes: list[str] | None = None
 
+    @field_validator("endpoint", "api_version", "client_id", "client_secret", "tenant_id", mode="before")
+    @classmethod
+    def _env(cls, value: Any, info: ValidationInfo) -> Any:
+        return _secret_input(value, info)[0]
+
 
 class KeyConfig(_Model):
     """One API key. ``value`` may be ``"env.NAME"``; the secret is never rendered anywhere."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     value: SecretStr = SecretStr("")
     models: list[str] = Field(default_factory=list)
@@ -70,20 +164,41 @@ class KeyConfig(_Model):
     enabled: bool = True
     name: str | None = None
     id: str | None = None
+    description: str | None = None
     azure_key_config: AzureKeyConfig | None = None
     bedrock_key_config: dict[str, Any] | None = None
     vertex_key_config: dict[str, Any] | None = None
+    # Accepted from Bifrost configs; not used by this gateway.
+    use_for_batch_api: bool = False
+    aliases: dict[str, Any] | None = None
+    vllm_key_config: dict[str, Any] | None = None
+    ollama_key_config: dict[str, Any] | None = None
+    sgl_key_config: dict[str, Any] | None = None
+    huggingface_key_config: dict[str, Any] | None = None
+    replicate_key_config: dict[str, Any] | None = None
+    sapaicore_key_config: dict[str, Any] | None = None
+    config_hash: str | None = None
+    status: str | None = None
     # Set by validation: the variable ``value`` came from, for messages ("env.OPENAI_API_KEY is not set").
     env_var: str | None = None
 
     @model_validator(mode="before")
     @classmethod
-    def _resolve_env(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("value"), str):
-            resolved, env_var = resolve_env_reference(data["value"])
+    def _resolve_env(cls, data: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, dict) and data.get("env_var") is None and "value" in data:
+            resolved, env_var = _secret_input(data["value"], info)
+            data = {**data, "value": resolved}
             if env_var is not None:
-                data = {**data, "value": resolved, "env_var": env_var}
+                data["env_var"] = env_var
         return data
+
+    @field_validator(
+        "bedrock_key_config", "vertex_key_config", "vllm_key_config", "ollama_key_config",
+        "sgl_key_config", "sapaicore_key_config", mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _meta_env(cls, value: Any, info: ValidationInfo) -> Any:
+        return _resolve_strings(value, info)
 
     @property
     def label(self) -> str:
@@ -93,12 +208,10 @@ class KeyConfig(_Model):
     def allows(self, model: str) -> bool:
         if not self.enabled or model in self.blacklisted_models:
             return False
-        return not self.models or model in self.models
+        return not self.models or "*" in self.models or model in self.models
 
 
 class NetworkConfig(_Model):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
     base_url: str | None = None
     extra_headers: dict[str, str] = Field(default_factory=dict)
     default_request_timeout_in_seconds: float = Field(default=30.0, gt=0)
@@ -109,6 +222,14 @@ class NetworkConfig(_Model):
     retry_backoff_initial_ms: float = 500.0
     retry_backoff_max_ms: float = 5000.0
     max_retry_after_in_seconds: float = Field(default=30.0, ge=0)
+    # Accepted from Bifrost configs (TLS/pool tuning); the upstream client may honour them.
+    insecure_skip_verify: bool = False
+    ca_cert_pem: str | None = None
+    enforce_http2: bool = False
+    max_conns_per_host: int = Field(default=5000, ge=1, le=10_000)
+    keep_alive_timeout_in_seconds: float = Field(default=30.0, gt=0)
+    beta_header_overrides: dict[str, bool] = Field(default_factory=dict)
+    allow_private_network: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -128,13 +249,23 @@ class NetworkConfig(_Model):
     def _duration(cls, value: Any) -> float:
         return parse_duration_ms(value)
 
+    @field_validator("extra_headers", mode="before")
+    @classmethod
+    def _header_env(cls, value: Any, info: ValidationInfo) -> Any:
+        return _resolve_strings(value, info)
+
+    @field_validator("ca_cert_pem", mode="before")
+    @classmethod
+    def _pem_env(cls, value: Any, info: ValidationInfo) -> Any:
+        return _secret_input(value, info)[0]
+
     @field_validator("base_url")
     @classmethod
     def _trim(cls, value: str | None) -> str | None:
         if value is None:
             return None
         value = value.strip().rstrip("/")
-        if not value.startswith(("http://", "https://")):
+        if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
             raise ValueError(f"{value!r} is not an http(s) URL (e.g. 'https://api.openai.com')")
         return value
 
@@ -154,10 +285,25 @@ class ConcurrencyConfig(_Model):
 
 
 class CustomProviderConfig(_Model):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    """A provider under a name of your choice that speaks one of the implemented wire formats."""
 
-    base_provider_type: Literal["openai", "anthropic", "gemini"] = "openai"
+    base_provider_type: Literal["openai", "anthropic", "gemini"]
     is_key_less: bool = False
+    allowed_requests: dict[str, bool] | None = None
+    request_path_overrides: dict[str, str] | None = None
+
+
+class ProxyConfig(_Model):
+    type: Literal["none", "http", "socks5", "environment"] = "none"
+    url: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_cert_pem: str | None = None
+
+    @field_validator("url", "username", "password", "ca_cert_pem", mode="before")
+    @classmethod
+    def _env(cls, value: Any, info: ValidationInfo) -> Any:
+        return _secret_input(value, info)[0]
 
 
 class MockConfig(_Model):
@@ -168,32 +314,109 @@ class MockConfig(_Model):
 
 
 class ProviderConfig(_Model):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
     keys: list[KeyConfig] = Field(default_factory=list)
     network_config: NetworkConfig = Field(default_factory=NetworkConfig)
     concurrency_and_buffer_size: ConcurrencyConfig = Field(default_factory=ConcurrencyConfig)
     custom_provider_config: CustomProviderConfig | None = None
     mock_config: MockConfig = Field(default_factory=MockConfig)
+    proxy_config: ProxyConfig | None = None
+    # Accepted from Bifrost configs; not used by this gateway.
+    send_back_raw_request: bool = False
+    send_back_raw_response: bool = False
+    store_raw_request_response: bool = False
+    openai_config: dict[str, Any] | None = None
+    pricing_overrides: list[dict[str, Any]] | None = None
+
+
+def provider_type(name: str, config: ProviderConfig) -> str:
+    """The implementation serving provider ``name``: itself when standard, else its base type."""
+    if name in STANDARD_PROVIDERS or config.custom_provider_config is None:
+        return name
+    return config.custom_provider_config.base_provider_type
+
+
+def is_keyless(name: str, config: ProviderConfig) -> bool:
+    """Requests to this provider may go without a key."""
+    custom = config.custom_provider_config
+    return name in KEYLESS_PROVIDERS or (custom is not None and custom.is_key_less)
 
 
 class RouteTarget(_Model):
     target: str  # "provider/model"
     weight: float = Field(default=1.0, ge=0)
 
+    @field_validator("target")
+    @classmethod
+    def _provider_model(cls, value: str) -> str:
+        provider, _, model = value.partition("/")
+        if not provider or not model:
+            raise ValueError(f"{value!r} is not in 'provider/model' form (e.g. 'openai/gpt-4o-mini')")
+        return value
+
 
 class RoutingConfig(_Model):
-    """Model aliases with weighted targets (canary, cost split) and default fallbacks per model."""
+    """Model aliases with weighted targets (canary, cost split) and default fallbacks per model.
+
+    Shorthands: an alias may be ``"provider/model"`` or a list of such strings; a fallback list may
+    be a single string."""
 
     aliases: dict[str, list[RouteTarget]] = Field(default_factory=dict)
     fallbacks: dict[str, list[str]] = Field(default_factory=dict)
     cooldown_seconds: float = Field(default=30.0, ge=0)
     cooldown_failures: int = Field(default=3, ge=1)
 
+    @field_validator("aliases", mode="before")
+    @classmethod
+    def _alias_shorthand(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return {alias: _targets(spec) for alias, spec in value.items()}
+
+    @field_validator("fallbacks", mode="before")
+    @classmethod
+    def _fallback_shorthand(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return {model: [spec] if isinstance(spec, str) else spec for model, spec in value.items()}
+
+    @field_validator("fallbacks")
+    @classmethod
+    def _fallback_form(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for chain in value.values():
+            for entry in chain:
+                RouteTarget._provider_model(entry)
+        return value
+
+
+def _targets(spec: Any) -> Any:
+    if isinstance(spec, str):
+        return [{"target": spec}]
+    if isinstance(spec, dict):
+        return [spec]
+    if isinstance(spec, list):
+        return [{"target": item} if isinstance(item, str) else item for item in spec]
+    return spec
+
+
+#: Bifrost ``client`` fields accepted for compatibility and ignored here.
+IGNORED_CLIENT_FIELDS = frozenset(
+    {
+        "initial_pool_size", "allowed_origins", "allowed_headers", "disable_content_logging",
+        "disable_db_pings_in_health", "log_retention_days", "enforce_auth_on_inference",
+        "enforce_governance_header", "enforce_scim_auth", "allow_direct_keys", "enable_litellm_fallbacks",
+        "header_filter_config", "async_job_result_ttl", "required_headers", "logging_headers",
+        "hide_deleted_virtual_keys_in_filters", "whitelisted_routes", "mcp_agent_depth",
+        "mcp_tool_execution_timeout", "mcp_code_mode_binding_level", "mcp_tool_sync_interval",
+        "mcp_disable_auto_tool_inject", "mcp_enable_temp_token_auth", "mcp_external_client_url",
+        "mcp_server_auth_mode", "oauth2_server_config", "routing_chain_max_depth", "compat",
+        "allow_per_request_content_storage_override", "allow_per_request_raw_override",
+        "dump_errors_in_console_logs", "webhook_config", "dual_credential_conflict_behavior",
+        "enable_governance",
+    }
+)  # fmt: skip
+
 
 class ClientConfig(_Model):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
     drop_excess_requests: bool = False
     prometheus_labels: list[str] = Field(default_factory=list)
     max_request_body_size_mb: float = Field(default=100.0, gt=0)
@@ -202,16 +425,86 @@ class ClientConfig(_Model):
     log_content: bool = False
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_bifrost_only(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in IGNORED_CLIENT_FIELDS}
+        return data
 
-class BifrostSettings(BaseSettings):
-    """All gateway settings. Construct directly, or via ``load_settings(config=...)`` to read a file."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="BIFROST_",
-        env_nested_delimiter="__",
-        extra="ignore",
-        case_sensitive=False,
+class ConfigProblem(NamedTuple):
+    """A rule violation found after field validation: where, what, and how to fix it."""
+
+    path: str
+    message: str
+    fix: str
+
+
+def settings_problems(settings: SettingsModel) -> list[ConfigProblem]:
+    """Cross-field rules: provider names, keys, and that routing targets name configured providers."""
+    problems = [p for name, cfg in settings.providers.items() for p in _provider_problems(name, cfg)]
+    routing = settings.routing
+    targets = [(f"routing.aliases.{a}", t.target) for a, ts in routing.aliases.items() for t in ts]
+    targets += [(f"routing.fallbacks.{m}", t) for m, chain in routing.fallbacks.items() for t in chain]
+    for path, target in targets:
+        provider = target.split("/", 1)[0]
+        if provider not in settings.providers:
+            configured = ", ".join(sorted(settings.providers)) or "none"
+            problems.append(
+                ConfigProblem(
+                    path,
+                    f"target {target!r} names provider {provider!r}, which is not configured "
+                    f"(configured: {configured})",
+                    f'add "{provider}" under "providers", or point the target at a configured provider',
+                )
+            )
+    return problems
+
+
+def _provider_problems(name: str, config: ProviderConfig) -> list[ConfigProblem]:
+    path = f"providers.{name}"
+    if name not in STANDARD_PROVIDERS:
+        missing = [
+            field
+            for field, value in (
+                ("custom_provider_config.base_provider_type", config.custom_provider_config),
+                ("network_config.base_url", config.network_config.base_url),
+            )
+            if value is None
+        ]
+        if missing:
+            return [_unknown_provider(name, path, missing)]
+    if not config.keys and not is_keyless(name, config):
+        env = PROVIDER_KEY_ENV.get(name, (f"{name.upper().replace('-', '_')}_API_KEY",))[0]
+        fix = f'add a key, e.g. "keys": [{{"value": "env.{env}", "weight": 1.0}}], and set {env}'
+        if name not in STANDARD_PROVIDERS:
+            fix += '; a server without auth can set "is_key_less": true in custom_provider_config'
+        return [ConfigProblem(f"{path}.keys", f"provider {name!r} has no keys; it needs at least one", fix)]
+    return []
+
+
+def _unknown_provider(name: str, path: str, missing: list[str]) -> ConfigProblem:
+    if name in UNSUPPORTED_BIFROST_PROVIDERS:
+        message = f"{name!r} is a Bifrost provider that bifrost-asgi does not implement"
+    elif name.lower() in STANDARD_PROVIDERS:
+        message = f"unknown provider {name!r}: provider names are lower-case (did you mean {name.lower()!r}?)"
+    else:
+        message = (
+            f"{name!r} is not a standard provider, so it must be a custom provider, "
+            f"which needs {' and '.join(missing)} (missing)"
+        )
+    fix = (
+        'for a custom provider add "custom_provider_config": {"base_provider_type": "openai"} (or '
+        '"anthropic" / "gemini": the API format the server speaks) and "network_config": {"base_url": '
+        f'"https://your-server"}}; standard providers: {", ".join(sorted(STANDARD_PROVIDERS))}'
     )
+    return ConfigProblem(path, message, fix)
+
+
+class SettingsModel(_Model):
+    """The validated shape of all settings, without environment sources (``BifrostSettings`` adds
+    them). ``config_file.load_settings`` validates this with a context, then builds the settings."""
 
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     client: ClientConfig = Field(default_factory=ClientConfig)
@@ -222,6 +515,73 @@ class BifrostSettings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65535)
     workers: int = Field(default=1, ge=1)
     log_level: str = "info"
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _default_keys(cls, value: Any, info: ValidationInfo) -> Any:
+        """A known vendor configured without a ``keys`` field uses its usual variable
+        (``OPENAI_API_KEY``...), so tuning-only snippets such as ``{"openai": {"network_config": ...}}`` work."""
+        if not isinstance(value, dict):
+            return value
+        environ = _environ(info)
+        out = dict(value)
+        for name, cfg in value.items():
+            if isinstance(cfg, dict) and "keys" not in cfg and name in PROVIDER_KEY_ENV:
+                names = PROVIDER_KEY_ENV[name]
+                var = next((n for n in names if environ.get(n)), names[0])
+                out[name] = {**cfg, "keys": [{"value": f"env.{var}"}]}
+        return out
+
+    @field_validator("mcp", mode="before")
+    @classmethod
+    def _mcp_env(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, dict) or not isinstance(value.get("client_configs"), list):
+            return value
+        clients = []
+        for client in value["client_configs"]:
+            if isinstance(client, dict):
+                client = dict(client)
+                if "headers" in client:
+                    client["headers"] = _resolve_strings(client["headers"], info)
+                if isinstance(client.get("connection_string"), str):
+                    client["connection_string"] = _secret_input(client["connection_string"], info)[0]
+            clients.append(client)
+        return {**value, "client_configs": clients}
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> SettingsModel:
+        problems = settings_problems(self)
+        ctx = _context(info)
+        sink = ctx.get("problems") if ctx else None
+        if isinstance(sink, list):
+            sink.extend(problems)
+        elif problems:
+            first = problems[0]
+            raise PydanticCustomError(
+                "bifrost_config",
+                "{path}: {problem} (fix: {fix})",
+                {"path": first.path, "problem": first.message, "fix": first.fix},
+            )
+        return self
+
+
+class BifrostSettings(BaseSettings, SettingsModel):
+    """All gateway settings. Construct directly (keyword arguments, then ``BIFROST_*`` variables), or
+    via ``config_file.load_settings(config=...)`` to read a config.json as well."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BIFROST_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+        populate_by_name=True,
+    )
+
+    @classmethod
+    def from_model(cls, model: SettingsModel) -> BifrostSettings:
+        """Wrap an already validated ``SettingsModel`` without re-reading the environment."""
+        values = {name: getattr(model, name) for name in SettingsModel.model_fields}
+        return cls.model_construct(_fields_set=set(model.model_fields_set), **values)
 
     @classmethod
     def settings_customise_sources(

@@ -81,7 +81,7 @@ class _HttpxStream:
         self._request = request
         self._idle = idle
         self.status = response.status_code
-        self.headers = _lower(response.headers)
+        self.headers: Mapping[str, str] = _lower(response.headers)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         iterator = self._response.aiter_raw().__aiter__()

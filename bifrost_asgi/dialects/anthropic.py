@@ -95,11 +95,7 @@ class AnthropicDialect:
         return parse_request(body, call.headers)
 
     def render_chat(self, response: ChatResponse, request: ChatRequest) -> bytes:
-        if (
-            response.raw is not None
-            and response.raw_format == "anthropic"
-            and request.source_format == "anthropic"
-        ):
+        if response.raw is not None and response.raw_format == "anthropic" and request.source_format == "anthropic":
             return response.raw
         choice = response.choices[0] if response.choices else None
         message = choice.message if choice else Message("assistant")

@@ -132,9 +132,7 @@ def _document(block: dict[str, Any], path: str, ctx: _Context) -> FilePart | Non
             filename=title,
         )
     if kind == "url":
-        return FilePart(
-            url=_str(source.get("url"), f"{path}.source.url"), media_type="application/pdf", filename=title
-        )
+        return FilePart(url=_str(source.get("url"), f"{path}.source.url"), media_type="application/pdf", filename=title)
     if kind == "text":
         text = _str(source.get("data"), f"{path}.source.data")
         media_type = _opt_str(source.get("media_type"), f"{path}.source.media_type") or "text/plain"
@@ -176,9 +174,7 @@ def _tool_result(block: dict[str, Any], path: str, ctx: _Context) -> ToolResult:
             if part is not None:
                 parts.append(part)
     is_error = _opt_bool(block.get("is_error"), f"{path}.is_error") or False
-    return ToolResult(
-        call_id=call_id, content=tuple(parts), is_error=is_error, name=ctx.tool_names.get(call_id)
-    )
+    return ToolResult(call_id=call_id, content=tuple(parts), is_error=is_error, name=ctx.tool_names.get(call_id))
 
 
 def _tool_use(block: dict[str, Any], path: str, ctx: _Context) -> ToolCall:
@@ -269,9 +265,7 @@ def _system(value: Any) -> Message | None:
     for j, raw in enumerate(blocks):
         block, kind = _block_type(raw, f"system[{j}]")
         if kind != "text":
-            raise InvalidRequestError(
-                f"system[{j}].type: expected 'text', got {kind!r}", param=f"system[{j}].type"
-            )
+            raise InvalidRequestError(f"system[{j}].type: expected 'text', got {kind!r}", param=f"system[{j}].type")
         text = _str(block.get("text"), f"system[{j}].text")
         if text:
             parts.append(TextPart(text))
@@ -336,9 +330,7 @@ def _reasoning(body: dict[str, Any], output_config: dict[str, Any]) -> Reasoning
     if kind == "enabled":
         budget = _opt_int(thinking.get("budget_tokens"), "thinking.budget_tokens", minimum=1)
         if budget is None:
-            raise InvalidRequestError(
-                "thinking.budget_tokens: field required", param="thinking.budget_tokens"
-            )
+            raise InvalidRequestError("thinking.budget_tokens: field required", param="thinking.budget_tokens")
         return Reasoning(effort=effort, budget_tokens=budget, enabled=True, include_thoughts=True)
     if kind == "adaptive":
         return Reasoning(effort=effort, enabled=True, include_thoughts=True)
@@ -358,9 +350,7 @@ def _response_format(body: dict[str, Any], output_config: dict[str, Any]) -> Res
         return None
     fmt = _obj(value, path)
     if fmt.get("type") != "json_schema":
-        raise InvalidRequestError(
-            f"{path}.type: expected 'json_schema', got {fmt.get('type')!r}", param=f"{path}.type"
-        )
+        raise InvalidRequestError(f"{path}.type: expected 'json_schema', got {fmt.get('type')!r}", param=f"{path}.type")
     return ResponseFormat("json_schema", schema=_obj(fmt.get("schema"), f"{path}.schema"))
 
 

@@ -98,9 +98,7 @@ class AnthropicStreamRenderer:
                 body = _json.loads(error.raw_body)
             except ValueError:
                 body = None
-        if not (
-            isinstance(body, dict) and body.get("type") == "error" and isinstance(body.get("error"), dict)
-        ):
+        if not (isinstance(body, dict) and body.get("type") == "error" and isinstance(body.get("error"), dict)):
             body = error_body(error)
         return encode_sse(_json.dumps(body), "error")
 
@@ -147,9 +145,7 @@ class AnthropicStreamRenderer:
     def _reasoning(self, event: ReasoningDelta) -> bytes:
         out = b""
         if event.redacted is not None:
-            out += (
-                self._open_block(None, {"type": "redacted_thinking", "data": event.redacted}) + self._close()
-            )
+            out += self._open_block(None, {"type": "redacted_thinking", "data": event.redacted}) + self._close()
         if not event.text and event.signature is None:
             return out
         if self._open != "thinking" or self._signed:

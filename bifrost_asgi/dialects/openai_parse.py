@@ -33,7 +33,6 @@ from ..neutral import (
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _TOOL_CHOICE_MODES = frozenset({"none", "auto", "required"})
-_DEFAULT_PARAMETERS: Mapping[str, Any] = {"type": "object", "properties": {}}
 LEGACY_MAX_TOKENS_DEFAULT = 16
 
 
@@ -358,15 +357,13 @@ def _tools(value: Any, untranslatable: dict[str, Any]) -> tuple[ToolSpec, ...]:
         if parameters is not None and not isinstance(parameters, dict):
             raise bad(f"{path}.function.parameters", "expected a JSON Schema object")
         description = function.get("description")
+        description = description if isinstance(description, str) else None
         strict = function.get("strict")
-        specs.append(
-            ToolSpec(
-                function["name"],
-                description if isinstance(description, str) else None,
-                parameters if parameters is not None else _DEFAULT_PARAMETERS,
-                strict if isinstance(strict, bool) else None,
-            )
-        )
+        strict = strict if isinstance(strict, bool) else None
+        if parameters is None:  # the dataclass default: a fresh empty object schema
+            specs.append(ToolSpec(function["name"], description, strict=strict))
+        else:
+            specs.append(ToolSpec(function["name"], description, parameters, strict))
     return tuple(specs)
 
 
@@ -530,11 +527,11 @@ def _prompt(body: Mapping[str, Any], untranslatable: dict[str, Any]) -> str:
         raise bad("prompt", "required")
     if isinstance(prompt, str):
         return prompt
-    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
-        return prompt[0]
     if isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt):
-        untranslatable["prompt"] = prompt  # several prompts at once
-        return prompt[0]
+        if len(prompt) > 1:
+            untranslatable["prompt"] = prompt  # several prompts at once
+        first: str = prompt[0]
+        return first
     valid_tokens = isinstance(prompt, list) and all(
         (isinstance(t, int) and not isinstance(t, bool))
         or (isinstance(t, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in t))

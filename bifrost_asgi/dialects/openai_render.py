@@ -4,6 +4,7 @@ models and errors. Pure functions; the stream renderer lives in ``openai_stream.
 from __future__ import annotations
 
 import base64
+import math
 import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -192,7 +193,12 @@ def render_models(models: Sequence[ModelInfo], call: Call) -> bytes:
 
 def error_object(error: GatewayError) -> dict[str, Any]:
     kind_type, default_code = _ERROR_TYPES.get(error.kind, ("server_error", None))
-    return {"message": error.message, "type": kind_type, "param": error.param, "code": error.code or default_code}
+    return {
+        "message": error.message,
+        "type": kind_type,
+        "param": error.param,
+        "code": error.code or default_code,
+    }
 
 
 def _status(error: GatewayError) -> int:
@@ -202,11 +208,11 @@ def _status(error: GatewayError) -> int:
 def _headers(error: GatewayError, status: int) -> dict[str, str]:
     headers = dict(error.headers)
     if error.retry_after is not None and status in (429, 503):
-        headers["retry-after"] = str(max(0, round(error.retry_after)))
-    if status == 429 and (error.code == "insufficient_quota" or not error.retryable) and (
-        isinstance(error, UpstreamError) and not error.retryable
-    ):
-        headers["x-should-retry"] = "false"
+        seconds = max(0.0, error.retry_after)
+        headers["retry-after"] = str(math.ceil(seconds))
+        headers["retry-after-ms"] = str(round(seconds * 1000))
+    if status == 429 and isinstance(error, UpstreamError) and not error.retryable:
+        headers["x-should-retry"] = "false"  # e.g. insufficient_quota: retrying cannot help
     return headers
 
 

@@ -7,7 +7,7 @@ import random
 
 def backoff_seconds(attempt: int, initial_ms: float, max_ms: float, rng: random.Random) -> float:
     """Delay before retry number ``attempt`` (1-based): min(initial * 2^(n-1), max) * U(0.8, 1.2), capped at max."""
-    base = min(initial_ms * (2 ** max(attempt - 1, 0)), max_ms)
+    base = min(initial_ms * float(2 ** max(attempt - 1, 0)), max_ms)
     jittered = base * rng.uniform(0.8, 1.2)
     return min(jittered, max_ms) / 1000.0
 

@@ -116,7 +116,7 @@ class EventStream:
     """An upstream stream that has produced its first content: buffered events, then the rest."""
 
     buffered: list[StreamEvent]
-    upstream: UpstreamStream | None
+    chunks: AsyncIterator[bytes] | None
     decoder: SSEDecoder
     parser: Any
     _stack: AsyncExitStack
@@ -125,10 +125,12 @@ class EventStream:
         try:
             for event in self.buffered:
                 yield event
-            if self.upstream is None:
+                if isinstance(event, StreamFailure):
+                    return
+            if self.chunks is None:
                 return
             try:
-                async for chunk in self.upstream.chunks():
+                async for chunk in self.chunks:
                     for sse in self.decoder.feed(chunk):
                         for event in self.parser.feed(sse):
                             yield event
@@ -188,9 +190,7 @@ class Router:
         ctx.usage = response.usage
         return response
 
-    async def open_stream(
-        self, request: ChatRequest, ctx: RequestContext, default_provider: str | None
-    ) -> EventStream:
+    async def open_stream(self, request: ChatRequest, ctx: RequestContext, default_provider: str | None) -> EventStream:
         targets = self.planner.plan(request.model, request.fallbacks, default_provider=default_provider, rng=self.rng)
         stack = AsyncExitStack()
 
@@ -283,18 +283,24 @@ class Router:
         return response
 
     async def _prime(self, stream: UpstreamStream, parser: Any, stack: AsyncExitStack) -> EventStream:
-        """Read until the first content event; a failure before it raises (so it can be retried)."""
+        """Read until the first content event; a failure before it raises (so it can be retried).
+        The rest of the chunk that carried the first content is kept, and so is the chunk iterator."""
         decoder = SSEDecoder()
         buffered: list[StreamEvent] = []
-        async for chunk in stream.chunks():
+        chunks = stream.chunks()
+        async for chunk in chunks:
+            started = False
             for sse in decoder.feed(chunk):
                 for event in parser.feed(sse):
                     if isinstance(event, StreamFailure):
-                        raise event.error
+                        if not started:
+                            raise event.error
+                    elif isinstance(event, CONTENT_EVENTS):
+                        started = True
                     buffered.append(event)
-                    if isinstance(event, CONTENT_EVENTS):
-                        stack.push_async_callback(stream.aclose)
-                        return EventStream(buffered, stream, decoder, parser, stack)
+            if started:
+                stack.push_async_callback(stream.aclose)
+                return EventStream(buffered, chunks, decoder, parser, stack)
         tail = [event for sse in decoder.close() for event in parser.feed(sse)]
         tail.extend(parser.close())
         for event in tail:

@@ -1,0 +1,685 @@
+"""The benchmark: direct nginx vs the floor proxy vs bifrost-asgi vs LiteLLM, side by side, one invocation.
+
+Launched by bench/run.sh (which installs what is missing); run directly with the project venv's python:
+    .venv/bin/python bench/run.py [--duration 10] [--warmup 3] [--only direct,floor-aiohttp] [--skip-litellm]
+Servers under test are pinned to core 0; nginx, wrk and the probes to core 1 (see README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import (  # noqa: E402
+    ANTHROPIC_HEADERS,
+    BENCH,
+    CLIENT_CPUS,
+    CLIENT_KEY,
+    OPENAI_HEADERS,
+    ROOT,
+    SERVER_CPUS,
+    BenchError,
+    KeepAliveClient,
+    Procs,
+    WrkResult,
+    anthropic_request,
+    eprint,
+    free_port,
+    make_workdir,
+    openai_request,
+    pin_self,
+    rss_mb,
+    run_wrk,
+    start_nginx,
+    wait_port,
+)
+
+VENV_PY = ROOT / ".venv" / "bin" / "python"
+GATEWAY_BIN = ROOT / ".venv" / "bin" / "bifrost-asgi"
+LITELLM_BIN = BENCH / ".litellm-venv" / "bin" / "litellm"
+GW_MODEL = "openai/gpt-4o-mini"
+# The gateway CLI runs uvicorn with its defaults (loop="auto", http="auto": uvloop/httptools only when
+# installed). The floor gets exactly the same uvicorn options so the comparison is fair.
+UVICORN_OPTS = ["--log-level", "warning"]
+
+
+# --------------------------------------------------------------------------------------------- model
+
+
+@dataclass
+class Row:
+    label: str
+    note: str = ""
+    rps: float | None = None
+    p50: float | None = None
+    p99: float | None = None
+    rss: float | None = None
+    errors: int = 0
+    problem: str = ""  # non-empty: the row is flagged
+
+
+@dataclass
+class StreamRow:
+    label: str
+    ttfb_p50: float | None = None
+    ttfb_p90: float | None = None
+    total_p50: float | None = None
+    total_p90: float | None = None
+    problem: str = ""
+
+
+@dataclass
+class Job:
+    """One measurement against a started server."""
+
+    label: str
+    path: str
+    body: bytes
+    headers: dict[str, str]
+    check: Callable[[bytes], bool]
+    stream: bool = False
+    note: str = ""
+    wrk_cpus: str | None = CLIENT_CPUS
+    wrk_threads: int = 1
+
+
+@dataclass
+class Server:
+    name: str
+    start: Callable[[Procs, int], None] | None  # None: nginx itself (the direct rows)
+    jobs: list[Job] = field(default_factory=list)
+    startup_timeout: float = 30.0
+
+
+@dataclass
+class Ctx:
+    args: argparse.Namespace
+    procs: Procs
+    workdir: Path
+    nginx_port: int
+    rows: list[Row] = field(default_factory=list)
+    streams: list[StreamRow] = field(default_factory=list)
+
+
+def is_openai_chat(body: bytes) -> bool:
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and bool(doc.get("choices")) and "usage" in doc
+
+
+def is_anthropic_message(body: bytes) -> bool:
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and doc.get("type") == "message" and bool(doc.get("content"))
+
+
+def is_openai_stream(body: bytes) -> bool:
+    return b"chat.completion.chunk" in body and body.rstrip().endswith(b"data: [DONE]")
+
+
+def is_anthropic_stream(body: bytes) -> bool:
+    return b"event: message_start" in body and b"event: message_stop" in body
+
+
+# --------------------------------------------------------------------------------------------- servers
+
+
+def gateway_runnable() -> str:
+    """'' when the gateway can start, else the reason."""
+    try:
+        subprocess.run(
+            [str(VENV_PY), "-c", "import bifrost_asgi.app"], cwd=ROOT, check=True, capture_output=True, timeout=60
+        )
+    except subprocess.CalledProcessError as exc:
+        return "import bifrost_asgi.app failed: " + exc.stderr.decode(errors="replace").strip().splitlines()[-1]
+    except subprocess.TimeoutExpired:
+        return "import bifrost_asgi.app timed out"
+    if not GATEWAY_BIN.exists():
+        probe = subprocess.run(
+            [str(VENV_PY), "-m", "bifrost_asgi", "--help"], cwd=ROOT, capture_output=True, timeout=60
+        )
+        if probe.returncode != 0:
+            return "no bifrost-asgi console script and `python -m bifrost_asgi --help` failed"
+    return ""
+
+
+def gateway_argv() -> list[str]:
+    return [str(GATEWAY_BIN)] if GATEWAY_BIN.exists() else [str(VENV_PY), "-m", "bifrost_asgi"]
+
+
+def gateway_starter(
+    ctx: Ctx, base_path: str, *, workers: int = 1, pinned: bool = True
+) -> Callable[[Procs, int], None]:
+    def start(procs: Procs, port: int) -> None:
+        config = {
+            "providers": {
+                "openai": {
+                    "keys": [{"value": "sk-bench", "models": [], "weight": 1.0}],
+                    "network_config": {"base_url": f"http://127.0.0.1:{ctx.nginx_port}{base_path}"},
+                }
+            }
+        }
+        path = ctx.workdir / f"gateway-{port}.json"
+        path.write_text(json.dumps(config, indent=2))
+        argv = gateway_argv() + ["--config", str(path), "--host", "127.0.0.1", "--port", str(port)]
+        argv += ["--log-level", "warning"]
+        if workers > 1:
+            argv += ["--workers", str(workers)]
+        procs.start(f"gateway-{port}", argv, cpus=SERVER_CPUS if pinned else None)
+
+    return start
+
+
+def floor_starter(ctx: Ctx, client: str) -> Callable[[Procs, int], None]:
+    def start(procs: Procs, port: int) -> None:
+        argv = [str(VENV_PY), "-m", "uvicorn", "floor_proxy:app", "--app-dir", str(BENCH)]
+        argv += ["--host", "127.0.0.1", "--port", str(port), *UVICORN_OPTS]
+        env = {"FLOOR_UPSTREAM": f"http://127.0.0.1:{ctx.nginx_port}", "FLOOR_CLIENT": client}
+        procs.start(f"floor-{client}-{port}", argv, cpus=SERVER_CPUS, env=env)
+
+    return start
+
+
+def litellm_starter(ctx: Ctx) -> Callable[[Procs, int], None]:
+    def start(procs: Procs, port: int) -> None:
+        base = f"http://127.0.0.1:{ctx.nginx_port}"
+
+        def model(name: str, api_base: str) -> dict[str, object]:
+            params = {"model": "openai/gpt-4o-mini", "api_base": api_base, "api_key": "sk-bench"}
+            return {"model_name": name, "litellm_params": params}
+
+        config = {  # JSON is YAML
+            "model_list": [model("gpt-4o-mini", base + "/v1"), model("gpt-4o-mini-stream", base + "/stream/v1")],
+            "litellm_settings": {
+                "telemetry": False,
+                "set_verbose": False,
+                "json_logs": False,
+                "turn_off_message_logging": True,
+                "drop_params": True,
+                "callbacks": [],
+            },
+            "general_settings": {
+                "master_key": CLIENT_KEY,
+                "disable_spend_logs": True,
+                "disable_error_logs": True,
+                "store_model_in_db": False,
+            },
+        }
+        path = ctx.workdir / "litellm.yaml"
+        path.write_text(json.dumps(config, indent=2))
+        env = {
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no network fetch of the price list at start
+            "LITELLM_LOG": "ERROR",
+            "LITELLM_TELEMETRY": "False",
+            "DISABLE_ADMIN_UI": "True",
+            "NO_DOCS": "True",
+            "PYTHONWARNINGS": "ignore",
+        }
+        argv = [str(LITELLM_BIN), "--config", str(path), "--host", "127.0.0.1", "--port", str(port)]
+        argv += ["--num_workers", "1"]
+        procs.start(f"litellm-{port}", argv, cpus=SERVER_CPUS, env=env, cwd=ctx.workdir)
+
+    return start
+
+
+# --------------------------------------------------------------------------------------------- plan
+
+
+def build_plan(ctx: Ctx) -> tuple[list[Server], list[Row]]:
+    """Servers to start (in order) with their jobs, plus rows that are known failures up front."""
+    a = ctx.args
+    oa_plain = openai_request("gpt-4o-mini")
+    oa_stream = openai_request("gpt-4o-mini", stream=True)
+    gw_plain = openai_request(GW_MODEL)
+    gw_stream = openai_request(GW_MODEL, stream=True)
+    chat = "/v1/chat/completions"
+    skipped: list[Row] = []
+    servers = [
+        Server(
+            "direct",
+            None,
+            [
+                Job("direct (nginx)", chat, oa_plain, OPENAI_HEADERS, is_openai_chat),
+                Job("direct (nginx)", "/stream" + chat, oa_stream, OPENAI_HEADERS, is_openai_stream, stream=True),
+            ],
+        )
+    ]
+    for client in ("aiohttp", "httpx2"):
+        servers.append(
+            Server(
+                f"floor-{client}",
+                floor_starter(ctx, client),
+                [
+                    Job(f"floor ({client})", chat, oa_plain, OPENAI_HEADERS, is_openai_chat),
+                    Job(f"floor ({client})", "/stream" + chat, oa_stream, OPENAI_HEADERS, is_openai_stream, True),
+                ],
+            )
+        )
+    reason = "skipped (--no-gateway)" if a.no_gateway else gateway_runnable()
+    gw_labels = [
+        "bifrost-asgi openai->openai",
+        "bifrost-asgi /openai base path",
+        "bifrost-asgi anthropic->openai",
+        "bifrost-asgi 1 worker, unpinned",
+        "bifrost-asgi 2 workers, unpinned",
+    ]
+    gw_stream_labels = ["bifrost-asgi openai->openai", "bifrost-asgi anthropic->openai"]
+    if reason:
+        eprint(f"!! bifrost-asgi rows not run: {reason}")
+        skipped += [Row(label, problem=reason) for label in gw_labels]
+        ctx.streams += [StreamRow(label, problem=reason) for label in gw_stream_labels]
+    else:
+        servers.append(
+            Server(
+                "bifrost-asgi",
+                gateway_starter(ctx, ""),
+                [
+                    Job(gw_labels[0], chat, gw_plain, OPENAI_HEADERS, is_openai_chat),
+                    Job(gw_labels[1], "/openai" + chat, oa_plain, OPENAI_HEADERS, is_openai_chat),
+                    Job(
+                        gw_labels[2],
+                        "/anthropic/v1/messages",
+                        anthropic_request(GW_MODEL),
+                        ANTHROPIC_HEADERS,
+                        is_anthropic_message,
+                    ),
+                ],
+            )
+        )
+        servers.append(
+            Server(
+                "bifrost-asgi-stream",
+                gateway_starter(ctx, "/stream"),
+                [
+                    Job(gw_stream_labels[0], chat, gw_stream, OPENAI_HEADERS, is_openai_stream, stream=True),
+                    Job(
+                        gw_stream_labels[1],
+                        "/anthropic/v1/messages",
+                        anthropic_request(GW_MODEL, stream=True),
+                        ANTHROPIC_HEADERS,
+                        is_anthropic_stream,
+                        stream=True,
+                    ),
+                ],
+            )
+        )
+    if a.skip_litellm or not LITELLM_BIN.exists():
+        why = "skipped (--skip-litellm)" if a.skip_litellm else f"not installed ({LITELLM_BIN} missing)"
+        skipped.append(Row("LiteLLM proxy", problem=why))
+        ctx.streams.append(StreamRow("LiteLLM proxy", problem=why))
+    else:
+        servers.append(
+            Server(
+                "litellm",
+                litellm_starter(ctx),
+                [
+                    Job("LiteLLM proxy", chat, oa_plain, OPENAI_HEADERS, is_openai_chat),
+                    Job(
+                        "LiteLLM proxy",
+                        chat,
+                        openai_request("gpt-4o-mini-stream", stream=True),
+                        OPENAI_HEADERS,
+                        is_openai_stream,
+                        stream=True,
+                    ),
+                ],
+                startup_timeout=180,
+            )
+        )
+    if not reason:
+        for workers, label in ((1, gw_labels[3]), (2, gw_labels[4])):
+            servers.append(
+                Server(
+                    f"bifrost-asgi-{workers}w",
+                    gateway_starter(ctx, "", workers=workers, pinned=False),
+                    [
+                        Job(
+                            label,
+                            chat,
+                            gw_plain,
+                            OPENAI_HEADERS,
+                            is_openai_chat,
+                            note="unpinned; wrk -t2 unpinned",
+                            wrk_cpus=None,
+                            wrk_threads=2,
+                        )
+                    ],
+                )
+            )
+    if a.only:
+        wanted = {w.strip() for w in a.only.split(",")}
+        servers = [s for s in servers if s.name in wanted]
+    return servers, skipped
+
+
+# --------------------------------------------------------------------------------------------- measuring
+
+
+def validate(port: int, job: Job) -> str:
+    """'' when one request through the server returns 200 with the expected body, else what went wrong."""
+    client = KeepAliveClient(port, timeout=30)
+    try:
+        reply = client.post(job.path, job.body, job.headers)
+    except Exception as exc:
+        return f"request failed: {type(exc).__name__}: {exc}"
+    finally:
+        client.close()
+    if reply.status != 200 or not job.check(reply.body):
+        return f"HTTP {reply.status}, unexpected body: {reply.body[:400]!r}"
+    return ""
+
+
+def measure_plain(ctx: Ctx, port: int, pid: int | None, job: Job) -> Row:
+    a = ctx.args
+    row = Row(job.label, note=job.note)
+    problem = validate(port, job)
+    if problem:
+        row.problem = problem
+        return row
+    url = f"http://127.0.0.1:{port}{job.path}"
+
+    def wrk(conns: int, duration: float) -> WrkResult:
+        return run_wrk(
+            ctx.workdir, url, job.body, job.headers, conns=conns, duration=duration,
+            threads=job.wrk_threads, cpus=job.wrk_cpus,
+        )
+
+    wrk(a.conns, a.warmup)
+    high = wrk(a.conns, a.duration)
+    low = wrk(1, a.duration)
+    row.rps, row.p50, row.p99 = high.rps, low.p50_ms, low.p99_ms
+    row.errors = high.errors + low.errors
+    if row.errors:
+        row.problem = f"{row.errors} errors (non-2xx or socket); first: {high.first_bad or low.first_bad}"
+    if pid is not None:
+        row.rss = rss_mb(pid)
+    eprint(
+        f"   {job.label}: {row.rps:.0f} req/s @{a.conns}, p50 {row.p50:.3f} ms, p99 {row.p99:.3f} ms @1, "
+        f"errors {row.errors}" + (f", RSS {row.rss:.0f} MB" if row.rss else "")
+    )
+    return row
+
+
+def measure_stream(ctx: Ctx, port: int, job: Job) -> StreamRow:
+    row = StreamRow(job.label)
+    problem = validate(port, job)
+    if problem:
+        row.problem = problem
+        return row
+    client = KeepAliveClient(port, timeout=30)
+    ttfb, total = [], []
+    try:
+        for i in range(ctx.args.probe_warmup + ctx.args.probe_n):
+            reply = client.post(job.path, job.body, job.headers)
+            if reply.status != 200 or not job.check(reply.body):
+                row.problem = f"request {i}: HTTP {reply.status} {reply.body[:200]!r}"
+                return row
+            if i >= ctx.args.probe_warmup:
+                ttfb.append(reply.first_body_s * 1000)
+                total.append(reply.total_s * 1000)
+    finally:
+        client.close()
+    row.ttfb_p50, row.total_p50 = statistics.median(ttfb), statistics.median(total)
+    row.ttfb_p90 = statistics.quantiles(ttfb, n=10)[-1]
+    row.total_p90 = statistics.quantiles(total, n=10)[-1]
+    eprint(f"   {job.label} stream: first byte {row.ttfb_p50:.3f} ms, total {row.total_p50:.3f} ms (p50)")
+    return row
+
+
+def run_server(ctx: Ctx, server: Server) -> None:
+    eprint(f"== {server.name}")
+    pid: int | None = None
+    if server.start is None:
+        port = ctx.nginx_port
+    else:
+        port = free_port()
+        server.start(ctx.procs, port)
+        name = list(ctx.procs.running)[-1]
+        try:
+            wait_port(ctx.procs, name, port, server.startup_timeout)
+        except BenchError as exc:
+            eprint(f"!! {exc}")
+            first = str(exc).splitlines()[0]
+            for job in server.jobs:
+                if job.stream:
+                    ctx.streams.append(StreamRow(job.label, problem=first))
+                else:
+                    ctx.rows.append(Row(job.label, problem=first))
+            ctx.procs.stop(name)
+            return
+        pid = ctx.procs.running[name].pid
+    failed = False
+    try:
+        for job in server.jobs:
+            result: Row | StreamRow
+            if job.stream:
+                result = measure_stream(ctx, port, job)
+                ctx.streams.append(result)
+            else:
+                result = measure_plain(ctx, port, pid, job)
+                ctx.rows.append(result)
+            if result.problem:
+                failed = True
+                eprint(f"!! {job.label}{' (stream)' if job.stream else ''}: {result.problem}")
+    finally:
+        if server.start is not None:
+            if failed:
+                eprint(f"   server output (tail):\n{ctx.procs.log_tail(name, 20)}")
+            ctx.procs.stop(name)
+
+
+# --------------------------------------------------------------------------------------------- report
+
+
+def fmt(v: float | None, digits: int = 3) -> str:
+    return "-" if v is None else f"{v:,.{digits}f}"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return "-" if not a or not b else f"{a / b:.2f}x"
+
+
+def main_table(ctx: Ctx) -> list[list[str]]:
+    direct = next((r for r in ctx.rows if r.label.startswith("direct") and r.p50), None)
+    floor = next((r for r in ctx.rows if r.label == "floor (aiohttp)" and r.rps), None)
+    lite = next((r for r in ctx.rows if r.label == "LiteLLM proxy" and r.rps), None)
+    one_w = next((r for r in ctx.rows if r.label.endswith("1 worker, unpinned") and r.rps), None)
+    head = [
+        "contender", "req/s @%d" % ctx.args.conns, "p50 @1 (ms)", "p99 @1 (ms)", "overhead p50 vs direct (ms)",
+        "RSS MB", "ratio to floor req/s", "ratio to LiteLLM req/s", "errors",
+    ]
+    out = [head]
+    for r in ctx.rows:
+        over = None if r.p50 is None or direct is None or direct.p50 is None else r.p50 - direct.p50
+        label = r.label + ("  [!]" if r.problem else "")
+        if r.label.endswith("2 workers, unpinned") and one_w and r.rps:
+            label += f" ({r.rps / one_w.rps:.2f}x 1 worker)"
+        out.append([
+            label, fmt(r.rps, 0), fmt(r.p50), fmt(r.p99), fmt(over), fmt(r.rss, 0),
+            ratio(r.rps, floor.rps if floor else None), ratio(r.rps, lite.rps if lite else None),
+            str(r.errors) if r.rps is not None else "-",
+        ])
+    return out
+
+
+def stream_table(ctx: Ctx) -> list[list[str]]:
+    direct = next((r for r in ctx.streams if r.label.startswith("direct") and r.ttfb_p50), None)
+    head = [
+        "contender", "first byte p50 (ms)", "first byte p90 (ms)", "total p50 (ms)", "total p90 (ms)",
+        "first-byte overhead vs direct (ms)",
+    ]
+    out = [head]
+    for r in ctx.streams:
+        over = None if r.ttfb_p50 is None or direct is None else r.ttfb_p50 - (direct.ttfb_p50 or 0)
+        out.append([
+            r.label + ("  [!]" if r.problem else ""), fmt(r.ttfb_p50), fmt(r.ttfb_p90), fmt(r.total_p50),
+            fmt(r.total_p90), fmt(over),
+        ])
+    return out
+
+
+def render_text(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, r in enumerate(rows):
+        lines.append(" | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        if n == 0:
+            lines.append("-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def render_md(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "|".join(" --- " for _ in rows[0]) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    return "\n".join(lines)
+
+
+def versions() -> dict[str, str]:
+    code = (
+        "import importlib.metadata as m, json\n"
+        "out = {}\n"
+        "for n in %r:\n"
+        "    try: out[n] = m.version(n)\n"
+        "    except m.PackageNotFoundError: out[n] = 'not installed'\n"
+        "print(json.dumps(out))"
+    )
+    names = ["bifrost-asgi", "starlette", "uvicorn", "uvloop", "httptools", "aiohttp", "httpx2", "httpx", "orjson"]
+    out: dict[str, str] = {}
+    for py, pkgs, prefix in (
+        (VENV_PY, names, ""),
+        (BENCH / ".litellm-venv" / "bin" / "python", ["litellm", "uvicorn", "uvloop", "httptools"], "litellm venv: "),
+    ):
+        if not py.exists():
+            continue
+        try:
+            done = subprocess.run([str(py), "-c", code % pkgs], capture_output=True, timeout=60, check=True)
+            out.update({prefix + k: v for k, v in json.loads(done.stdout).items()})
+        except (subprocess.SubprocessError, ValueError):
+            pass
+    for tool, argv in (("nginx", ["nginx", "-v"]), ("wrk", ["wrk", "-v"])):
+        try:
+            done = subprocess.run(argv, capture_output=True, timeout=10)
+            text = (done.stdout + done.stderr).decode(errors="replace").strip().splitlines()
+            out[tool] = text[0] if text else "?"
+        except (OSError, subprocess.SubprocessError):
+            out[tool] = "not found"
+    return out
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "?"
+
+
+def write_markdown(ctx: Ctx, path: Path) -> None:
+    a = ctx.args
+    py = subprocess.run([str(VENV_PY), "-V"], capture_output=True, text=True).stdout.strip()
+    vers = versions()
+    text = [
+        "# bifrost-asgi benchmark — latest run",
+        "",
+        f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC}",
+        f"- command: `bash bench/run.sh{(' ' + ' '.join(sys.argv[1:])) if sys.argv[1:] else ''}`",
+        f"- nproc: {os.cpu_count()}; CPU: {cpu_model()}; kernel {platform.release()}",
+        f"- Python: {py}",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
+        f"- pinning: servers under test on core {SERVER_CPUS}, nginx + wrk + probes on core {CLIENT_CPUS} "
+        "(except the two 'unpinned' rows)",
+        f"- load: wrk -t1 -c{a.conns} -d{a.duration:g}s after a {a.warmup:g}s warm-up (req/s); "
+        f"wrk -t1 -c1 -d{a.duration:g}s (latency); upstream: static nginx, ~1.3 KB chat.completion",
+        f"- streaming: {a.probe_n} sequential requests on one keep-alive connection after {a.probe_warmup} "
+        "warm-up; first byte = first body byte; upstream sends a 25-event SSE body at once",
+        "",
+        "## Non-streaming",
+        "",
+        render_md(main_table(ctx)),
+        "",
+        "## Streaming (1 connection)",
+        "",
+        render_md(stream_table(ctx)),
+        "",
+    ]
+    problems = [f"- {r.label}: {r.problem}" for r in [*ctx.rows, *ctx.streams] if r.problem]
+    if problems:
+        text += ["## Flagged", "", *problems, ""]
+    text += [
+        "Rows marked [!] had errors or did not run. RSS is summed over the server's process tree after its runs.",
+        "See bench/README.md for what each row means and the caveats.",
+        "",
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(text))
+
+
+# --------------------------------------------------------------------------------------------- main
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--duration", type=float, default=10, help="seconds per wrk run (default 10)")
+    p.add_argument("--warmup", type=float, default=3, help="warm-up seconds before the @conns run (default 3)")
+    p.add_argument("--conns", type=int, default=64, help="connections for the throughput run (default 64)")
+    p.add_argument("--probe-n", type=int, default=200, help="streaming probe requests per contender")
+    p.add_argument("--probe-warmup", type=int, default=20, help="streaming probe warm-up requests")
+    p.add_argument("--only", default="", help="comma-separated server names (direct, floor-aiohttp, ...)")
+    p.add_argument("--skip-litellm", action="store_true")
+    p.add_argument("--no-gateway", action="store_true", help="only direct/floor/LiteLLM (harness check)")
+    p.add_argument("--out", type=Path, default=BENCH / "results" / "latest.md", help="markdown report path")
+    return p.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    pin_self(CLIENT_CPUS)
+    workdir = make_workdir("bifrost-bench-")
+    procs = Procs(workdir)
+    eprint(f"work dir (configs, server logs): {workdir}")
+    started = time.monotonic()
+    try:
+        nginx_port = start_nginx(procs, workdir)
+    except BenchError as exc:
+        eprint(f"!! {exc}")
+        return 2
+    ctx = Ctx(args, procs, workdir, nginx_port)
+    servers, skipped = build_plan(ctx)
+    order = [job.label for server in servers for job in server.jobs]
+    order += [r.label for r in [*skipped, *ctx.streams] if r.label not in order]
+    for server in servers:
+        run_server(ctx, server)
+    ctx.rows += skipped
+    procs.stop_all()
+    ctx.rows.sort(key=lambda r: order.index(r.label) if r.label in order else len(order))
+    ctx.streams.sort(key=lambda r: order.index(r.label) if r.label in order else len(order))
+    print()
+    print(render_text(main_table(ctx)))
+    print()
+    print("Streaming, 1 connection (ms):")
+    print(render_text(stream_table(ctx)))
+    flagged = [r for r in [*ctx.rows, *ctx.streams] if r.problem]
+    for r in flagged:
+        print(f"[!] {r.label}: {r.problem}")
+    write_markdown(ctx, args.out)
+    print(f"\nwritten: {args.out}  ({time.monotonic() - started:.0f}s)")
+    return 1 if flagged else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

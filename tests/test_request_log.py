@@ -1,0 +1,246 @@
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+
+import pytest
+
+from bifrost_asgi import _json
+from bifrost_asgi.request_log import (
+    RequestLogger,
+    RequestRecord,
+    SecretRedactingFilter,
+    install_secret_filter,
+    new_request_id,
+    redact,
+    request_id_from,
+)
+
+SECRET = "k3y-0f-the-0penai-acc0unt-7f2c"
+PROMPT = "my private prompt about the merger"
+_ids = itertools.count()
+
+
+class ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        self.lines: list[str] = []
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture
+def captured() -> tuple[logging.Logger, ListHandler]:
+    logger = logging.getLogger(f"bifrost_asgi.test_request_log.{next(_ids)}")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    handler = ListHandler()
+    logger.addHandler(handler)
+    return logger, handler
+
+
+def record(**overrides: object) -> RequestRecord:
+    fields: dict[str, object] = {
+        "request_id": "req-1",
+        "dialect": "openai",
+        "route": "/openai/v1/chat/completions",
+        "method": "POST",
+        "provider": "anthropic",
+        "model": "claude-3-5-haiku",
+        "status": 200,
+        "attempts": 2,
+        "fallbacks_used": 1,
+        "latency_ms": 123.45678,
+        "overhead_ms": 0.41234,
+        "input_tokens": 12,
+        "output_tokens": 34,
+        "stream": True,
+        "client_ip": "10.0.0.7",
+        "key": "primary",
+        "request_content": PROMPT,
+        "response_content": "the completion text",
+    }
+    fields.update(overrides)
+    return RequestRecord(**fields)  # type: ignore[arg-type]
+
+
+def test_json_line_parses_and_has_no_prompt(captured: tuple[logging.Logger, ListHandler]) -> None:
+    logger, handler = captured
+    RequestLogger(logger, json=True).log(record())
+    assert len(handler.records) == 1 and handler.records[0].levelno == logging.INFO
+    line = handler.records[0].getMessage()
+    assert "\n" not in line
+    data = _json.loads(line)
+    assert data == {
+        "request_id": "req-1",
+        "dialect": "openai",
+        "route": "/openai/v1/chat/completions",
+        "method": "POST",
+        "provider": "anthropic",
+        "model": "claude-3-5-haiku",
+        "status": 200,
+        "stream": True,
+        "attempts": 2,
+        "fallbacks_used": 1,
+        "latency_ms": 123.457,
+        "overhead_ms": 0.412,
+        "input_tokens": 12,
+        "output_tokens": 34,
+        "key": "primary",
+        "client_ip": "10.0.0.7",
+        "error": None,
+    }
+    assert PROMPT not in handler.lines[0] and "completion text" not in handler.lines[0]
+
+
+def test_content_only_when_enabled(captured: tuple[logging.Logger, ListHandler]) -> None:
+    logger, handler = captured
+    RequestLogger(logger, json=True, log_content=True).log(record())
+    data = _json.loads(handler.records[0].getMessage())
+    assert data["request_content"] == PROMPT
+    assert data["response_content"] == "the completion text"
+
+
+def test_text_mode_key_values(captured: tuple[logging.Logger, ListHandler]) -> None:
+    logger, handler = captured
+    RequestLogger(logger, json=False).log(
+        record(status=502, error='upstream said "no"\nsecond line', provider=None, stream=False)
+    )
+    rec = handler.records[0]
+    assert rec.levelno == logging.WARNING
+    line = rec.getMessage()
+    assert "\n" not in line
+    assert line.startswith("request_id=req-1 dialect=openai route=/openai/v1/chat/completions method=POST ")
+    assert " model=claude-3-5-haiku status=502 stream=false attempts=2 fallbacks_used=1 " in line
+    assert " latency_ms=123.457 overhead_ms=0.412 input_tokens=12 output_tokens=34 " in line
+    assert line.endswith(r'error="upstream said \"no\"\nsecond line"')
+    assert "provider=" not in line  # None fields are skipped
+    assert PROMPT not in line
+    pairs = dict(re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)', line))
+    assert pairs["client_ip"] == "10.0.0.7" and pairs["key"] == "primary"
+
+
+def test_nothing_built_when_level_disabled(captured: tuple[logging.Logger, ListHandler]) -> None:
+    logger, handler = captured
+    logger.setLevel(logging.WARNING)
+    req_logger = RequestLogger(logger, json=True)
+    req_logger.log(record(status=200))
+    req_logger.log(record(status=503))
+    assert [r.levelno for r in handler.records] == [logging.WARNING]
+
+
+def test_long_error_is_cut(captured: tuple[logging.Logger, ListHandler]) -> None:
+    logger, handler = captured
+    RequestLogger(logger, json=True).log(record(error="x" * 5000))
+    error = _json.loads(handler.records[0].getMessage())["error"]
+    assert len(error) < 1100 and error.endswith("...(truncated)")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"using key {SECRET} now", "using key *** now"),
+        ("Authorization: Bearer abc.def-123", "Authorization: Bearer ***"),
+        ("header bearer eyJhbGciOi.xyz", "header bearer ***"),
+        ("{'x-api-key': 'ant-live-123456', 'other': 1}", "{'x-api-key': '***', 'other': 1}"),
+        ('"x-goog-api-key": "zzzz"', '"x-goog-api-key": "***"'),
+        ("api_key=hunter2&x=1", "api_key=***&x=1"),
+        ("GET /v1beta/models?key=AIzaSomething123&alt=sse", "GET /v1beta/models?key=***&alt=sse"),
+        ("token sk-proj-AbCdEf0123456789 leaked", "token *** leaked"),
+        ("groq gsk_0123456789abcdef", "groq ***"),
+        ("gemini AIzaSyA-1234567890abcdefghijklmno", "gemini ***"),
+        ("nothing to hide: model=gpt-4o status=200", "nothing to hide: model=gpt-4o status=200"),
+    ],
+)
+def test_redact(text: str, expected: str) -> None:
+    assert redact(text, [SECRET]) == expected
+
+
+def test_redact_prefers_longest_secret_and_ignores_tiny_ones() -> None:
+    assert redact("abcdef-long and abcdef", ["abcdef", "abcdef-long", "ab", ""]) == "*** and ***"
+    assert redact("a cab", ["ab"]) == "a cab"
+
+
+def test_filter_masks_messages_and_args_at_debug(captured: tuple[logging.Logger, ListHandler]) -> None:
+    logger, handler = captured
+    logger.addFilter(SecretRedactingFilter([SECRET]))
+    logger.debug("sending with key %s to %s", SECRET, "openai")
+    logger.debug("headers %r", {"Authorization": f"Bearer {SECRET}", "x-api-key": "plain-value"})
+    logger.debug("mapping %(key)s", {"key": SECRET})
+    logger.info(f"inline {SECRET}")
+    logger.debug("bad format %d", SECRET)  # would raise in formatting; must not leak via handleError
+    assert len(handler.lines) == 5
+    for line in handler.lines:
+        assert SECRET not in line
+        assert "plain-value" not in line
+    assert handler.lines[0] == "DEBUG sending with key *** to openai"
+    assert handler.lines[1] == "DEBUG headers {'Authorization': 'Bearer ***', 'x-api-key': '***'}"
+    assert handler.lines[2] == "DEBUG mapping ***"
+    assert all(r.args == () for r in handler.records)
+
+
+def test_filter_masks_tracebacks_and_stacks(captured: tuple[logging.Logger, ListHandler]) -> None:
+    logger, handler = captured
+    logger.addFilter(SecretRedactingFilter([SECRET]))
+    try:
+        raise RuntimeError(f"upstream rejected key {SECRET}")
+    except RuntimeError:
+        logger.exception("call failed")
+    logger.debug("where am I", stack_info=True)
+    assert "RuntimeError: upstream rejected key ***" in handler.lines[0]
+    assert SECRET not in handler.lines[0]
+    assert handler.records[1].stack_info is not None
+
+
+def test_install_secret_filter_covers_existing_children() -> None:
+    parent = logging.getLogger(f"bifrost_asgi.test_install.{next(_ids)}")
+    child = logging.getLogger(parent.name + ".upstream")
+    handler = ListHandler()
+    parent.addHandler(handler)
+    parent.setLevel(logging.DEBUG)
+    parent.propagate = False
+    install_secret_filter(parent, [SECRET])
+    parent.debug("p %s", SECRET)
+    # a logger filter does not see propagated records: it must be on the child too
+    child.debug("c %s", SECRET)
+    assert handler.lines == ["DEBUG p ***", "DEBUG c ***"]
+
+
+def test_new_request_id() -> None:
+    ids = {new_request_id() for _ in range(100)}
+    assert len(ids) == 100
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("abc-123", True),
+        ("req_01HZX.9:trace-1", True),
+        ("trace.01:HZX-9", True),
+        ("x" * 128, True),
+        ("x" * 129, False),
+        ("", False),
+        ("has space", False),
+        ("new\nline", False),
+        ("<script>", False),
+    ],
+)
+def test_request_id_from(given: str, kept: bool) -> None:
+    got = request_id_from({"x-request-id": given})
+    if kept:
+        assert got == given
+    else:
+        assert got != given and re.fullmatch(r"[0-9a-f]{32}", got)
+
+
+def test_request_id_from_starlette_headers_and_missing() -> None:
+    from starlette.datastructures import Headers
+
+    assert request_id_from(Headers({"X-Request-ID": "abc"})) == "abc"
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id_from({}))
