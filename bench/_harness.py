@@ -11,6 +11,7 @@ import atexit
 import contextlib
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -22,6 +23,8 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+VENV_PY = ROOT / ".venv" / "bin" / "python"
+GATEWAY_BIN = ROOT / ".venv" / "bin" / "bifrost-asgi"
 SERVER_CPUS = "0"  # every server under test
 CLIENT_CPUS = "1"  # wrk, nginx, the probes and this orchestrator
 
@@ -133,6 +136,35 @@ def wait_port(procs: Procs, name: str, port: int, timeout: float) -> None:
     )
 
 
+def gateway_runnable() -> str:
+    """'' when the gateway can start, else the reason."""
+    try:
+        subprocess.run(
+            [str(VENV_PY), "-c", "import bifrost_asgi.app"], cwd=ROOT, check=True, capture_output=True, timeout=60
+        )
+    except subprocess.CalledProcessError as exc:
+        lines = bytes(exc.stderr or b"").decode(errors="replace").strip().splitlines() or ["?"]
+        return "import bifrost_asgi.app failed: " + lines[-1]
+    except subprocess.TimeoutExpired:
+        return "import bifrost_asgi.app timed out"
+    try:
+        probe = subprocess.run([*gateway_argv(), "--help"], cwd=ROOT, capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"`{' '.join(gateway_argv())} --help` failed: {exc}"
+    if probe.returncode != 0:
+        lines = (probe.stdout + probe.stderr).decode(errors="replace").strip().splitlines() or ["?"]
+        return f"`{' '.join(gateway_argv())} --help` exited with {probe.returncode}: {lines[-1]}"
+    return ""
+
+
+def gateway_argv() -> list[str]:
+    """The gateway command; BENCH_GATEWAY_CMD overrides it (it gets --config/--host/--port/... appended)."""
+    override = os.environ.get("BENCH_GATEWAY_CMD")
+    if override:
+        return shlex.split(override)
+    return [str(GATEWAY_BIN)] if GATEWAY_BIN.exists() else [str(VENV_PY), "-m", "bifrost_asgi"]
+
+
 def pin_self(cpus: str) -> None:
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
@@ -174,7 +206,7 @@ def rss_mb(root: int) -> float:
 
 
 def _socket_inodes(pid: int) -> set[str]:
-    inodes = set()
+    inodes: set[str] = set()
     fd_dir = f"/proc/{pid}/fd"
     try:
         names = os.listdir(fd_dir)
@@ -276,9 +308,7 @@ def sse_chunks() -> list[bytes]:
 
     def chunk(delta: dict[str, object], finish: str | None, usage: object = None, choices: bool = True) -> bytes:
         doc = dict(base)
-        doc["choices"] = (
-            [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}] if choices else []
-        )
+        doc["choices"] = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}] if choices else []
         doc["usage"] = usage
         return b"data: " + json.dumps(doc, separators=(",", ":")).encode() + b"\n\n"
 
@@ -359,8 +389,14 @@ def _return_block(status: int, content_type: str, parts: list[bytes], extra: str
         sets.append(f"set $p{i} {_nginx_quote(part)};")
         names.append(f"$p{i}")
     return (
-        "{ default_type " + content_type + "; " + extra + " ".join(sets)
-        + f' return {status} "' + "".join(names) + '"; }'
+        "{ default_type "
+        + content_type
+        + "; "
+        + extra
+        + " ".join(sets)
+        + f' return {status} "'
+        + "".join(names)
+        + '"; }'
     )
 
 
@@ -396,8 +432,9 @@ http {{
     listen 127.0.0.1:{port} backlog=4096;
     location = /v1/chat/completions {_return_block(200, "application/json", [body])}
     location = /stream/v1/chat/completions {_return_block(200, "text/event-stream", chunks)}
-    location = /slow/v1/chat/completions {_return_block(
-        200, "text/event-stream", chunks, "limit_rate_after 600; limit_rate 1k;")}
+    location = /slow/v1/chat/completions {
+        _return_block(200, "text/event-stream", chunks, "limit_rate_after 600; limit_rate 1k;")
+    }
     location = /err500/v1/chat/completions {_return_block(500, "application/json", [ERROR_500])}
     location / {{ return 404; }}
   }}
@@ -423,7 +460,7 @@ def start_nginx(procs: Procs, workdir: Path) -> int:
 
 
 def _which(name: str, fallback: str) -> str:
-    for d in os.environ.get("PATH", "").split(os.pathsep) + ["/usr/sbin", "/usr/bin"]:
+    for d in [*os.environ.get("PATH", "").split(os.pathsep), "/usr/sbin", "/usr/bin"]:
         cand = Path(d) / name
         if cand.is_file() and os.access(cand, os.X_OK):
             return str(cand)
@@ -467,9 +504,7 @@ def run_wrk(
     body_file.write_bytes(body)
     headers_file.write_text("".join(f"{k}: {v}\n" for k, v in headers.items()))
     env = dict(os.environ)
-    env.update(
-        WRK_BODY_FILE=str(body_file), WRK_HEADERS_FILE=str(headers_file), WRK_MAX_REQUESTS=str(max_requests)
-    )
+    env.update(WRK_BODY_FILE=str(body_file), WRK_HEADERS_FILE=str(headers_file), WRK_MAX_REQUESTS=str(max_requests))
     argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{max(1, round(duration))}s", f"--timeout={timeout_s}s"]
     argv += ["-s", str(BENCH / "post.lua"), url]
     if cpus:

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -22,14 +23,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import (  # noqa: E402
+from _harness import (
     ANTHROPIC_HEADERS,
     BENCH,
     CLIENT_CPUS,
     CLIENT_KEY,
     OPENAI_HEADERS,
-    ROOT,
     SERVER_CPUS,
+    VENV_PY,
     BenchError,
     KeepAliveClient,
     Procs,
@@ -37,6 +38,8 @@ from _harness import (  # noqa: E402
     anthropic_request,
     eprint,
     free_port,
+    gateway_argv,
+    gateway_runnable,
     make_workdir,
     openai_request,
     pin_self,
@@ -46,13 +49,11 @@ from _harness import (  # noqa: E402
     wait_port,
 )
 
-VENV_PY = ROOT / ".venv" / "bin" / "python"
-GATEWAY_BIN = ROOT / ".venv" / "bin" / "bifrost-asgi"
 LITELLM_BIN = BENCH / ".litellm-venv" / "bin" / "litellm"
 GW_MODEL = "openai/gpt-4o-mini"
 # The gateway CLI runs uvicorn with its defaults (loop="auto", http="auto": uvloop/httptools only when
 # installed). The floor gets exactly the same uvicorn options so the comparison is fair.
-UVICORN_OPTS = ["--log-level", "warning"]
+UVICORN_OPTS = ["--log-level", "warning", "--no-access-log"]
 
 
 # --------------------------------------------------------------------------------------------- model
@@ -140,31 +141,8 @@ def is_anthropic_stream(body: bytes) -> bool:
 # --------------------------------------------------------------------------------------------- servers
 
 
-def gateway_runnable() -> str:
-    """'' when the gateway can start, else the reason."""
-    try:
-        subprocess.run(
-            [str(VENV_PY), "-c", "import bifrost_asgi.app"], cwd=ROOT, check=True, capture_output=True, timeout=60
-        )
-    except subprocess.CalledProcessError as exc:
-        return "import bifrost_asgi.app failed: " + exc.stderr.decode(errors="replace").strip().splitlines()[-1]
-    except subprocess.TimeoutExpired:
-        return "import bifrost_asgi.app timed out"
-    if not GATEWAY_BIN.exists():
-        probe = subprocess.run(
-            [str(VENV_PY), "-m", "bifrost_asgi", "--help"], cwd=ROOT, capture_output=True, timeout=60
-        )
-        if probe.returncode != 0:
-            return "no bifrost-asgi console script and `python -m bifrost_asgi --help` failed"
-    return ""
-
-
-def gateway_argv() -> list[str]:
-    return [str(GATEWAY_BIN)] if GATEWAY_BIN.exists() else [str(VENV_PY), "-m", "bifrost_asgi"]
-
-
 def gateway_starter(
-    ctx: Ctx, base_path: str, *, workers: int = 1, pinned: bool = True
+    ctx: Ctx, base_path: str, *, workers: int = 1, pinned: bool = True, log_level: str = "warning"
 ) -> Callable[[Procs, int], None]:
     def start(procs: Procs, port: int) -> None:
         config = {
@@ -177,8 +155,8 @@ def gateway_starter(
         }
         path = ctx.workdir / f"gateway-{port}.json"
         path.write_text(json.dumps(config, indent=2))
-        argv = gateway_argv() + ["--config", str(path), "--host", "127.0.0.1", "--port", str(port)]
-        argv += ["--log-level", "warning"]
+        argv = [*gateway_argv(), "--config", str(path), "--host", "127.0.0.1", "--port", str(port)]
+        argv += ["--log-level", log_level]
         if workers > 1:
             argv += ["--workers", str(workers)]
         procs.start(f"gateway-{port}", argv, cpus=SERVER_CPUS if pinned else None)
@@ -276,6 +254,7 @@ def build_plan(ctx: Ctx) -> tuple[list[Server], list[Row]]:
         "bifrost-asgi openai->openai",
         "bifrost-asgi /openai base path",
         "bifrost-asgi anthropic->openai",
+        "bifrost-asgi openai->openai, log level info",
         "bifrost-asgi 1 worker, unpinned",
         "bifrost-asgi 2 workers, unpinned",
     ]
@@ -299,6 +278,22 @@ def build_plan(ctx: Ctx) -> tuple[list[Server], list[Row]]:
                         ANTHROPIC_HEADERS,
                         is_anthropic_message,
                     ),
+                ],
+            )
+        )
+        servers.append(
+            Server(
+                "bifrost-asgi-info",
+                gateway_starter(ctx, "", log_level="info"),
+                [
+                    Job(
+                        gw_labels[3],
+                        chat,
+                        gw_plain,
+                        OPENAI_HEADERS,
+                        is_openai_chat,
+                        note="the CLI default: one log line per request",
+                    )
                 ],
             )
         )
@@ -343,7 +338,7 @@ def build_plan(ctx: Ctx) -> tuple[list[Server], list[Row]]:
             )
         )
     if not reason:
-        for workers, label in ((1, gw_labels[3]), (2, gw_labels[4])):
+        for workers, label in ((1, gw_labels[4]), (2, gw_labels[5])):
             servers.append(
                 Server(
                     f"bifrost-asgi-{workers}w",
@@ -396,8 +391,14 @@ def measure_plain(ctx: Ctx, port: int, pid: int | None, job: Job) -> Row:
 
     def wrk(conns: int, duration: float) -> WrkResult:
         return run_wrk(
-            ctx.workdir, url, job.body, job.headers, conns=conns, duration=duration,
-            threads=job.wrk_threads, cpus=job.wrk_cpus,
+            ctx.workdir,
+            url,
+            job.body,
+            job.headers,
+            conns=conns,
+            duration=duration,
+            threads=job.wrk_threads,
+            cpus=job.wrk_cpus,
         )
 
     wrk(a.conns, a.warmup)
@@ -455,7 +456,8 @@ def run_server(ctx: Ctx, server: Server) -> None:
             wait_port(ctx.procs, name, port, server.startup_timeout)
         except BenchError as exc:
             eprint(f"!! {exc}")
-            first = str(exc).splitlines()[0]
+            lines = str(exc).splitlines()
+            first = lines[0].replace(" Its output:", "") + " — " + lines[-1].strip()
             for job in server.jobs:
                 if job.stream:
                     ctx.streams.append(StreamRow(job.label, problem=first))
@@ -487,6 +489,10 @@ def run_server(ctx: Ctx, server: Server) -> None:
 # --------------------------------------------------------------------------------------------- report
 
 
+def all_rows(ctx: Ctx) -> list[Row | StreamRow]:
+    return [*ctx.rows, *ctx.streams]
+
+
 def fmt(v: float | None, digits: int = 3) -> str:
     return "-" if v is None else f"{v:,.{digits}f}"
 
@@ -501,36 +507,61 @@ def main_table(ctx: Ctx) -> list[list[str]]:
     lite = next((r for r in ctx.rows if r.label == "LiteLLM proxy" and r.rps), None)
     one_w = next((r for r in ctx.rows if r.label.endswith("1 worker, unpinned") and r.rps), None)
     head = [
-        "contender", "req/s @%d" % ctx.args.conns, "p50 @1 (ms)", "p99 @1 (ms)", "overhead p50 vs direct (ms)",
-        "RSS MB", "ratio to floor req/s", "ratio to LiteLLM req/s", "errors",
+        "contender",
+        f"req/s @{ctx.args.conns}",
+        "p50 @1 (ms)",
+        "p99 @1 (ms)",
+        "overhead p50 vs direct (ms)",
+        "RSS MB",
+        "ratio to floor req/s",
+        "ratio to LiteLLM req/s",
+        "errors",
     ]
     out = [head]
     for r in ctx.rows:
         over = None if r.p50 is None or direct is None or direct.p50 is None else r.p50 - direct.p50
         label = r.label + ("  [!]" if r.problem else "")
-        if r.label.endswith("2 workers, unpinned") and one_w and r.rps:
+        if r.label.endswith("2 workers, unpinned") and one_w and one_w.rps and r.rps:
             label += f" ({r.rps / one_w.rps:.2f}x 1 worker)"
-        out.append([
-            label, fmt(r.rps, 0), fmt(r.p50), fmt(r.p99), fmt(over), fmt(r.rss, 0),
-            ratio(r.rps, floor.rps if floor else None), ratio(r.rps, lite.rps if lite else None),
-            str(r.errors) if r.rps is not None else "-",
-        ])
+        out.append(
+            [
+                label,
+                fmt(r.rps, 0),
+                fmt(r.p50),
+                fmt(r.p99),
+                fmt(over),
+                fmt(r.rss, 0),
+                ratio(r.rps, floor.rps if floor else None),
+                ratio(r.rps, lite.rps if lite else None),
+                str(r.errors) if r.rps is not None else "-",
+            ]
+        )
     return out
 
 
 def stream_table(ctx: Ctx) -> list[list[str]]:
     direct = next((r for r in ctx.streams if r.label.startswith("direct") and r.ttfb_p50), None)
     head = [
-        "contender", "first byte p50 (ms)", "first byte p90 (ms)", "total p50 (ms)", "total p90 (ms)",
+        "contender",
+        "first byte p50 (ms)",
+        "first byte p90 (ms)",
+        "total p50 (ms)",
+        "total p90 (ms)",
         "first-byte overhead vs direct (ms)",
     ]
     out = [head]
     for r in ctx.streams:
         over = None if r.ttfb_p50 is None or direct is None else r.ttfb_p50 - (direct.ttfb_p50 or 0)
-        out.append([
-            r.label + ("  [!]" if r.problem else ""), fmt(r.ttfb_p50), fmt(r.ttfb_p90), fmt(r.total_p50),
-            fmt(r.total_p90), fmt(over),
-        ])
+        out.append(
+            [
+                r.label + ("  [!]" if r.problem else ""),
+                fmt(r.ttfb_p50),
+                fmt(r.ttfb_p90),
+                fmt(r.total_p50),
+                fmt(r.total_p90),
+                fmt(over),
+            ]
+        )
     return out
 
 
@@ -538,7 +569,8 @@ def render_text(rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for n, r in enumerate(rows):
-        lines.append(" | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        cells = (c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        lines.append(" | ".join(cells))
         if n == 0:
             lines.append("-+-".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -596,7 +628,7 @@ def write_markdown(ctx: Ctx, path: Path) -> None:
     text = [
         "# bifrost-asgi benchmark — latest run",
         "",
-        f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC}",
+        f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}",
         f"- command: `bash bench/run.sh{(' ' + ' '.join(sys.argv[1:])) if sys.argv[1:] else ''}`",
         f"- nproc: {os.cpu_count()}; CPU: {cpu_model()}; kernel {platform.release()}",
         f"- Python: {py}",
@@ -617,7 +649,7 @@ def write_markdown(ctx: Ctx, path: Path) -> None:
         render_md(stream_table(ctx)),
         "",
     ]
-    problems = [f"- {r.label}: {r.problem}" for r in [*ctx.rows, *ctx.streams] if r.problem]
+    problems = [f"- {r.label}: {r.problem}" for r in all_rows(ctx) if r.problem]
     if problems:
         text += ["## Flagged", "", *problems, ""]
     text += [
@@ -661,7 +693,8 @@ def main() -> int:
     ctx = Ctx(args, procs, workdir, nginx_port)
     servers, skipped = build_plan(ctx)
     order = [job.label for server in servers for job in server.jobs]
-    order += [r.label for r in [*skipped, *ctx.streams] if r.label not in order]
+    not_run: list[Row | StreamRow] = [*skipped, *ctx.streams]
+    order += [r.label for r in not_run if r.label not in order]
     for server in servers:
         run_server(ctx, server)
     ctx.rows += skipped
@@ -673,12 +706,16 @@ def main() -> int:
     print()
     print("Streaming, 1 connection (ms):")
     print(render_text(stream_table(ctx)))
-    flagged = [r for r in [*ctx.rows, *ctx.streams] if r.problem]
+    flagged = [r for r in all_rows(ctx) if r.problem]
     for r in flagged:
         print(f"[!] {r.label}: {r.problem}")
     write_markdown(ctx, args.out)
     print(f"\nwritten: {args.out}  ({time.monotonic() - started:.0f}s)")
-    return 1 if flagged else 0
+    if flagged:
+        print(f"server logs and configs kept in {workdir}")
+        return 1
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0
 
 
 if __name__ == "__main__":

@@ -36,6 +36,9 @@ IGNORED_SECTIONS = frozenset(
     }
 )  # fmt: skip
 SETTINGS_FIELDS = frozenset(SettingsModel.model_fields)
+#: Server settings the command line also takes as flags.
+SERVER_ENV = frozenset({"BIFROST_HOST", "BIFROST_PORT", "BIFROST_WORKERS", "BIFROST_LOG_LEVEL"})
+DEMO_LABEL = "bifrost_asgi/demo/config.json"
 _FILE_FIELDS = SETTINGS_FIELDS - {"config"}
 
 _TOKENS = re.compile(
@@ -236,14 +239,32 @@ def load_settings(
     Raises ``ConfigError`` for anything invalid; unset ``env.`` variables only log a warning."""
     env = os.environ if environ is None else environ
     raw, path, label = _source(config, env)
+    return _load(raw, path, label, env, overrides)
+
+
+def demo_settings(*, environ: Mapping[str, str] | None = None, **overrides: Any) -> BifrostSettings:
+    """The ``--demo`` configuration: a keyless ``mock`` provider and aliases that make the
+    migration guide's models (gpt-4o-mini, claude-3-sonnet-20240229, gemini-2.0-flash...) answer
+    offline. Only the server variables (``BIFROST_HOST``/``PORT``/``WORKERS``/``LOG_LEVEL``) of
+    ``environ`` apply, so the rest of the environment cannot change it."""
+    text = resources.files("bifrost_asgi").joinpath("demo", "config.json").read_text(encoding="utf-8")
+    server_env = {k: v for k, v in (environ or {}).items() if k.upper() in SERVER_ENV}
+    return _load(parse_config_text(text, DEMO_LABEL), None, DEMO_LABEL, server_env, overrides)
+
+
+def _load(
+    raw: Mapping[str, Any], path: str | None, label: str, env: Mapping[str, str], overrides: Mapping[str, Any]
+) -> BifrostSettings:
     data = _check_top_level(raw, label)
     unknown = sorted(set(overrides) - SETTINGS_FIELDS)
     if unknown:
-        raise ConfigError(f"load_settings(): unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(SETTINGS_FIELDS))}")
-    env_tree, origins = env_overrides(env, data.get("providers") if isinstance(data.get("providers"), dict) else None)
+        known = ", ".join(sorted(SETTINGS_FIELDS))
+        raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {known}")
+    providers = data.get("providers")
+    env_tree, origins = env_overrides(env, providers if isinstance(providers, dict) else None)
     merged = deep_merge(deep_merge(data, env_tree), _plain(overrides))
     for key in overrides:
-        origins[(key,)] = f"the keyword argument {key}="
+        origins[(key,)] = f"the setting {key}="
     if not merged.get("providers"):
         detected = detect_providers(env)
         if detected:
@@ -282,12 +303,3 @@ def _warn_odd_values(model: SettingsModel) -> None:
             )  # fmt: skip
         if provider.keys and not any(key.enabled for key in provider.keys):
             logger.warning("providers.%s: every key is disabled, so requests to it will fail", name)
-
-
-def demo_settings() -> BifrostSettings:
-    """The ``--demo`` configuration: a keyless ``mock`` provider and aliases that make the
-    migration guide's models (gpt-4o-mini, claude-3-sonnet-20240229, gemini-2.0-flash...) answer
-    offline. Hermetic: the environment does not change it."""
-    text = resources.files("bifrost_asgi").joinpath("demo", "config.json").read_text(encoding="utf-8")
-    data = parse_config_text(text, "bifrost_asgi/demo/config.json")
-    return _validate(data, {}, "bifrost_asgi/demo/config.json", {})

@@ -137,8 +137,11 @@ class Gateway:
         )
         secrets = [k.value.get_secret_value() for p in settings.providers.values() for k in p.keys]
         self._redactor = SecretRedactingFilter([s for s in secrets if s])
-        for name in ("bifrost_asgi", "bifrost_asgi.requests"):
-            logging.getLogger(name).addFilter(self._redactor)
+        # A logger's filter does not see records propagated from its children: attach to each.
+        names = [n for n in logging.Logger.manager.loggerDict if n.startswith("bifrost_asgi.")]
+        self._filtered = [logging.getLogger(n) for n in ("bifrost_asgi", "bifrost_asgi.requests", "httpx", *names)]
+        for filtered in self._filtered:
+            filtered.addFilter(self._redactor)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -164,8 +167,8 @@ class Gateway:
 
     async def aclose(self) -> None:
         await self.upstream.aclose()
-        for name in ("bifrost_asgi", "bifrost_asgi.requests"):
-            logging.getLogger(name).removeFilter(self._redactor)
+        for filtered in self._filtered:
+            filtered.removeFilter(self._redactor)
 
     def _enter(self) -> None:
         self.in_flight += 1

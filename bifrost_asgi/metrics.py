@@ -102,6 +102,10 @@ _RESERVED_LABELS: Final = frozenset(
 )
 
 M = TypeVar("M", bound=MetricWrapperBase)
+# Raw arguments of observe_request / observe_upstream, custom label values last: keys of the
+# resolved-children caches (the label guards are monotonic, so a resolution never changes).
+_RequestKey = tuple[str, str, str, str | None, str | None, int, bool, tuple[str, ...]]
+_UpstreamKey = tuple[str | None, str | None, str, int | None, bool, tuple[str, ...]]
 
 
 class _Guard:
@@ -177,6 +181,13 @@ def _validate_custom_labels(custom_labels: Sequence[str]) -> tuple[str, ...]:
     return tuple(custom_labels)
 
 
+def _status_labels(status: int | None) -> tuple[str, str]:
+    """``("404", "4xx")``; anything that is not an HTTP status is ``"unknown"``."""
+    if status is None or not 100 <= status <= 599:
+        return UNKNOWN, UNKNOWN
+    return str(status), f"{status // 100}xx"
+
+
 def _text(value: str | None, default: str = UNKNOWN) -> str:
     if not value:
         return default
@@ -205,6 +216,9 @@ class Metrics:
         self._methods = _Guard(MAX_SMALL_SET)
         self._reasons = _Guard(MAX_SMALL_SET)
         self._in_flight_cms: dict[str, _InFlight] = {}
+        self._pm_cache: dict[tuple[str | None, str | None], tuple[str, str]] = {}
+        self._request_children: dict[_RequestKey, tuple[Counter, Histogram, Counter, Histogram]] = {}
+        self._upstream_children: dict[_UpstreamKey, tuple[Counter, Histogram, Counter]] = {}
 
         def counter(name: str, doc: str, labels: tuple[str, ...]) -> _Children[Counter]:
             return _Children(Counter(name, doc, labels, registry=registry))
@@ -242,13 +256,9 @@ class Metrics:
             UPSTREAM_BUCKETS,
         )
         self._success = counter("bifrost_success_requests_total", "Successful upstream attempts.", pmm)
-        self._errors = counter(
-            "bifrost_error_requests_total", "Failed upstream attempts.", (*pmm, "status_code")
-        )
+        self._errors = counter("bifrost_error_requests_total", "Failed upstream attempts.", (*pmm, "status_code"))
         self._input_tokens = counter("bifrost_input_tokens_total", "Prompt tokens reported upstream.", pm)
-        self._output_tokens = counter(
-            "bifrost_output_tokens_total", "Completion tokens reported upstream.", pm
-        )
+        self._output_tokens = counter("bifrost_output_tokens_total", "Completion tokens reported upstream.", pm)
         self._first_token = histogram(
             "bifrost_stream_first_token_latency_seconds", "Time to the first streamed token.", pm
         )
@@ -264,9 +274,7 @@ class Metrics:
         self._http_duration = histogram(
             "http_request_duration_seconds", "HTTP request duration by route template.", ("path", "method")
         )
-        self._in_flight = gauge(
-            "bifrost_in_flight_requests", "Requests being served now.", ("dialect",), "livesum"
-        )
+        self._in_flight = gauge("bifrost_in_flight_requests", "Requests being served now.", ("dialect",), "livesum")
         self._queue_depth = gauge(
             "bifrost_queue_depth", "Requests waiting for a provider slot.", ("provider",), "livesum"
         )
@@ -277,9 +285,7 @@ class Metrics:
         self._cooldown = gauge(
             "bifrost_cooldown_active", "1 while a key is cooling down.", ("provider", "key"), "livemax"
         )
-        self._key_selections = counter(
-            "bifrost_key_selections_total", "Times a key was picked.", ("provider", "key")
-        )
+        self._key_selections = counter("bifrost_key_selections_total", "Times a key was picked.", ("provider", "key"))
 
     # -- label values -------------------------------------------------------------------------------
 
@@ -295,9 +301,7 @@ class Metrics:
         ``headers`` must be case-insensitive (Starlette ``Headers``) or have lower-case keys.
         """
         out: dict[str, str] = {}
-        for name, (header, alt), guard in zip(
-            self.custom_labels, self._header_names, self._custom_guards, strict=True
-        ):
+        for name, (header, alt), guard in zip(self.custom_labels, self._header_names, self._custom_guards, strict=True):
             value = headers.get(header)
             if value is None:
                 value = headers.get(alt, "")
@@ -329,8 +333,14 @@ class Metrics:
         return guard.admit(_text(model))
 
     def _pm(self, provider: str | None, model: str | None) -> tuple[str, str]:
-        prov = self._provider(provider)
-        return prov, self._model(prov, model)
+        raw = (provider, model)
+        labels = self._pm_cache.get(raw)
+        if labels is None:
+            prov = self._provider(provider)
+            labels = (prov, self._model(prov, model))
+            if len(self._pm_cache) < CHILD_CACHE_LIMIT:
+                self._pm_cache[raw] = labels
+        return labels
 
     def _key(self, provider: str, key_label: str) -> str:
         guard = self._keys.get(provider)
@@ -354,20 +364,35 @@ class Metrics:
         custom: Mapping[str, str],
     ) -> None:
         """One finished client request (``duration`` in seconds, ``route`` a template)."""
+        raw = (route, method, dialect, provider, model, status, stream, self._raw_custom(custom))
+        children = self._request_children.get(raw)
+        if children is None:
+            children = self._resolve_request(raw)
+        requests, duration_hist, http_requests, http_duration = children
+        requests.inc()
+        duration_hist.observe(duration)
+        http_requests.inc()
+        http_duration.observe(duration)
+
+    def _resolve_request(self, raw: _RequestKey) -> tuple[Counter, Histogram, Counter, Histogram]:
+        route, method, dialect, provider, model, status, stream, custom = raw
         route_l = self._routes.admit(_text(route, "unmatched"))
         dialect_l = self._dialects.admit(_text(dialect))
         prov, mod = self._pm(provider, model)
-        status_l = str(status) if 100 <= status <= 599 else UNKNOWN
-        status_class = f"{status // 100}xx" if 100 <= status <= 599 else UNKNOWN
-        extra = self._custom(custom)
-        stream_l = "true" if stream else "false"
-        self._requests.get((route_l, dialect_l, prov, mod, status_l, stream_l, *extra)).inc()
-        self._duration.get((route_l, dialect_l, prov, mod, status_class, *extra)).observe(duration)
+        status_l, status_class = _status_labels(status)
+        extra = self._custom(dict(zip(self.custom_labels, custom, strict=True)))
         http_method = method.upper()
         if http_method not in _HTTP_METHODS:
             http_method = OTHER
-        self._http_requests.get((route_l, http_method, status_l)).inc()
-        self._http_duration.get((route_l, http_method)).observe(duration)
+        children = (
+            self._requests.get((route_l, dialect_l, prov, mod, status_l, "true" if stream else "false", *extra)),
+            self._duration.get((route_l, dialect_l, prov, mod, status_class, *extra)),
+            self._http_requests.get((route_l, http_method, status_l)),
+            self._http_duration.get((route_l, http_method)),
+        )
+        if len(self._request_children) < CHILD_CACHE_LIMIT:
+            self._request_children[raw] = children
+        return children
 
     def observe_upstream(
         self,
@@ -381,15 +406,41 @@ class Metrics:
         custom: Mapping[str, str],
     ) -> None:
         """One upstream attempt (each retry and fallback attempt is its own sample)."""
+        raw = (provider, model, method, status if not success else None, success, self._raw_custom(custom))
+        children = self._upstream_children.get(raw)
+        if children is None:
+            children = self._resolve_upstream(raw)
+        upstream, latency_hist, outcome = children
+        upstream.inc()
+        latency_hist.observe(latency)
+        outcome.inc()
+
+    def _resolve_upstream(self, raw: _UpstreamKey) -> tuple[Counter, Histogram, Counter]:
+        provider, model, method, status, success, custom = raw
         prov, mod = self._pm(provider, model)
         meth = self._methods.admit(_text(method))
-        self._upstream.get((prov, mod, meth, *self._custom(custom))).inc()
-        self._upstream_latency.get((prov, mod, meth, "true" if success else "false")).observe(latency)
+        extra = self._custom(dict(zip(self.custom_labels, custom, strict=True)))
         if success:
-            self._success.get((prov, mod, meth)).inc()
+            outcome = self._success.get((prov, mod, meth))
         else:
-            code = str(status) if status is not None and 100 <= status <= 599 else UNKNOWN
-            self._errors.get((prov, mod, meth, code)).inc()
+            code = _status_labels(status)[0] if status is not None else UNKNOWN
+            outcome = self._errors.get((prov, mod, meth, code))
+        children = (
+            self._upstream.get((prov, mod, meth, *extra)),
+            self._upstream_latency.get((prov, mod, meth, "true" if success else "false")),
+            outcome,
+        )
+        if len(self._upstream_children) < CHILD_CACHE_LIMIT:
+            self._upstream_children[raw] = children
+        return children
+
+    def _raw_custom(self, custom: Mapping[str, str]) -> tuple[str, ...]:
+        names = self.custom_labels
+        if not names:
+            return ()
+        if len(names) == 1:
+            return (custom.get(names[0], ""),)
+        return tuple([custom.get(name, "") for name in names])
 
     def add_tokens(
         self, *, provider: str | None, model: str | None, input_tokens: int | None, output_tokens: int | None
@@ -447,9 +498,7 @@ def multiprocess_enabled() -> bool:
     Both must hold: the variable is set now, and it was set when prometheus_client was imported
     (otherwise this process keeps its values in memory and only its own registry can show them).
     """
-    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR")) and bool(
-        getattr(values.ValueClass, "_multiprocess", False)
-    )
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR")) and bool(getattr(values.ValueClass, "_multiprocess", False))
 
 
 def render_metrics(registry: CollectorRegistry, *, accept: str | None = None) -> tuple[bytes, str]:

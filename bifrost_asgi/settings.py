@@ -18,9 +18,10 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from typing import Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -109,7 +110,7 @@ def _secret_input(value: Any, info: ValidationInfo) -> tuple[Any, str | None]:
     """Resolve one secret-bearing input: ``"env.NAME"``, or Bifrost's exported form
     ``{"value": ..., "env_var": "env.NAME", "from_env": true}``. Unset variables resolve to ""
     and are reported once by name (never by value)."""
-    if isinstance(value, dict) and set(value) <= {"value", "env_var", "from_env", "type", "ref"}:
+    if isinstance(value, dict) and value and set(value) <= {"value", "env_var", "from_env", "type", "ref"}:
         env_var = value.get("env_var")
         if isinstance(env_var, str) and env_var and value.get("from_env", True):
             value = env_var if env_var.startswith("env.") else f"env.{env_var}"
@@ -341,17 +342,20 @@ def is_keyless(name: str, config: ProviderConfig) -> bool:
     return name in KEYLESS_PROVIDERS or (custom is not None and custom.is_key_less)
 
 
-class RouteTarget(_Model):
-    target: str  # "provider/model"
-    weight: float = Field(default=1.0, ge=0)
+def _provider_model(value: str) -> str:
+    provider, _, model = value.partition("/")
+    if not provider or not model:
+        raise ValueError(f"{value!r} is not in 'provider/model' form (e.g. 'openai/gpt-4o-mini')")
+    return value
 
-    @field_validator("target")
-    @classmethod
-    def _provider_model(cls, value: str) -> str:
-        provider, _, model = value.partition("/")
-        if not provider or not model:
-            raise ValueError(f"{value!r} is not in 'provider/model' form (e.g. 'openai/gpt-4o-mini')")
-        return value
+
+#: A ``"provider/model"`` string.
+ProviderModel = Annotated[str, AfterValidator(_provider_model)]
+
+
+class RouteTarget(_Model):
+    target: ProviderModel
+    weight: float = Field(default=1.0, ge=0)
 
 
 class RoutingConfig(_Model):
@@ -361,7 +365,7 @@ class RoutingConfig(_Model):
     be a single string."""
 
     aliases: dict[str, list[RouteTarget]] = Field(default_factory=dict)
-    fallbacks: dict[str, list[str]] = Field(default_factory=dict)
+    fallbacks: dict[str, list[ProviderModel]] = Field(default_factory=dict)
     cooldown_seconds: float = Field(default=30.0, ge=0)
     cooldown_failures: int = Field(default=3, ge=1)
 
@@ -378,14 +382,6 @@ class RoutingConfig(_Model):
         if not isinstance(value, dict):
             return value
         return {model: [spec] if isinstance(spec, str) else spec for model, spec in value.items()}
-
-    @field_validator("fallbacks")
-    @classmethod
-    def _fallback_form(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        for chain in value.values():
-            for entry in chain:
-                RouteTarget._provider_model(entry)
-        return value
 
 
 def _targets(spec: Any) -> Any:
@@ -499,6 +495,8 @@ def _unknown_provider(name: str, path: str, missing: list[str]) -> ConfigProblem
         '"anthropic" / "gemini": the API format the server speaks) and "network_config": {"base_url": '
         f'"https://your-server"}}; standard providers: {", ".join(sorted(STANDARD_PROVIDERS))}'
     )
+    if name.lower() in STANDARD_PROVIDERS:
+        fix = f'rename it to "{name.lower()}"'
     return ConfigProblem(path, message, fix)
 
 
@@ -514,7 +512,12 @@ class SettingsModel(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     workers: int = Field(default=1, ge=1)
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("providers", mode="before")
     @classmethod

@@ -84,7 +84,7 @@ class _HttpxStream:
         self.headers: Mapping[str, str] = _lower(response.headers)
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        iterator = self._response.aiter_raw().__aiter__()
+        iterator = self._response.aiter_bytes().__aiter__()
         while True:
             try:
                 async with asyncio.timeout(self._idle):

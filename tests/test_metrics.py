@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -46,9 +47,7 @@ def label_values(registry: CollectorRegistry, metric: str, label: str) -> set[st
     }
 
 
-def chat(
-    m: Metrics, *, status: int = 200, duration: float = 0.3, model: str | None = "gpt-4o", **kw: object
-) -> None:
+def chat(m: Metrics, *, status: int = 200, duration: float = 0.3, model: str | None = "gpt-4o", **kw: object) -> None:
     args: dict[str, object] = {
         "route": "/openai/v1/chat/completions",
         "method": "POST",
@@ -189,9 +188,7 @@ def test_custom_labels_from_headers(registry: CollectorRegistry) -> None:
     assert value(registry, "bifrost_requests_total", **labels, env_name="p" * 64) == 1
     assert value(registry, "bifrost_requests_total", **labels, env_name="") == 1
     upstream = {"provider": "openai", "model": "gpt-4o", "method": "chat_completion"}
-    assert (
-        value(registry, "bifrost_upstream_requests_total", **upstream, team="search", env_name="p" * 64) == 1
-    )
+    assert value(registry, "bifrost_upstream_requests_total", **upstream, team="search", env_name="p" * 64) == 1
     assert value(registry, "bifrost_error_requests_total", **upstream, status_code="unknown") == 1
 
 
@@ -232,9 +229,7 @@ def test_upstream_success_and_errors(registry: CollectorRegistry) -> None:
     assert value(registry, "bifrost_error_requests_total", **base, status_code="529") == 1
     assert value(registry, "bifrost_error_requests_total", **base, status_code="unknown") == 1
     assert value(registry, "bifrost_upstream_latency_seconds_count", **base, is_success="true") == 4
-    assert value(
-        registry, "bifrost_upstream_latency_seconds_sum", **base, is_success="false"
-    ) == pytest.approx(30.1)
+    assert value(registry, "bifrost_upstream_latency_seconds_sum", **base, is_success="false") == pytest.approx(30.1)
 
 
 def test_tokens_and_stream_latencies(registry: CollectorRegistry) -> None:
@@ -305,10 +300,7 @@ def test_own_registry_per_app_and_no_global_metrics() -> None:
     a, b = CollectorRegistry(), CollectorRegistry()
     chat(Metrics(a))
     Metrics(b)
-    assert (
-        REGISTRY.get_sample_value("bifrost_requests_total", {**REQ, "status": "200", "stream": "false"})
-        is None
-    )
+    assert REGISTRY.get_sample_value("bifrost_requests_total", {**REQ, "status": "200", "stream": "false"}) is None
     assert value(a, "bifrost_requests_total", **REQ, status="200", stream="false") == 1
     assert b.get_sample_value("bifrost_requests_total", {**REQ, "status": "200", "stream": "false"}) is None
 
@@ -400,3 +392,61 @@ def test_multiprocess_aggregation_across_two_processes(tmp_path: Path) -> None:
     assert get("bifrost_output_tokens_total", **pm) == 8
     assert get("bifrost_queue_depth", provider="openai") == 8  # livesum
     assert get("bifrost_cooldown_active", provider="openai", key="k1") == 1  # livemax
+
+
+def exercised_registry() -> CollectorRegistry:
+    """A registry in which every metric has at least one series."""
+    registry = CollectorRegistry()
+    m = Metrics(registry, custom_labels=["team"])
+    chat(m)
+    m.observe_upstream(
+        provider="openai", model="gpt-4o", method="chat_completion", status=200, latency=1, success=True,
+        custom={},
+    )  # fmt: skip
+    m.observe_upstream(
+        provider="openai", model="gpt-4o", method="chat_completion", status=500, latency=1, success=False,
+        custom={},
+    )  # fmt: skip
+    m.add_tokens(provider="openai", model="gpt-4o", input_tokens=1, output_tokens=1)
+    m.observe_first_token("openai", "gpt-4o", 0.1)
+    m.observe_inter_token("openai", "gpt-4o", 0.1)
+    m.inc_in_flight("openai")
+    m.set_queue_depth("openai", 1)
+    m.count_retry("openai", "rate_limit")
+    m.count_fallback("openai", "anthropic")
+    m.set_cooldown("openai", "primary", True)
+    m.count_key_selection("openai", "primary")
+    return registry
+
+
+def test_grafana_dashboard_queries_use_real_metrics_and_labels() -> None:
+    import json
+
+    dashboard = json.loads((ROOT / "examples/monitoring/grafana-dashboard.json").read_text())
+    series: dict[str, set[str]] = {}
+    for family in exercised_registry().collect():
+        for s in family.samples:
+            series.setdefault(s.name, set()).update(s.labels)
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    titles = " ".join(p["title"] for p in dashboard["panels"]).lower()
+    assert len(exprs) >= 15
+    for needle in ("latency", "token", "fallback", "retr", "queue", "in flight", "cooldown", "error"):
+        assert needle in titles
+    for expr in exprs:
+        names = re.findall(r"\b((?:bifrost|http)_[a-z_]+)\b", expr)
+        assert names, expr
+        labels: set[str] = set()
+        for name in names:
+            assert name in series, f"{name} (in {expr!r}) is not a metric we export"
+            labels |= series[name]
+        used = set(re.findall(r"(\w+)\s*(?:=~|!=|=)\s*\"", expr))
+        for group in re.findall(r"by \(([^)]*)\)", expr):
+            used |= {label.strip() for label in group.split(",")}
+        assert used <= labels | {"le"}, f"{expr!r} uses labels {used - labels}"
+    assert "histogram_quantile(0.99, sum by (le) (rate(bifrost_request_duration_seconds_bucket" in " ".join(exprs)
+
+
+def test_prometheus_example_scrapes_the_gateway() -> None:
+    text = (ROOT / "examples/monitoring/prometheus.yml").read_text()
+    assert "metrics_path: /metrics" in text
+    assert '["bifrost:8080"]' in text

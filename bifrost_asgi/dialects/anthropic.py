@@ -73,6 +73,7 @@ def _model_object(model: ModelInfo) -> dict[str, Any]:
         "id": model_id,
         "display_name": model.display_name or model.id,
         "created_at": _created_at(model.created),
+        "lifecycle": "active",  # required by anthropic SDK 2.x's ModelInfo
     }
 
 

@@ -32,7 +32,7 @@ from ..neutral import (
 from ..streaming import encode_sse
 from .anthropic_wire import error_body, message_id, stop_reason, tool_id, usage_object
 
-BlockKind = Literal["text", "thinking", "tool_use"]
+BlockKind = Literal["text", "thinking", "redacted_thinking", "tool_use"]
 
 
 def _frame(payload: dict[str, Any]) -> bytes:
@@ -127,7 +127,7 @@ class AnthropicStreamRenderer:
         self._open = None
         return _frame({"type": "content_block_stop", "index": self._next_index - 1})
 
-    def _open_block(self, kind: BlockKind | None, block: dict[str, Any]) -> bytes:
+    def _open_block(self, kind: BlockKind, block: dict[str, Any]) -> bytes:
         out = self._start() + self._close()
         out += _frame({"type": "content_block_start", "index": self._next_index, "content_block": block})
         self._next_index += 1
@@ -145,7 +145,10 @@ class AnthropicStreamRenderer:
     def _reasoning(self, event: ReasoningDelta) -> bytes:
         out = b""
         if event.redacted is not None:
-            out += self._open_block(None, {"type": "redacted_thinking", "data": event.redacted}) + self._close()
+            out += (
+                self._open_block("redacted_thinking", {"type": "redacted_thinking", "data": event.redacted})
+                + self._close()
+            )
         if not event.text and event.signature is None:
             return out
         if self._open != "thinking" or self._signed:

@@ -157,7 +157,6 @@ def _model_entry(model: ModelInfo, home: str) -> dict[str, Any]:
     return {
         "name": f"models/{model_id}",
         "baseModelId": model_id,
-        "version": "001",
         "displayName": model.display_name or model_id,
         "supportedGenerationMethods": methods,
     }

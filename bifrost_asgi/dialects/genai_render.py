@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from .. import _json
@@ -32,6 +33,11 @@ FINISH_REASONS: dict[FinishReason, str] = {
     "error": "OTHER",
     "other": "OTHER",
 }
+
+# The shape of the ids a Gemini upstream's id-less calls get from the gateway: a Gemini client
+# never saw them from Google, so they are not shown (the client's next turn pairs calls and
+# responses by name and order, as Gemini does).
+_GATEWAY_CALL_ID = re.compile(r"call_[0-9a-f]{24}")
 
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -63,7 +69,9 @@ def render_part(part: Part) -> dict[str, Any] | None:
     if isinstance(part, TextPart):
         return {"text": part.text} if part.text else None
     if isinstance(part, ToolCall):
-        call: dict[str, Any] = {"id": part.id, "name": part.name, "args": part.arguments_object()}
+        call: dict[str, Any] = {} if _GATEWAY_CALL_ID.fullmatch(part.id) else {"id": part.id}
+        call["name"] = part.name
+        call["args"] = part.arguments_object()
         rendered: dict[str, Any] = {"functionCall": call}
         if part.signature:
             rendered["thoughtSignature"] = part.signature

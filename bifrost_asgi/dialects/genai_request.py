@@ -43,7 +43,9 @@ _CONFIG_HANDLED = frozenset(
     | {"responseJsonSchema", "response_json_schema", "thinkingConfig", "thinking_config"}
     | {"responseModalities", "response_modalities"}
 )
-_CONFIG_DROPPED = frozenset({"mediaResolution", "media_resolution", "enableEnhancedCivicAnswers"})
+_CONFIG_DROPPED = frozenset(
+    {"mediaResolution", "media_resolution", "enableEnhancedCivicAnswers", "enable_enhanced_civic_answers"}
+)
 _CONFIG_DROPPED_IF_FALSY = frozenset({"responseLogprobs", "response_logprobs", "logprobs"})
 
 
@@ -61,7 +63,7 @@ def parse_generate_request(body: Any, model: str, *, stream: bool, path: str = "
     tools = _parse_tools(request.get("tools"), f"{path}tools", untranslatable)
     tools, tool_choice = _parse_tool_config(get(request, "toolConfig", "tool_config"), f"{path}toolConfig", tools)
     for key, value in request.items():
-        if key not in _TOP_LEVEL_HANDLED and key not in _TOP_LEVEL_DROPPED:
+        if value is not None and key not in _TOP_LEVEL_HANDLED and key not in _TOP_LEVEL_DROPPED:
             untranslatable[f"{path}{key}"] = value
     config_path = f"{path}generationConfig"
     config = get(request, "generationConfig", "generation_config")

@@ -50,11 +50,7 @@ def _embedding_inputs(value: Any) -> tuple[str | tuple[int, ...], ...]:
     for i, item in enumerate(value):
         if isinstance(item, str):
             inputs.append(item)
-        elif (
-            isinstance(item, list)
-            and item
-            and all(isinstance(t, int) and not isinstance(t, bool) for t in item)
-        ):
+        elif isinstance(item, list) and item and all(isinstance(t, int) and not isinstance(t, bool) for t in item):
             inputs.append(tuple(item))
         else:
             raise bad(f"input[{i}]", "expected a string or a non-empty list of token ids")
@@ -66,9 +62,7 @@ def parse_embeddings_body(body: Any) -> EmbeddingRequest:
     model = require_model(body)
     inputs = _embedding_inputs(body.get("input"))
     dimensions = body.get("dimensions")
-    if dimensions is not None and (
-        isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1
-    ):
+    if dimensions is not None and (isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1):
         raise bad("dimensions", "expected a positive integer")
     encoding = body.get("encoding_format")
     if encoding is not None and encoding not in _ENCODINGS:

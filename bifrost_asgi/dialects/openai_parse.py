@@ -9,7 +9,8 @@ translation must not silently drop goes to ``ChatRequest.untranslatable``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ..errors import InvalidRequestError
@@ -93,56 +94,47 @@ def without_fallbacks(body: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------- scalars
 
 
-def _opt_number(body: Mapping[str, Any], name: str) -> float | None:
-    value = body.get(name)
-    if value is None:
-        return None
+# Each converter takes (value, field name, untranslatable) for a field that is present and not null.
+_Converter = Callable[[Any, str, dict[str, Any]], Any]
+
+
+def _number(value: Any, name: str, _: dict[str, Any]) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise bad(name, f"expected a number, got {_type_name(value)}")
     return float(value)
 
 
-def _opt_int(body: Mapping[str, Any], name: str, minimum: int | None = None) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
+def _integer(minimum: int | None) -> _Converter:
+    def convert(value: Any, name: str, _: dict[str, Any]) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if not (isinstance(value, float) and value.is_integer()):
+                raise bad(name, f"expected an integer, got {_type_name(value)}")
             value = int(value)
-        else:
-            raise bad(name, f"expected an integer, got {_type_name(value)}")
-    if minimum is not None and value < minimum:
-        raise bad(name, f"must be at least {minimum}, got {value}")
-    return value
+        if minimum is not None and value < minimum:
+            raise bad(name, f"must be at least {minimum}, got {value}")
+        return int(value)
+
+    return convert
 
 
-def _opt_bool(body: Mapping[str, Any], name: str) -> bool | None:
-    value = body.get(name)
-    if value is None:
-        return None
+def _boolean(value: Any, name: str, _: dict[str, Any]) -> bool:
     if not isinstance(value, bool):
         raise bad(name, f"expected a boolean, got {_type_name(value)}")
     return value
 
 
-def _opt_str(body: Mapping[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
+def _string(value: Any, name: str, _: dict[str, Any]) -> str:
     if not isinstance(value, str):
         raise bad(name, f"expected a string, got {_type_name(value)}")
     return value
 
 
-def _stop(body: Mapping[str, Any]) -> tuple[str, ...]:
-    value = body.get("stop")
-    if value is None:
-        return ()
+def _stop(value: Any, name: str, _: dict[str, Any]) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     if isinstance(value, list) and all(isinstance(s, str) for s in value):
         return tuple(value)
-    raise bad("stop", "expected a string or a list of strings")
+    raise bad(name, "expected a string or a list of strings")
 
 
 # ---------------------------------------------------------------------------------- content
@@ -270,9 +262,7 @@ def _assistant(msg: Mapping[str, Any], path: str, untranslatable: dict[str, Any]
     content = msg.get("content")
     if content is not None:
         parts.extend(
-            p
-            for p in _content(content, f"{path}.content", assistant=True)
-            if not isinstance(p, TextPart) or p.text
+            p for p in _content(content, f"{path}.content", assistant=True) if not isinstance(p, TextPart) or p.text
         )
     elif "tool_calls" not in msg and "function_call" not in msg and not msg.get("refusal"):
         raise bad(f"{path}.content", "required unless 'tool_calls' is present")
@@ -337,9 +327,7 @@ def parse_messages(value: Any, untranslatable: dict[str, Any]) -> tuple[Message,
 # ---------------------------------------------------------------------------------- tools
 
 
-def _tools(value: Any, untranslatable: dict[str, Any]) -> tuple[ToolSpec, ...]:
-    if value is None:
-        return ()
+def _tools(value: Any, _: str, untranslatable: dict[str, Any]) -> tuple[ToolSpec, ...]:
     if not isinstance(value, list):
         raise bad("tools", f"expected a list, got {_type_name(value)}")
     specs: list[ToolSpec] = []
@@ -381,9 +369,7 @@ def _allowed_tools(value: Mapping[str, Any], untranslatable: dict[str, Any]) -> 
     return None
 
 
-def _tool_choice(value: Any, untranslatable: dict[str, Any]) -> ToolChoice | None:
-    if value is None:
-        return None
+def _tool_choice(value: Any, _: str, untranslatable: dict[str, Any]) -> ToolChoice | None:
     if isinstance(value, str):
         if value not in _TOOL_CHOICE_MODES:
             raise bad("tool_choice", f"expected 'none', 'auto', 'required' or an object, got {value!r}")
@@ -404,9 +390,7 @@ def _tool_choice(value: Any, untranslatable: dict[str, Any]) -> ToolChoice | Non
     raise bad("tool_choice.type", f"expected 'function', 'allowed_tools' or 'custom', got {kind!r}")
 
 
-def _response_format(value: Any) -> ResponseFormat | None:
-    if value is None:
-        return None
+def _response_format(value: Any, _: str, __: dict[str, Any]) -> ResponseFormat:
     if not isinstance(value, dict):
         raise bad("response_format", f"expected an object, got {_type_name(value)}")
     kind = value.get("type")
@@ -430,41 +414,58 @@ def _response_format(value: Any) -> ResponseFormat | None:
     raise bad("response_format.type", f"expected 'text', 'json_object' or 'json_schema', got {kind!r}")
 
 
-def _reasoning(body: Mapping[str, Any]) -> Reasoning | None:
-    effort = _opt_str(body, "reasoning_effort")
-    if effort is None:
-        return None
+def _reasoning(value: Any, name: str, _: dict[str, Any]) -> Reasoning:
+    effort = _string(value, name, _)
     return Reasoning(effort=effort, enabled=False if effort == "none" else None)
 
 
-# ---------------------------------------------------------------------------------- untranslatable
-
-
-def _untranslatable_fields(body: Mapping[str, Any], found: dict[str, Any]) -> None:
-    """Fields a non-OpenAI upstream cannot honour: refuse them there rather than drop them."""
-    for name in ("logit_bias", "prediction", "web_search_options", "audio", "functions", "function_call"):
-        value = body.get(name)
-        if value:
-            found[name] = value
-    if body.get("logprobs"):
-        found["logprobs"] = body["logprobs"]
-    if body.get("top_logprobs"):
-        found["top_logprobs"] = body["top_logprobs"]
-    modalities = body.get("modalities")
-    if isinstance(modalities, list) and any(m != "text" for m in modalities):
-        found["modalities"] = modalities
-
-
-def _stream_options(body: Mapping[str, Any], stream: bool) -> bool:
-    options = body.get("stream_options")
-    if options is None:
-        return False
-    if not isinstance(options, dict):
-        raise bad("stream_options", f"expected an object, got {_type_name(options)}")
-    include = options.get("include_usage")
+def _stream_options(value: Any, name: str, _: dict[str, Any]) -> bool:
+    if not isinstance(value, dict):
+        raise bad(name, f"expected an object, got {_type_name(value)}")
+    include = value.get("include_usage")
     if include is not None and not isinstance(include, bool):
-        raise bad("stream_options.include_usage", f"expected a boolean, got {_type_name(include)}")
-    return bool(include) and stream
+        raise bad(f"{name}.include_usage", f"expected a boolean, got {_type_name(include)}")
+    return include is True
+
+
+# body field -> (ChatRequest field, converter); "_"-prefixed targets are resolved in ``_common``.
+_FIELDS: Mapping[str, tuple[str, _Converter]] = MappingProxyType(
+    {
+        "stream": ("stream", _boolean),
+        "stream_options": ("_include_usage", _stream_options),
+        "max_completion_tokens": ("_max_completion_tokens", _integer(1)),
+        "max_tokens": ("_max_tokens", _integer(1)),
+        "temperature": ("temperature", _number),
+        "top_p": ("top_p", _number),
+        "top_k": ("top_k", _integer(0)),
+        "stop": ("stop", _stop),
+        "n": ("n", _integer(1)),
+        "seed": ("seed", _integer(None)),
+        "presence_penalty": ("presence_penalty", _number),
+        "frequency_penalty": ("frequency_penalty", _number),
+        "tools": ("tools", _tools),
+        "tool_choice": ("tool_choice", _tool_choice),
+        "parallel_tool_calls": ("parallel_tool_calls", _boolean),
+        "response_format": ("response_format", _response_format),
+        "reasoning_effort": ("reasoning", _reasoning),
+        "user": ("user", _string),
+        "safety_identifier": ("_safety_identifier", _string),
+    }
+)
+
+# Fields a non-OpenAI upstream cannot honour when set: refuse them there rather than drop them.
+_UNTRANSLATABLE = frozenset(
+    {
+        "logit_bias",
+        "prediction",
+        "web_search_options",
+        "audio",
+        "functions",
+        "function_call",
+        "logprobs",
+        "top_logprobs",
+    }
+)
 
 
 def _common(
@@ -476,39 +477,35 @@ def _common(
     text_completion: bool = False,
     max_tokens_default: int | None = None,
 ) -> ChatRequest:
-    stream = bool(_opt_bool(body, "stream"))
-    max_tokens = _opt_int(body, "max_completion_tokens", 1)
-    if max_tokens is None:
-        max_tokens = _opt_int(body, "max_tokens", 1)
-    user = _opt_str(body, "user")
-    if user is None:
-        user = _opt_str(body, "safety_identifier")
-    _untranslatable_fields(body, untranslatable)
+    fields: dict[str, Any] = {}
+    for name, value in body.items():
+        entry = _FIELDS.get(name)
+        if entry is not None:
+            if value is not None:
+                fields[entry[0]] = entry[1](value, name, untranslatable)
+        elif name in _UNTRANSLATABLE:
+            if value:
+                untranslatable[name] = value
+        elif name == "modalities" and isinstance(value, list) and any(m != "text" for m in value):
+            untranslatable[name] = value
+    max_completion = fields.pop("_max_completion_tokens", None)
+    max_tokens = fields.pop("_max_tokens", None)
+    max_tokens = max_completion if max_completion is not None else max_tokens
+    safety_identifier = fields.pop("_safety_identifier", None)
+    if fields.get("user") is None and safety_identifier is not None:
+        fields["user"] = safety_identifier
+    include_usage = fields.pop("_include_usage", False) and fields.get("stream", False)
     return ChatRequest(
         model=model,
         messages=messages,
         source_format="openai",
-        stream=stream,
-        include_usage=_stream_options(body, stream),
+        include_usage=include_usage,
         max_tokens=max_tokens if max_tokens is not None else max_tokens_default,
-        temperature=_opt_number(body, "temperature"),
-        top_p=_opt_number(body, "top_p"),
-        top_k=_opt_int(body, "top_k", 0),
-        stop=_stop(body),
-        n=_opt_int(body, "n", 1),
-        seed=_opt_int(body, "seed"),
-        presence_penalty=_opt_number(body, "presence_penalty"),
-        frequency_penalty=_opt_number(body, "frequency_penalty"),
-        tools=_tools(body.get("tools"), untranslatable),
-        tool_choice=_tool_choice(body.get("tool_choice"), untranslatable),
-        parallel_tool_calls=_opt_bool(body, "parallel_tool_calls"),
-        response_format=_response_format(body.get("response_format")),
-        reasoning=_reasoning(body),
-        user=user,
-        fallbacks=parse_fallbacks(body),
+        fallbacks=parse_fallbacks(body) if "fallbacks" in body else (),
         raw=without_fallbacks(body),
         untranslatable=untranslatable,
         text_completion=text_completion,
+        **fields,
     )
 
 

@@ -112,9 +112,7 @@ class OpenAIStreamRenderer:
             reason = finish_reason(event.reason)
             if self._text:
                 return self._text_chunk(event.choice, "", reason)
-            return self._chunk(
-                {"index": event.choice, "delta": {}, "logprobs": None, "finish_reason": reason}
-            )
+            return self._chunk({"index": event.choice, "delta": {}, "logprobs": None, "finish_reason": reason})
         if isinstance(event, ReasoningDelta):
             if self._text or not event.text:
                 return b""

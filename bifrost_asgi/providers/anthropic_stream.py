@@ -4,7 +4,8 @@
 ``UsageUpdate``; content blocks become text / reasoning / tool-call events (a ``tool_use`` block
 is one ``ToolCallStart`` then one ``ToolCallDelta`` per ``input_json_delta``); the first
 ``message_delta`` with a ``stop_reason`` gives ``Finish``, and every ``message_delta`` a
-``UsageUpdate`` (its ``output_tokens`` are cumulative). An ``error`` event becomes a
+``UsageUpdate`` (its ``output_tokens`` are cumulative); a ``message_stop`` with no stop reason
+before it gives ``Finish("stop")``. An ``error`` event becomes a
 ``StreamFailure`` carrying the status its type implies (``overloaded_error`` -> 529).
 """
 

@@ -181,7 +181,7 @@ def build_messages(messages: Iterable[Message]) -> list[dict[str, Any]]:
         out.extend(results)
         if message.role == "tool":
             continue
-        rest = [p for p in message.parts if not isinstance(p, ToolResult | ToolCall)]
+        rest: list[Part] = [p for p in message.parts if not isinstance(p, ToolResult | ToolCall)]
         if message.role in ("system", "developer"):
             _flush(carry, out)
             entry: dict[str, Any] = {"role": message.role, "content": _text_content(rest)}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# One command from a fresh clone (Debian, root): installs what is missing, then runs the whole benchmark.
+#   bash bench/run.sh                      # full run (~6 minutes), writes bench/results/latest.md
+#   bash bench/run.sh --duration 3         # quicker, noisier
+#   bash bench/run.sh --skip-litellm       # any other flag goes to bench/run.py (see --help)
+#   bash bench/run.sh leak                 # the leak check instead (bench/leak_check.py)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+log() { printf '>> %s\n' "$*" >&2; }
+
+child=""
+cleanup() {
+    # bench/run.py kills its own servers on exit; this only catches it if it is still around.
+    if [[ -n "$child" ]] && kill -0 "$child" 2>/dev/null; then
+        kill -TERM "$child" 2>/dev/null || true
+        for _ in $(seq 1 50); do kill -0 "$child" 2>/dev/null || break; sleep 0.2; done
+        kill -KILL "$child" 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# 1. system tools
+missing=()
+command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v taskset >/dev/null 2>&1 || missing+=(util-linux)
+if ((${#missing[@]})); then
+    log "apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if (( $(nproc) < 2 )); then
+    log "warning: $(nproc) core(s); the pinning (servers on core 0, load generator on core 1) needs 2"
+fi
+
+# 2. the project venv
+if [[ ! -x .venv/bin/python ]]; then
+    log "creating .venv"
+    python3 -m venv .venv
+    .venv/bin/pip install -q -e '.[fast]'
+elif ! .venv/bin/python -c 'import bifrost_asgi, aiohttp, uvicorn, starlette' >/dev/null 2>&1; then
+    log "installing the project into .venv"
+    .venv/bin/pip install -q -e '.[fast]' || log "pip install -e '.[fast]' failed; the gateway rows may not run"
+fi
+if [[ ! -x .venv/bin/bifrost-asgi ]] && [[ -f bifrost_asgi/cli.py || -f bifrost_asgi/__main__.py ]]; then
+    # an older editable install may predate the console script
+    .venv/bin/pip install -q --no-deps -e . >/dev/null 2>&1 || true
+fi
+
+# 3. LiteLLM's proxy in its own venv (optional column)
+LITE=bench/.litellm-venv
+if [[ "$*" != *--skip-litellm* && "${1:-}" != leak ]] && [[ ! -x $LITE/bin/litellm ]]; then
+    log "installing litellm[proxy] into $LITE (one time, a few minutes)"
+    if ! { python3 -m venv "$LITE" && "$LITE/bin/pip" install -q 'litellm[proxy]'; } >bench/.litellm-install.log 2>&1; then
+        log "LiteLLM install failed, continuing without the LiteLLM column. Last lines:"
+        tail -n 15 bench/.litellm-install.log >&2 || true
+    fi
+fi
+
+# 4. run
+script=bench/run.py
+if [[ "${1:-}" == leak ]]; then
+    shift
+    script=bench/leak_check.py
+fi
+.venv/bin/python "$script" "$@" &
+child=$!
+set +e
+wait "$child"
+rc=$?
+set -e
+child=""
+exit "$rc"

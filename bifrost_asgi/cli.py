@@ -1,0 +1,236 @@
+"""The ``bifrost-asgi`` command (also ``python -m bifrost_asgi``): validate the configuration, then
+serve it with uvicorn.
+
+The configuration is loaded and checked in this process before uvicorn starts, so a bad config
+exits with status 2 and a readable message instead of a traceback per worker. Workers build the
+app with ``create_app_from_env`` (uvicorn ``factory=True``); the choices made here reach them
+through the environment: ``BIFROST_CONFIG`` (absolute path) or ``BIFROST_DEMO=1``, and
+``PROMETHEUS_MULTIPROC_DIR`` when several workers share metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import logging
+import math
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .config_file import DEMO_LABEL, demo_settings, load_settings
+from .errors import ConfigError
+from .settings import BifrostSettings, NetworkConfig, is_keyless
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+#: The uvicorn app factory (import string) the workers call.
+FACTORY = "bifrost_asgi.cli:create_app_from_env"
+LOG_LEVELS = {"critical": 50, "error": 40, "warning": 30, "info": 20, "debug": 10, "trace": 5}
+# Set for the workers: the parent already reported configuration warnings, so they stay quiet.
+_CHECKED_ENV = "BIFROST_ASGI_CONFIG_CHECKED"
+_HANDLER_NAME = "bifrost-asgi-cli"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bifrost-asgi",
+        description="LLM gateway: OpenAI, Anthropic and Gemini APIs in, any configured provider out.",
+        epilog="Each option also reads an environment variable (shown in brackets); a flag wins over it.",
+    )
+    parser.add_argument("--config", metavar="PATH", help="Bifrost config.json to load [BIFROST_CONFIG]")
+    parser.add_argument("--host", help="interface to bind (default 127.0.0.1) [BIFROST_HOST]")
+    parser.add_argument("--port", type=_port, help="port to listen on (default 8080) [BIFROST_PORT]")
+    parser.add_argument("--workers", type=_positive, metavar="N", help="worker processes (default 1) [BIFROST_WORKERS]")
+    parser.add_argument(
+        "--log-level", choices=list(LOG_LEVELS), type=str.lower, help="log level (default info) [BIFROST_LOG_LEVEL]"
+    )
+    parser.add_argument(
+        "--demo", action="store_true", help="serve a keyless mock provider, no keys or network needed [BIFROST_DEMO=1]"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="validate the configuration, print providers and key counts, exit 0/1"
+    )
+    parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
+    return parser
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0-65535)")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive whole number")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit status (2: bad configuration, 1: --check failed)."""
+    args = build_parser().parse_args(argv)
+    environ = os.environ
+    demo = args.demo or environ.get("BIFROST_DEMO", "").strip().lower() in _TRUE
+    if demo and args.config:
+        return _fail("--demo and --config cannot be used together", 2)
+    flags = {k: v for k in ("host", "port", "workers", "log_level") if (v := getattr(args, k)) is not None}
+    configure_logging(flags.get("log_level") or environ.get("BIFROST_LOG_LEVEL", "info"))
+    try:
+        settings = demo_settings(environ=environ, **flags) if demo else load_settings(args.config, **flags)
+    except ConfigError as exc:
+        return _fail(str(exc), 1 if args.check else 2)
+    configure_logging(settings.log_level)
+    if args.check:
+        print(describe(settings, demo=demo))
+        return 0 if settings.providers else 1
+    if not settings.providers:
+        logging.getLogger("bifrost_asgi").warning(
+            "no providers configured: every request will fail. Pass --config PATH, set OPENAI_API_KEY "
+            "(or another vendor key), or try --demo"
+        )
+    return serve(settings, demo=demo)
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"bifrost-asgi: {message}", file=sys.stderr)
+    return status
+
+
+def serve(settings: BifrostSettings, *, demo: bool, environ: MutableMapping[str, str] | None = None) -> int:
+    """Start uvicorn with the app factory; the workers re-load the configuration chosen here."""
+    import uvicorn
+
+    env = os.environ if environ is None else environ
+    if demo:
+        env["BIFROST_DEMO"] = "1"
+    else:
+        env.pop("BIFROST_DEMO", None)
+        if settings.config:
+            env["BIFROST_CONFIG"] = settings.config
+    env[_CHECKED_ENV] = "1"
+    with _metrics_dir(settings.workers, env):
+        uvicorn.run(
+            FACTORY,
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+            log_config=uvicorn_log_config(settings.log_level),
+            access_log=False,
+            loop="auto",
+            http="auto",
+            timeout_graceful_shutdown=math.ceil(settings.client.shutdown_grace_seconds),
+        )
+    return 0
+
+
+@contextlib.contextmanager
+def _metrics_dir(workers: int, env: MutableMapping[str, str]) -> Iterator[None]:
+    """Several workers share Prometheus metrics through files in ``PROMETHEUS_MULTIPROC_DIR``; it
+    must be set before prometheus_client is imported in the workers. A temporary one is created
+    (and removed afterwards) unless the user set one."""
+    if workers <= 1 or env.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="bifrost-asgi-metrics-")
+    env["PROMETHEUS_MULTIPROC_DIR"] = directory
+    try:
+        yield
+    finally:
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def uvicorn_log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging setup plus the ``bifrost_asgi`` logger at ``level`` (applied in each worker)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["bifrost_asgi"] = {"handlers": ["default"], "level": LOG_LEVELS[level], "propagate": False}
+    return config
+
+
+def configure_logging(level: str) -> None:
+    """Before uvicorn takes over: ``bifrost_asgi`` messages (config warnings) to stderr at ``level``."""
+    from uvicorn.logging import DefaultFormatter
+
+    logger = logging.getLogger("bifrost_asgi")
+    logger.setLevel(LOG_LEVELS.get(level.strip().lower(), logging.INFO))
+    for handler in list(logger.handlers):
+        if handler.get_name() == _HANDLER_NAME:
+            logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(DefaultFormatter("%(levelprefix)s %(message)s"))
+    logger.addHandler(handler)
+
+
+def describe(settings: BifrostSettings, *, demo: bool = False) -> str:
+    """A secret-free summary for ``--check``: providers, key counts, routing."""
+    source = DEMO_LABEL + " (--demo)" if demo else settings.config or "environment (no config file)"
+    lines = [f"configuration OK: {source}", f"providers: {len(settings.providers)}"]
+    for name, provider in settings.providers.items():
+        lines.append(f"  {name}: {_keys_summary(name, settings)}; {_network_summary(provider.network_config)}")
+    if not settings.providers:
+        lines.append("  (none) fix: pass --config PATH, set OPENAI_API_KEY or another vendor key, or use --demo")
+    routing = settings.routing
+    lines.append(f"routing: {len(routing.aliases)} alias(es), {len(routing.fallbacks)} fallback chain(s)")
+    clients = settings.mcp.get("client_configs") or []
+    lines.append(f"mcp: {len(clients) if isinstance(clients, list) else 0} client(s)")
+    lines.append(f"server: http://{settings.host}:{settings.port} with {settings.workers} worker(s)")
+    return "\n".join(lines)
+
+
+def _keys_summary(name: str, settings: BifrostSettings) -> str:
+    provider = settings.providers[name]
+    keys = provider.keys
+    if not keys and is_keyless(name, provider):
+        return "keyless"
+    enabled = sum(key.enabled for key in keys)
+    text = f"{len(keys)} key{'s' if len(keys) != 1 else ''} ({enabled} enabled)"
+    unset = sorted({key.env_var for key in keys if key.env_var and not key.value.get_secret_value()})
+    if unset:
+        text += f", env not set: {', '.join(unset)}"
+    return text
+
+
+def _network_summary(network: NetworkConfig) -> str:
+    base = network.base_url or "default base_url"
+    return (
+        f"{base}, timeout {network.default_request_timeout_in_seconds:g}s, "
+        f"max_retries {network.max_retries}"
+    )
+
+
+def create_app_from_env() -> Starlette:
+    """uvicorn app factory for the workers: ``BIFROST_DEMO=1`` -> the demo, else ``load_settings()``
+    (``BIFROST_CONFIG``, ``BIFROST_*`` variables, detected providers)."""
+    from .app import bifrost_app
+
+    environ: Mapping[str, str] = os.environ
+    with _quiet_config_log(environ.get(_CHECKED_ENV) == "1"):
+        demo = environ.get("BIFROST_DEMO", "").strip().lower() in _TRUE
+        settings = demo_settings(environ=environ) if demo else load_settings()
+    return bifrost_app(settings)
+
+
+@contextlib.contextmanager
+def _quiet_config_log(quiet: bool) -> Iterator[None]:
+    logger = logging.getLogger("bifrost_asgi.config")
+    previous = logger.level
+    if quiet:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)

@@ -1,0 +1,91 @@
+"""Azure OpenAI: OpenAI's wire format behind per-resource endpoints and deployments.
+
+``{azure_key_config.endpoint}/openai/deployments/{deployment}/{chat/completions|completions|embeddings}
+?api-version={api_version}``, where ``deployment = deployments.get(model, model)``, authenticated
+with an ``api-key`` header. Bodies and answers are OpenAI's, so this class composes an
+``OpenAIProvider`` and only decides URLs and auth. Entra ID (client secret) auth is not supported:
+configure the resource's API key as the key ``value``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import quote
+
+from ..errors import GatewayError, UpstreamError
+from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo
+from ..settings import AzureKeyConfig, KeyConfig, ProviderConfig
+from .base import UpstreamRequest, UpstreamResponse
+from .openai import OpenAIProvider
+from .openai_stream import OpenAIStreamParser
+
+_PATHS = {"chat": "chat/completions", "completions": "completions", "embeddings": "embeddings"}
+
+
+class AzureProvider:
+    format: Format = "openai"
+    keyless = False
+
+    def __init__(self, name: str, config: ProviderConfig) -> None:
+        self.name = name
+        # Azure accepts ``max_completion_tokens`` from api-version 2024-09-01-preview on (o-series need it).
+        self._openai = OpenAIProvider(name, config, default_base_url="", path_prefix="")
+
+    def _key_config(self, key: KeyConfig | None) -> tuple[AzureKeyConfig, str]:
+        """The key's Azure settings and its secret (``""`` when none)."""
+        config = key.azure_key_config if key is not None else None
+        if key is None or config is None or not config.endpoint:
+            label = key.label if key is not None else "..."
+            raise GatewayError(
+                f"providers.{self.name}.keys[{label}].azure_key_config.endpoint is not set: Azure OpenAI needs "
+                'the resource endpoint, e.g. "azure_key_config": {"endpoint": "https://NAME.openai.azure.com", '
+                '"deployments": {"gpt-4o": "my-gpt-4o"}, "api_version": "2024-10-21"}',
+                status=500,
+                provider=self.name,
+            )
+        return config, key.value.get_secret_value()
+
+    def _request(
+        self, endpoint: str, model: str, key: KeyConfig | None, headers: dict[str, str], body: bytes, stream: bool
+    ) -> UpstreamRequest:
+        config, secret = self._key_config(key)
+        deployment = quote(config.deployments.get(model, model), safe="")
+        url = (
+            f"{config.endpoint.rstrip('/')}/openai/deployments/{deployment}/{_PATHS[endpoint]}"
+            f"?api-version={quote(config.api_version, safe='')}"
+        )
+        if secret:
+            headers["api-key"] = secret
+        return UpstreamRequest("POST", url, headers, body, stream=stream)
+
+    def build_chat(self, request: ChatRequest, model: str, key: KeyConfig | None) -> UpstreamRequest:
+        endpoint, body = self._openai.chat_payload(request, model)
+        return self._request(endpoint, model, key, self._openai.headers(request), body, request.stream)
+
+    def parse_chat(self, response: UpstreamResponse, request: ChatRequest, model: str) -> ChatResponse:
+        return self._openai.parse_chat(response, request, model)
+
+    def stream_parser(self, request: ChatRequest, model: str) -> OpenAIStreamParser:
+        return self._openai.stream_parser(request, model)
+
+    def build_embeddings(self, request: EmbeddingRequest, model: str, key: KeyConfig | None) -> UpstreamRequest:
+        body = self._openai.embeddings_payload(request, model)
+        return self._request("embeddings", model, key, self._openai.headers(), body, False)
+
+    def parse_embeddings(self, response: UpstreamResponse, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
+        return self._openai.parse_embeddings(response, request, model)
+
+    def build_count_tokens(self, request: ChatRequest, model: str, key: KeyConfig | None) -> UpstreamRequest | None:
+        return None
+
+    def parse_count_tokens(self, response: UpstreamResponse) -> int:
+        return self._openai.parse_count_tokens(response)
+
+    def build_list_models(self, key: KeyConfig | None) -> UpstreamRequest | None:
+        return None  # deployments are configuration, not discoverable with a data-plane key
+
+    def parse_list_models(self, response: UpstreamResponse) -> Sequence[ModelInfo]:
+        return self._openai.parse_list_models(response)
+
+    def parse_error(self, response: UpstreamResponse) -> UpstreamError:
+        return self._openai.parse_error(response)

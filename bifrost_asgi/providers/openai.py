@@ -1,0 +1,128 @@
+"""OpenAI (and every OpenAI-compatible server) as an upstream.
+
+URLs follow Bifrost: ``network_config.base_url`` excludes the version (``https://api.openai.com``)
+and the provider appends ``path_prefix`` (``/v1``) plus the endpoint. Compatible presets
+(``compat.py``) and Azure (``azure.py``) reuse this class's body building and parsing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+from .. import _json
+from ..errors import UpstreamError, UpstreamProtocolError
+from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo
+from ..settings import KeyConfig, ProviderConfig
+from .base import UpstreamRequest, UpstreamResponse
+from .openai_build import build_chat_body, build_completion_body, build_embeddings_body, passthrough_body
+from .openai_parse import parse_chat_body, parse_embeddings_body, parse_error_response, parse_models_body
+from .openai_stream import OpenAIStreamParser
+
+Endpoint = Literal["chat", "completions", "embeddings", "models"]
+
+_PATHS: Mapping[Endpoint, str] = {
+    "chat": "/chat/completions",
+    "completions": "/completions",
+    "embeddings": "/embeddings",
+    "models": "/models",
+}
+
+
+class OpenAIProvider:
+    """An OpenAI Chat Completions upstream.
+
+    ``max_tokens_field`` names the output limit sent upstream: ``max_completion_tokens`` for
+    OpenAI itself (o-series models reject ``max_tokens``), ``max_tokens`` for compatible servers.
+    """
+
+    format: Format = "openai"
+
+    def __init__(
+        self,
+        name: str,
+        config: ProviderConfig,
+        *,
+        default_base_url: str = "https://api.openai.com",
+        keyless: bool = False,
+        path_prefix: str = "/v1",
+        max_tokens_field: str = "max_completion_tokens",
+    ) -> None:
+        self.name = name
+        custom = config.custom_provider_config
+        self.keyless = keyless or (custom is not None and custom.is_key_less)
+        self.max_tokens_field = max_tokens_field
+        self.base_url = (config.network_config.base_url or default_base_url).rstrip("/")
+        # Tolerate a base URL that already ends with the version ("http://localhost:11434/v1").
+        root = self.base_url if path_prefix and self.base_url.endswith(path_prefix) else self.base_url + path_prefix
+        self._urls: dict[Endpoint, str] = {endpoint: root + path for endpoint, path in _PATHS.items()}
+        self._headers: dict[str, str] = {"content-type": "application/json"}
+        self._headers.update((k.lower(), v) for k, v in config.network_config.extra_headers.items())
+
+    # ------------------------------------------------------------------ shared with Azure
+
+    def url(self, endpoint: Endpoint) -> str:
+        return self._urls[endpoint]
+
+    def headers(self, request: ChatRequest | None = None) -> dict[str, str]:
+        """Content type, configured extra headers, and the client's vendor headers when it spoke OpenAI."""
+        headers = dict(self._headers)
+        if request is not None and request.source_format == "openai" and request.passthrough_headers:
+            headers.update(request.passthrough_headers)
+        return headers
+
+    def chat_payload(self, request: ChatRequest, model: str) -> tuple[Endpoint, bytes]:
+        """The endpoint (``chat`` or legacy ``completions``) and the JSON body for ``request``."""
+        endpoint: Endpoint = "completions" if request.text_completion else "chat"
+        if request.source_format == "openai" and request.raw is not None:
+            body = passthrough_body(request.raw, model, stream=request.stream, max_tokens_field=self.max_tokens_field)
+        elif request.text_completion:
+            body = build_completion_body(request, model)
+        else:
+            body = build_chat_body(request, model, max_tokens_field=self.max_tokens_field)
+        return endpoint, _json.dumps(body)
+
+    def embeddings_payload(self, request: EmbeddingRequest, model: str) -> bytes:
+        return _json.dumps(build_embeddings_body(request, model))
+
+    # ------------------------------------------------------------------ Provider protocol
+
+    def _auth(self, headers: dict[str, str], key: KeyConfig | None) -> dict[str, str]:
+        if key is not None:
+            secret = key.value.get_secret_value()
+            if secret:
+                headers["authorization"] = "Bearer " + secret
+        return headers
+
+    def build_chat(self, request: ChatRequest, model: str, key: KeyConfig | None) -> UpstreamRequest:
+        endpoint, body = self.chat_payload(request, model)
+        headers = self._auth(self.headers(request), key)
+        return UpstreamRequest("POST", self._urls[endpoint], headers, body, stream=request.stream)
+
+    def parse_chat(self, response: UpstreamResponse, request: ChatRequest, model: str) -> ChatResponse:
+        return parse_chat_body(response.body, model, self.name)
+
+    def stream_parser(self, request: ChatRequest, model: str) -> OpenAIStreamParser:
+        return OpenAIStreamParser(self.name, model)
+
+    def build_embeddings(self, request: EmbeddingRequest, model: str, key: KeyConfig | None) -> UpstreamRequest:
+        headers = self._auth(self.headers(), key)
+        return UpstreamRequest("POST", self._urls["embeddings"], headers, self.embeddings_payload(request, model))
+
+    def parse_embeddings(self, response: UpstreamResponse, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
+        return parse_embeddings_body(response.body, model, self.name)
+
+    def build_count_tokens(self, request: ChatRequest, model: str, key: KeyConfig | None) -> UpstreamRequest | None:
+        return None  # no counting endpoint: the gateway estimates
+
+    def parse_count_tokens(self, response: UpstreamResponse) -> int:
+        raise UpstreamProtocolError(f"{self.name} has no token counting endpoint", provider=self.name)
+
+    def build_list_models(self, key: KeyConfig | None) -> UpstreamRequest | None:
+        return UpstreamRequest("GET", self._urls["models"], self._auth(self.headers(), key))
+
+    def parse_list_models(self, response: UpstreamResponse) -> Sequence[ModelInfo]:
+        return parse_models_body(response.body, self.name)
+
+    def parse_error(self, response: UpstreamResponse) -> UpstreamError:
+        return parse_error_response(response, self.name)

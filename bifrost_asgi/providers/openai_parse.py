@@ -1,0 +1,347 @@
+"""OpenAI-format upstream answers -> neutral: chat and text completions, embeddings, models, errors.
+
+Lenient about what OpenAI-compatible servers vary on (``reasoning_content`` vs ``reasoning``,
+``null`` usage fields, tool calls ending with ``finish_reason: "stop"``, FastAPI-style
+``{"detail": ...}`` errors, HTML error pages) and strict about what would corrupt an answer
+(a body that is not a JSON object -> ``UpstreamProtocolError``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.utils
+import struct
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .. import _json
+from ..errors import UpstreamError, UpstreamProtocolError
+from ..neutral import (
+    ChatResponse,
+    Choice,
+    EmbeddingResponse,
+    FinishReason,
+    Message,
+    ModelInfo,
+    Part,
+    ReasoningPart,
+    TextPart,
+    ToolCall,
+    Usage,
+)
+from .base import UpstreamResponse
+
+FINISH_REASONS: Mapping[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+    "eos": "stop",  # some compatible servers
+}
+
+_STATUS_BY_TYPE: Mapping[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "rate_limit_error": 429,
+    "insufficient_quota": 429,
+    "tokens": 429,
+    "requests": 429,
+}
+
+_ERROR_SNIPPET = 300
+
+
+def load_object(body: bytes, provider: str) -> dict[str, Any]:
+    try:
+        value = _json.loads(body)
+    except ValueError:
+        raise UpstreamProtocolError(f"{provider} answered with invalid JSON", provider=provider) from None
+    if not isinstance(value, dict):
+        raise UpstreamProtocolError(f"{provider} answered with JSON that is not an object", provider=provider)
+    return value
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def finish_reason(value: Any) -> FinishReason | None:
+    if value is None:
+        return None
+    return FINISH_REASONS.get(value, "other") if isinstance(value, str) else "other"
+
+
+def parse_usage(value: Any) -> Usage | None:
+    if not isinstance(value, dict):
+        return None
+    prompt_details = value.get("prompt_tokens_details")
+    cached = _int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else 0
+    if not cached:
+        cached = _int(value.get("prompt_cache_hit_tokens"))  # DeepSeek
+    completion_details = value.get("completion_tokens_details")
+    reasoning = _int(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else 0
+    return Usage(
+        input_tokens=_int(value.get("prompt_tokens")),
+        output_tokens=_int(value.get("completion_tokens")),
+        cached_input_tokens=cached,
+        reasoning_tokens=reasoning,
+    )
+
+
+def _arguments(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return "" if value is None else _json.dumps_str(value)
+
+
+def _tool_calls(value: Any) -> list[Part]:
+    calls: list[Part] = []
+    if not isinstance(value, list):
+        return calls
+    for i, call in enumerate(value):
+        if not isinstance(call, dict):
+            continue
+        function = call.get("function")
+        if not isinstance(function, dict):
+            continue
+        call_id = call.get("id")
+        calls.append(
+            ToolCall(
+                call_id if isinstance(call_id, str) and call_id else f"call_{i}",
+                str(function.get("name") or ""),
+                _arguments(function.get("arguments")),
+            )
+        )
+    return calls
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):  # some servers answer with content parts
+        return "".join(p["text"] for p in value if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def message_parts(message: Mapping[str, Any]) -> tuple[Part, ...]:
+    parts: list[Part] = []
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    if isinstance(reasoning, str) and reasoning:
+        parts.append(ReasoningPart(reasoning))
+    text = _text(message.get("content"))
+    if not text and isinstance(message.get("refusal"), str):
+        text = message["refusal"]
+    if text:
+        parts.append(TextPart(text))
+    parts.extend(_tool_calls(message.get("tool_calls")))
+    function_call = message.get("function_call")
+    if isinstance(function_call, dict) and isinstance(function_call.get("name"), str):
+        name = function_call["name"]
+        parts.append(ToolCall(name, name, _arguments(function_call.get("arguments"))))
+    return tuple(parts)
+
+
+def _choice(raw: Any, position: int) -> Choice:
+    if not isinstance(raw, dict):
+        return Choice(position, Message("assistant"), "other")
+    index = raw.get("index")
+    index = index if isinstance(index, int) else position
+    if "message" in raw or "text" not in raw:
+        message = raw.get("message")
+        parts = message_parts(message) if isinstance(message, dict) else ()
+    else:  # legacy text completion
+        text = raw.get("text")
+        parts = (TextPart(text),) if isinstance(text, str) and text else ()
+    reason = finish_reason(raw.get("finish_reason")) or "stop"
+    if reason == "stop" and any(isinstance(p, ToolCall) for p in parts):
+        reason = "tool_calls"
+    return Choice(index, Message("assistant", parts), reason)
+
+
+def parse_chat_body(body: bytes, model: str, provider: str) -> ChatResponse:
+    data = load_object(body, provider)
+    choices = data.get("choices")
+    if not isinstance(choices, list):
+        raise UpstreamProtocolError(f"{provider} answered without a 'choices' list", provider=provider)
+    identifier = data.get("id")
+    created = data.get("created")
+    upstream_model = data.get("model")
+    return ChatResponse(
+        id=identifier if isinstance(identifier, str) else "",
+        model=upstream_model if isinstance(upstream_model, str) and upstream_model else model,
+        choices=tuple(_choice(c, i) for i, c in enumerate(choices)),
+        usage=parse_usage(data.get("usage")),
+        created=_int(created),
+        raw=body,
+        raw_format="openai",
+    )
+
+
+# ---------------------------------------------------------------------------------- embeddings
+
+
+def _vector(value: Any, position: int, provider: str) -> tuple[float, ...]:
+    if isinstance(value, list):
+        return tuple(float(x) for x in value)
+    if isinstance(value, str):
+        try:
+            packed = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            packed = b"\x00"  # fails the length check below
+        if len(packed) % 4 == 0:
+            return struct.unpack(f"<{len(packed) // 4}f", packed)
+    raise UpstreamProtocolError(f"{provider} sent an unreadable embedding at data[{position}]", provider=provider)
+
+
+def parse_embeddings_body(body: bytes, model: str, provider: str) -> EmbeddingResponse:
+    data = load_object(body, provider)
+    items = data.get("data")
+    if not isinstance(items, list):
+        raise UpstreamProtocolError(f"{provider} answered without a 'data' list", provider=provider)
+    indexed: list[tuple[int, tuple[float, ...]]] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise UpstreamProtocolError(f"{provider} sent a malformed embedding at data[{i}]", provider=provider)
+        index = item.get("index")
+        indexed.append((index if isinstance(index, int) else i, _vector(item.get("embedding"), i, provider)))
+    indexed.sort(key=lambda pair: pair[0])
+    usage = data.get("usage")
+    prompt_tokens = _int(usage.get("prompt_tokens")) if isinstance(usage, dict) else 0
+    upstream_model = data.get("model")
+    return EmbeddingResponse(
+        model=upstream_model if isinstance(upstream_model, str) and upstream_model else model,
+        vectors=tuple(v for _, v in indexed),
+        usage=Usage(input_tokens=prompt_tokens),
+    )
+
+
+def parse_models_body(body: bytes, provider: str) -> Sequence[ModelInfo]:
+    data = load_object(body, provider)
+    items = data.get("data")
+    if not isinstance(items, list):
+        raise UpstreamProtocolError(f"{provider} answered without a 'data' list of models", provider=provider)
+    return [
+        ModelInfo(id=item["id"], provider=provider, created=_int(item.get("created")))
+        for item in items
+        if isinstance(item, dict) and isinstance(item.get("id"), str)
+    ]
+
+
+# ---------------------------------------------------------------------------------- errors
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """From ``retry-after-ms``, else ``retry-after`` (seconds, or an HTTP date measured against the
+    response's own ``date`` header: no clock here)."""
+    value = headers.get("retry-after-ms")
+    if value is not None:
+        try:
+            return max(0.0, float(value) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        until = email.utils.parsedate_to_datetime(value)
+        now = email.utils.parsedate_to_datetime(headers.get("date", ""))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, (until - now).total_seconds())
+
+
+def _detail_message(detail: Any) -> str | None:
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):  # FastAPI validation errors (vLLM, SGLang...)
+        messages = [d.get("msg") for d in detail if isinstance(d, dict) and isinstance(d.get("msg"), str)]
+        return "; ".join(str(m) for m in messages) or None
+    return None
+
+
+def _describe_non_json(response: UpstreamResponse, provider: str) -> str:
+    text = response.body.decode("utf-8", errors="replace").strip()
+    content_type = response.headers.get("content-type", "")
+    if "html" in content_type or text[:1] == "<":
+        return f"{provider} answered HTTP {response.status} with an HTML page instead of a JSON error"
+    if not text:
+        return f"{provider} answered HTTP {response.status} with an empty body"
+    snippet = text if len(text) <= _ERROR_SNIPPET else text[:_ERROR_SNIPPET] + "..."
+    return f"{provider} answered HTTP {response.status}: {snippet}"
+
+
+def _error_fields(data: Mapping[str, Any]) -> tuple[str | None, str | None, str | None, str | None, bool]:
+    """(message, type, code, param, is_openai_shape) from a decoded error body."""
+    error = data.get("error")
+    if isinstance(error, dict):
+        message = error.get("message")
+        kind = error.get("type")
+        code = error.get("code")
+        param = error.get("param")
+        return (
+            message if isinstance(message, str) else None,
+            kind if isinstance(kind, str) else None,
+            str(code) if isinstance(code, str | int) and not isinstance(code, bool) else None,
+            param if isinstance(param, str) else None,
+            isinstance(message, str),
+        )
+    if isinstance(error, str):
+        return error, None, None, None, False
+    message = data.get("message")
+    if isinstance(message, str):
+        return message, None, None, None, False
+    return _detail_message(data.get("detail")), None, None, None, False
+
+
+def parse_error_response(response: UpstreamResponse, provider: str) -> UpstreamError:
+    message = kind = code = param = None
+    is_openai = False
+    try:
+        data = _json.loads(response.body) if response.body else None
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        message, kind, code, param, is_openai = _error_fields(data)
+    error = UpstreamError(
+        message or _describe_non_json(response, provider),
+        status=response.status,
+        raw_body=response.body if is_openai else None,
+        raw_format="openai" if is_openai else None,
+        upstream_type=kind,
+        code=code,
+        param=param,
+        provider=provider,
+        retry_after=retry_after_seconds(response.headers),
+    )
+    should_retry = response.headers.get("x-should-retry")
+    if "insufficient_quota" in (code, kind) or should_retry == "false":
+        error.retryable = False  # out of credit: retrying (here or in the SDK) cannot help
+    elif should_retry == "true":
+        error.retryable = True
+    return error
+
+
+def stream_error(error: Mapping[str, Any], raw: bytes, provider: str) -> UpstreamError:
+    """An in-band ``{"error": {...}}`` stream frame."""
+    message, kind, code, param, _ = _error_fields({"error": error})
+    status = error.get("code") if isinstance(error.get("code"), int) else None
+    if status is None or not 400 <= status <= 599:
+        status = _STATUS_BY_TYPE.get(kind or "", 500)
+    return UpstreamError(
+        message or f"{provider} reported an error mid-stream",
+        status=status,
+        raw_body=raw,
+        raw_format="openai",
+        upstream_type=kind,
+        code=code,
+        param=param,
+        provider=provider,
+    )

@@ -1,0 +1,195 @@
+"""The ``bifrost-asgi`` command: --check, config errors before uvicorn, flags vs env, worker hand-off."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bifrost_asgi import cli
+from bifrost_asgi.settings import BifrostSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "config"
+SECRET = "sk-cli-secret-value-123"
+WORKER_ENV = ("BIFROST_CONFIG", "BIFROST_DEMO", "BIFROST_ASGI_CONFIG_CHECKED", "PROMETHEUS_MULTIPROC_DIR")
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m bifrost_asgi`` in a clean environment (no vendor keys, no BIFROST_* variables)."""
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT")}
+    return subprocess.run(
+        [sys.executable, "-m", "bifrost_asgi", *args],
+        cwd=ROOT,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_check_prints_providers_and_key_counts_never_values() -> None:
+    env = {"TEST_OPENAI_KEY": SECRET, "TEST_AZURE_KEY": SECRET, "TEST_MCP_TOKEN": SECRET}
+    result = run_cli("--check", "--config", str(FIXTURES / "bifrost_full.json"), env=env)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert f"configuration OK: {FIXTURES / 'bifrost_full.json'}" in out
+    assert "providers: 4" in out
+    assert "openai: 2 keys (1 enabled), env not set: TEST_OPENAI_BACKUP;" in out
+    assert "azure: 1 key (1 enabled);" in out and "local-llm: keyless;" in out
+    assert "https://api.openai.com, timeout 45s, max_retries 3" in out
+    assert "mcp: 1 client(s)" in out
+    assert SECRET not in out + result.stderr
+    assert "TEST_OPENAI_BACKUP" in result.stderr  # the unset variable is warned about by name
+
+
+def test_bad_config_exits_2_with_a_clean_message() -> None:
+    path = FIXTURES / "bad_typo.json"
+    result = run_cli("--config", str(path), "--port", "0")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"bifrost-asgi: invalid configuration in {path}:")
+    assert "providers.openai.keys[0].wieght: unknown field 'wieght'" in result.stderr
+    assert "fix: did you mean 'weight'?" in result.stderr
+    assert "Traceback" not in result.stderr and "sk-do-not-print-me" not in result.stderr
+    assert "Uvicorn running" not in result.stderr  # failed before the server started
+
+
+def test_check_on_bad_config_exits_1() -> None:
+    result = run_cli("--check", "--config", str(FIXTURES / "bad_json.json"))
+    assert result.returncode == 1
+    assert "bad_json.json:4:" in result.stderr and "invalid JSON" in result.stderr
+
+
+def test_check_without_any_provider_exits_1_with_a_hint() -> None:
+    result = run_cli("--check")
+    assert result.returncode == 1
+    assert "providers: 0" in result.stdout and "--demo" in result.stdout
+
+
+def test_check_detects_providers_from_vendor_keys() -> None:
+    result = run_cli("--check", env={"OPENAI_API_KEY": SECRET, "ANTHROPIC_API_KEY": SECRET})
+    assert result.returncode == 0
+    assert "openai: 1 key (1 enabled)" in result.stdout and "anthropic: 1 key (1 enabled)" in result.stdout
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_bad_env_twin_is_a_config_error() -> None:
+    result = run_cli("--check", "--demo", env={"BIFROST_LOG_LEVEL": "loud"})
+    assert result.returncode == 1
+    assert "log_level" in result.stderr and "(from BIFROST_LOG_LEVEL)" in result.stderr
+
+
+def test_demo_and_config_conflict() -> None:
+    result = run_cli("--demo", "--config", str(FIXTURES / "guide_step2_config.json"))
+    assert result.returncode == 2 and "cannot be used together" in result.stderr
+
+
+def test_bad_port_flag_is_rejected_by_argparse() -> None:
+    result = run_cli("--port", "70000")
+    assert result.returncode == 2 and "not a port number" in result.stderr
+
+
+# --- in-process: what reaches uvicorn and the workers ----------------------------------------------
+
+
+@pytest.fixture
+def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    """Record ``uvicorn.run`` calls (with the worker-visible environment at that moment)."""
+    import uvicorn
+
+    calls: list[dict[str, Any]] = []
+
+    def fake_run(app: str, **kwargs: Any) -> None:
+        multiproc = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        exists = multiproc is not None and Path(multiproc).is_dir()
+        env = {k: os.environ.get(k) for k in WORKER_ENV}
+        calls.append({"app": app, **kwargs, "env": env, "multiproc_exists": exists})
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    for name in (*WORKER_ENV, "BIFROST_HOST", "BIFROST_PORT", "BIFROST_WORKERS", "BIFROST_LOG_LEVEL"):
+        monkeypatch.delenv(name, raising=False)  # restored (removed) after the test
+    logger = logging.getLogger("bifrost_asgi")
+    level, handlers = logger.level, list(logger.handlers)
+    yield calls
+    logger.setLevel(level)
+    logger.handlers[:] = handlers
+
+
+def test_serve_runs_the_factory_with_flags_beating_env(
+    uvicorn_calls: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BIFROST_PORT", "9000")
+    monkeypatch.setenv("BIFROST_HOST", "0.0.0.0")
+    config = FIXTURES / "guide_step2_config.json"
+    assert cli.main(["--config", str(config), "--port", "9100", "--log-level", "WARNING"]) == 0
+    (call,) = uvicorn_calls
+    assert call["app"] == "bifrost_asgi.cli:create_app_from_env" and call["factory"] is True
+    assert (call["host"], call["port"], call["workers"]) == ("0.0.0.0", 9100, 1)
+    assert call["log_level"] == "warning" and call["access_log"] is False
+    assert call["loop"] == "auto" and call["http"] == "auto"
+    assert call["log_config"]["loggers"]["bifrost_asgi"]["level"] == logging.WARNING
+    assert call["env"]["BIFROST_CONFIG"] == str(config.resolve())
+    assert call["env"]["BIFROST_DEMO"] is None and call["env"]["BIFROST_ASGI_CONFIG_CHECKED"] == "1"
+    assert call["env"]["PROMETHEUS_MULTIPROC_DIR"] is None
+
+
+def test_several_workers_share_a_temporary_metrics_dir(uvicorn_calls: list[dict[str, Any]]) -> None:
+    assert cli.main(["--demo", "--workers", "3"]) == 0
+    (call,) = uvicorn_calls
+    assert call["workers"] == 3 and call["env"]["BIFROST_DEMO"] == "1"
+    assert call["multiproc_exists"] is True
+    directory = call["env"]["PROMETHEUS_MULTIPROC_DIR"]
+    assert not Path(directory).exists() and "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+
+
+def test_a_user_metrics_dir_is_kept(
+    uvicorn_calls: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setenv("BIFROST_WORKERS", "2")
+    assert cli.main(["--demo"]) == 0
+    assert uvicorn_calls[0]["env"]["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path) and tmp_path.is_dir()
+    assert uvicorn_calls[0]["workers"] == 2
+
+
+def test_bad_config_never_reaches_uvicorn(
+    uvicorn_calls: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["--config", str(FIXTURES / "bad_weight.json")]) == 2
+    assert uvicorn_calls == []
+    assert "providers.openai.keys[0].weight" in capsys.readouterr().err
+
+
+def test_factory_builds_the_app_from_worker_environment(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import bifrost_asgi.app
+
+    built: list[BifrostSettings] = []
+    sentinel = object()
+
+    def fake_app(settings: BifrostSettings) -> object:
+        built.append(settings)
+        return sentinel
+
+    monkeypatch.setattr(bifrost_asgi.app, "bifrost_app", fake_app)
+    monkeypatch.setenv("BIFROST_DEMO", "1")
+    assert cli.create_app_from_env() is sentinel
+    assert list(built[0].providers) == ["mock"]
+
+    monkeypatch.delenv("BIFROST_DEMO")
+    monkeypatch.setenv("BIFROST_CONFIG", str(FIXTURES / "guide_step2_config.json"))
+    monkeypatch.setenv("BIFROST_ASGI_CONFIG_CHECKED", "1")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with caplog.at_level(logging.INFO, logger="bifrost_asgi.config"):
+        cli.create_app_from_env()
+    assert sorted(built[1].providers) == ["anthropic", "openai"]
+    assert "OPENAI_API_KEY" not in caplog.text  # the parent already warned; workers stay quiet
+    assert logging.getLogger("bifrost_asgi.config").level == logging.NOTSET
