@@ -205,6 +205,52 @@ def rss_mb(root: int) -> float:
     return total_kb / 1024
 
 
+_CLK = os.sysconf("SC_CLK_TCK")
+
+
+def _system_busy_s() -> float:
+    """Busy CPU seconds of the whole machine (all cores), steal included."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / _CLK
+
+
+def _tree_cpu_s(roots: list[int]) -> float:
+    total = 0
+    for root in roots:
+        for pid in tree_pids(root):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _CLK
+
+
+def _self_cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system  # children: wrk runs once waited
+
+
+class CpuMeter:
+    """CPU used by anything other than the bench's own processes (other jobs on the machine) while
+    measuring, in percent of one core. Our own: this process, its waited children (wrk) and the process
+    trees given (servers, nginx). Processes that come and go elsewhere are counted as foreign."""
+
+    def __init__(self, roots: list[int]) -> None:
+        self.roots = roots
+        self.t0 = time.monotonic()
+        self.sys0 = _system_busy_s()
+        self.ours0 = _tree_cpu_s(roots) + _self_cpu_s()
+
+    def foreign_pct(self) -> float:
+        elapsed = time.monotonic() - self.t0
+        ours = _tree_cpu_s(self.roots) + _self_cpu_s() - self.ours0
+        foreign = _system_busy_s() - self.sys0 - ours
+        return max(0.0, foreign / elapsed * 100) if elapsed > 0 else 0.0
+
+
 def _socket_inodes(pid: int) -> set[str]:
     inodes: set[str] = set()
     fd_dir = f"/proc/{pid}/fd"
@@ -505,7 +551,7 @@ def run_wrk(
     headers_file.write_text("".join(f"{k}: {v}\n" for k, v in headers.items()))
     env = dict(os.environ)
     env.update(WRK_BODY_FILE=str(body_file), WRK_HEADERS_FILE=str(headers_file), WRK_MAX_REQUESTS=str(max_requests))
-    argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{max(1, round(duration))}s", f"--timeout={timeout_s}s"]
+    argv = ["wrk", f"-t{min(threads, conns)}", f"-c{conns}", f"-d{max(1, round(duration))}s", f"--timeout={timeout_s}s"]
     argv += ["-s", str(BENCH / "post.lua"), url]
     if cpus:
         argv = ["taskset", "-c", cpus, *argv]

@@ -47,7 +47,7 @@ from tests.support.fake_provider import (
     split_text,
     sse,
 )
-from tests.support.servers import run_server
+from tests.support.servers import run_gateway, run_server
 
 USER_HELLO: Any = [{"role": "user", "content": "hello"}]
 OPENAI_TOOLS: Any = [
@@ -633,6 +633,24 @@ def test_run_server_reports_a_failed_startup() -> None:
 
     with pytest.raises(RuntimeError, match="exited during startup"), run_server(Starlette(lifespan=broken)):
         pass  # pragma: no cover
+
+
+@pytest.mark.e2e
+def test_run_gateway_against_the_fake(fake: FakeProvider) -> None:
+    config = {
+        "providers": {
+            "anthropic": {"keys": [{"value": "sk-ant-up", "weight": 1}], "network_config": {"base_url": fake.url}},
+        }
+    }
+    with (
+        run_gateway(config) as gateway,
+        openai.OpenAI(api_key="client-key", base_url=gateway.url + "/v1", max_retries=0) as client,
+    ):
+        result = client.chat.completions.create(model="anthropic/claude-haiku-4-5", messages=USER_HELLO)
+    assert result.choices[0].message.content == "anthropic says: hello"
+    upstream = fake.last("/v1/messages")
+    assert upstream.headers.get("x-api-key", upstream.headers.get("authorization", "")).endswith("sk-ant-up")
+    assert not gateway.thread.is_alive()
 
 
 def test_embedding_vectors_survive_float32() -> None:

@@ -15,8 +15,8 @@ from ..errors import GatewayError
 from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo
 from . import openai_render
 from .base import Call, ErrorReply, RouteSpec
+from .openai_messages import bad
 from .openai_parse import (
-    bad,
     parse_chat_body,
     parse_completion_body,
     parse_fallbacks,

@@ -176,6 +176,8 @@ def _model_object(model: ModelInfo, default_provider: str | None) -> dict[str, A
 
 
 def render_models(models: Sequence[ModelInfo], call: Call) -> bytes:
+    """The list, or for the single-model route the model named by ``model_id`` (else the first
+    given: the caller may have filtered already)."""
     objects = [_model_object(m, call.default_provider) for m in models]
     if not call.options.get("single"):
         return _json.dumps({"object": "list", "data": objects})
@@ -183,7 +185,7 @@ def render_models(models: Sequence[ModelInfo], call: Call) -> bytes:
     for obj, model in zip(objects, models, strict=True):
         if wanted in (obj["id"], model.id, f"{model.provider}/{model.id}"):
             return _json.dumps(obj)
-    if objects and not wanted:
+    if objects:
         return _json.dumps(objects[0])
     raise NotFoundError(f"model '{wanted}' not found", param="model", code="model_not_found")
 

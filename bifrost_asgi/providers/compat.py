@@ -1,8 +1,9 @@
-"""OpenAI-compatible vendors as data: name -> (default base URL, path prefix, keyless).
+"""OpenAI-compatible vendors as data: name -> (default base URL, path prefix, keyless), plus the
+few ways some of them depart from OpenAI (``QUIRKS``).
 
 Each preset is an ``OpenAIProvider`` with its own default root (``network_config.base_url``
-overrides it, as in Bifrost) and ``max_tokens`` as the output-limit field, which every
-compatible server understands (``max_completion_tokens`` is OpenAI's newer name).
+overrides it, as in Bifrost) and ``Compat`` behaviour: ``max_tokens`` as the output-limit field,
+which every compatible server understands (``max_completion_tokens`` is OpenAI's newer name).
 Local servers (ollama, vllm, sgl) are keyless: requests go without ``Authorization`` unless a
 key is configured.
 """
@@ -14,6 +15,7 @@ from types import MappingProxyType
 
 from ..settings import ProviderConfig
 from .openai import OpenAIProvider
+from .openai_build import Compat
 
 PRESETS: Mapping[str, tuple[str, str, bool]] = MappingProxyType(
     {
@@ -34,6 +36,31 @@ PRESETS: Mapping[str, tuple[str, str, bool]] = MappingProxyType(
     }
 )
 
+# Mistral validates strictly (422 "Extra inputs are not permitted"): it rejects
+# ``stream_options`` (and sends usage in its last chunk anyway) and OpenAI's metadata fields,
+# and calls the sampling seed ``random_seed``.
+QUIRKS: Mapping[str, Compat] = MappingProxyType(
+    {
+        "mistral": Compat(
+            stream_usage=False,
+            drop=frozenset(
+                {
+                    "stream_options",
+                    "user",
+                    "safety_identifier",
+                    "store",
+                    "metadata",
+                    "service_tier",
+                    "prompt_cache_key",
+                    "verbosity",
+                }
+            ),
+            rename=(("seed", "random_seed"),),
+        ),
+    }
+)
+DEFAULT_COMPAT = Compat()
+
 
 def compat_provider(name: str, config: ProviderConfig) -> OpenAIProvider:
     """The preset called ``name`` (a ``KeyError`` for an unknown one: callers look names up in ``PRESETS``)."""
@@ -44,5 +71,5 @@ def compat_provider(name: str, config: ProviderConfig) -> OpenAIProvider:
         default_base_url=base_url,
         path_prefix=path_prefix,
         keyless=keyless,
-        max_tokens_field="max_tokens",
+        compat=QUIRKS.get(name, DEFAULT_COMPAT),
     )

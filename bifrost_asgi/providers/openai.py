@@ -15,7 +15,13 @@ from ..errors import UpstreamError, UpstreamProtocolError
 from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo
 from ..settings import KeyConfig, ProviderConfig
 from .base import UpstreamRequest, UpstreamResponse
-from .openai_build import build_chat_body, build_completion_body, build_embeddings_body, passthrough_body
+from .openai_build import (
+    Compat,
+    build_chat_body,
+    build_completion_body,
+    build_embeddings_body,
+    passthrough_body,
+)
 from .openai_parse import parse_chat_body, parse_embeddings_body, parse_error_response, parse_models_body
 from .openai_stream import OpenAIStreamParser
 
@@ -32,8 +38,8 @@ _PATHS: Mapping[Endpoint, str] = {
 class OpenAIProvider:
     """An OpenAI Chat Completions upstream.
 
-    ``max_tokens_field`` names the output limit sent upstream: ``max_completion_tokens`` for
-    OpenAI itself (o-series models reject ``max_tokens``), ``max_tokens`` for compatible servers.
+    ``compat`` is ``None`` for OpenAI itself (``max_completion_tokens``: o-series models reject
+    ``max_tokens``) and a ``Compat`` describing the differences for a compatible server.
     """
 
     format: Format = "openai"
@@ -46,12 +52,12 @@ class OpenAIProvider:
         default_base_url: str = "https://api.openai.com",
         keyless: bool = False,
         path_prefix: str = "/v1",
-        max_tokens_field: str = "max_completion_tokens",
+        compat: Compat | None = None,
     ) -> None:
         self.name = name
         custom = config.custom_provider_config
         self.keyless = keyless or (custom is not None and custom.is_key_less)
-        self.max_tokens_field = max_tokens_field
+        self.compat = compat
         self.base_url = (config.network_config.base_url or default_base_url).rstrip("/")
         # Tolerate a base URL that already ends with the version ("http://localhost:11434/v1").
         root = self.base_url if path_prefix and self.base_url.endswith(path_prefix) else self.base_url + path_prefix
@@ -75,15 +81,15 @@ class OpenAIProvider:
         """The endpoint (``chat`` or legacy ``completions``) and the JSON body for ``request``."""
         endpoint: Endpoint = "completions" if request.text_completion else "chat"
         if request.source_format == "openai" and request.raw is not None:
-            body = passthrough_body(request.raw, model, stream=request.stream, max_tokens_field=self.max_tokens_field)
+            body = passthrough_body(request.raw, model, stream=request.stream, compat=self.compat)
         elif request.text_completion:
-            body = build_completion_body(request, model)
+            body = build_completion_body(request, model, compat=self.compat)
         else:
-            body = build_chat_body(request, model, max_tokens_field=self.max_tokens_field)
+            body = build_chat_body(request, model, compat=self.compat)
         return endpoint, _json.dumps(body)
 
     def embeddings_payload(self, request: EmbeddingRequest, model: str) -> bytes:
-        return _json.dumps(build_embeddings_body(request, model))
+        return _json.dumps(build_embeddings_body(request, model, compat=self.compat))
 
     # ------------------------------------------------------------------ Provider protocol
 

@@ -4,7 +4,8 @@ Two paths:
 
 * **passthrough** (the client spoke OpenAI and its body is in ``request.raw``): a shallow copy
   of that body with ``model`` replaced; streams also get ``stream_options.include_usage=true``
-  so the gateway can count tokens. Unknown (future) fields survive untouched.
+  so the gateway can count tokens. Unknown (future) fields survive untouched (a compatible
+  server's ``Compat`` may rename or drop the few fields it is known to reject).
 * **translation** (any other client format): built field by field from the neutral request.
   Documented losses: reasoning parts and their signatures (Chat Completions has no field for
   them), ``top_k``, ``ToolResult.is_error``. Anything the client sent that OpenAI cannot express
@@ -14,6 +15,7 @@ Two paths:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UnsupportedFeatureError
@@ -39,18 +41,52 @@ LOW_EFFORT_BELOW = 2048
 MEDIUM_EFFORT_BELOW = 8192
 
 
+@dataclass(frozen=True, slots=True)
+class Compat:
+    """How an OpenAI-compatible server departs from OpenAI itself (``None`` means OpenAI).
+
+    Every compatible server gets ``max_tokens`` (not ``max_completion_tokens``) and no
+    ``encoding_format`` for embeddings (floats always work; both answers are parsed).
+    ``stream_usage=False`` stops asking for the usage chunk (servers that reject
+    ``stream_options`` but send usage anyway); ``drop`` lists request fields the server
+    rejects and that carry no meaning for the answer; ``rename`` maps OpenAI names to its own.
+    """
+
+    stream_usage: bool = True
+    drop: frozenset[str] = frozenset()
+    rename: tuple[tuple[str, str], ...] = ()
+
+
+def _adapt(body: dict[str, Any], compat: Compat) -> None:
+    if "max_completion_tokens" in body:  # the newer name wins, as it does at OpenAI
+        body["max_tokens"] = body.pop("max_completion_tokens")
+    for name in compat.drop:
+        body.pop(name, None)
+    for old, new in compat.rename:
+        if old in body:
+            value = body.pop(old)
+            body.setdefault(new, value)
+
+
+def _stream_options(body: dict[str, Any], compat: Compat | None) -> None:
+    if compat is not None and not compat.stream_usage:
+        body.pop("stream_options", None)
+        return
+    options = body.get("stream_options")
+    body["stream_options"] = (
+        {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
+    )
+
+
 def passthrough_body(
-    raw: Mapping[str, Any], model: str, *, stream: bool, max_tokens_field: str = "max_completion_tokens"
+    raw: Mapping[str, Any], model: str, *, stream: bool, compat: Compat | None = None
 ) -> dict[str, Any]:
     body = dict(raw)
     body["model"] = model
+    if compat is not None:
+        _adapt(body, compat)
     if stream:
-        options = body.get("stream_options")
-        body["stream_options"] = (
-            {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
-        )
-    if max_tokens_field == "max_tokens" and "max_completion_tokens" in body and "max_tokens" not in body:
-        body["max_tokens"] = body.pop("max_completion_tokens")
+        _stream_options(body, compat)
     return body
 
 
@@ -252,15 +288,12 @@ def _sampling(request: ChatRequest, body: dict[str, Any]) -> None:
         body["stop"] = list(request.stop)
     if request.stream:
         body["stream"] = True
-        body["stream_options"] = {"include_usage": True}
 
 
-def build_chat_body(
-    request: ChatRequest, model: str, *, max_tokens_field: str = "max_completion_tokens"
-) -> dict[str, Any]:
+def build_chat_body(request: ChatRequest, model: str, *, compat: Compat | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"model": model, "messages": build_messages(request.messages)}
     if request.max_tokens is not None:
-        body[max_tokens_field] = request.max_tokens
+        body["max_completion_tokens" if compat is None else "max_tokens"] = request.max_tokens
     _sampling(request, body)
     if request.tools:
         body["tools"] = [_tool(t) for t in request.tools]
@@ -275,10 +308,14 @@ def build_chat_body(
         if effort is not None:
             body["reasoning_effort"] = effort
     _check_untranslatable(request, body)
+    if compat is not None:
+        _adapt(body, compat)
+    if request.stream:
+        _stream_options(body, compat)
     return body
 
 
-def build_completion_body(request: ChatRequest, model: str) -> dict[str, Any]:
+def build_completion_body(request: ChatRequest, model: str, *, compat: Compat | None = None) -> dict[str, Any]:
     """A legacy ``/v1/completions`` body from a neutral text-completion request."""
     prompt = "\n\n".join(m.text() for m in request.messages if m.text())
     body: dict[str, Any] = {"model": model, "prompt": prompt}
@@ -286,18 +323,24 @@ def build_completion_body(request: ChatRequest, model: str) -> dict[str, Any]:
         body["max_tokens"] = request.max_tokens
     _sampling(request, body)
     _check_untranslatable(request, body)
+    if compat is not None:
+        _adapt(body, compat)
+    if request.stream:
+        _stream_options(body, compat)
     return body
 
 
-def build_embeddings_body(request: EmbeddingRequest, model: str) -> dict[str, Any]:
+def build_embeddings_body(request: EmbeddingRequest, model: str, *, compat: Compat | None = None) -> dict[str, Any]:
     if request.source_format == "openai" and request.raw is not None:
         body = dict(request.raw)
         body["model"] = model
-        return body
-    inputs = [i if isinstance(i, str) else list(i) for i in request.inputs]
-    out: dict[str, Any] = {"model": model, "input": inputs}
-    if request.dimensions is not None:
-        out["dimensions"] = request.dimensions
-    if request.user is not None:
-        out["user"] = request.user
-    return out
+    else:
+        body = {"model": model, "input": [i if isinstance(i, str) else list(i) for i in request.inputs]}
+        if request.dimensions is not None:
+            body["dimensions"] = request.dimensions
+        if request.user is not None:
+            body["user"] = request.user
+    if compat is not None:
+        body.pop("encoding_format", None)
+        _adapt(body, compat)
+    return body

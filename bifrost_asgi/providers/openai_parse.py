@@ -298,6 +298,8 @@ def _error_fields(data: Mapping[str, Any]) -> tuple[str | None, str | None, str 
     message = data.get("message")
     if isinstance(message, str):
         return message, None, None, None, False
+    if isinstance(message, dict):  # Mistral: {"object": "error", "message": {"detail": [...]}}
+        return _detail_message(message.get("detail")), None, None, None, False
     return _detail_message(data.get("detail")), None, None, None, False
 
 

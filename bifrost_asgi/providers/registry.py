@@ -10,6 +10,7 @@ from ..settings import ProviderConfig
 from .anthropic import AnthropicProvider
 from .azure import AzureProvider
 from .base import Provider
+from .openai_build import Compat
 from .compat import PRESETS, compat_provider
 from .gemini import GeminiProvider
 from .openai import OpenAIProvider
@@ -64,5 +65,5 @@ def create_provider(name: str, config: ProviderConfig) -> Provider:
             f'"network_config": {{"base_url": "https://..."}}'
         )
     if custom.base_provider_type == "openai":
-        return OpenAIProvider(name, config, keyless=custom.is_key_less)
+        return OpenAIProvider(name, config, keyless=custom.is_key_less, compat=Compat())
     return _BASE_TYPES[custom.base_provider_type](name, config)

@@ -23,7 +23,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
 from ..errors import (
@@ -41,6 +41,7 @@ from ..neutral import (
     ModelInfo,
     StreamEvent,
     StreamFailure,
+    StreamStart,
     Usage,
 )
 from ..providers.base import Provider, UpstreamRequest, UpstreamResponse
@@ -164,6 +165,7 @@ class Router:
         *,
         rng: random.Random,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.providers = providers
@@ -173,6 +175,7 @@ class Router:
         self.metrics = metrics
         self.rng = rng
         self.clock = clock
+        self.wall_clock = wall_clock
         self.sleep = sleep
 
     # ------------------------------------------------------------------ operations
@@ -188,6 +191,8 @@ class Router:
 
         response = await self._run(targets, ctx, method, call, None)
         ctx.usage = response.usage
+        if not response.created:  # translated answers carry no timestamp of their own
+            response = replace(response, created=int(self.wall_clock()))
         return response
 
     async def open_stream(self, request: ChatRequest, ctx: RequestContext, default_provider: str | None) -> EventStream:
@@ -202,7 +207,8 @@ class Router:
                 if stream.status >= 400:
                     body = await stream.read()
                     raise rt.impl.parse_error(UpstreamResponse(stream.status, stream.headers, body))
-                primed = await self._prime(stream, rt.impl.stream_parser(request, target.model), stack)
+                parser = rt.impl.stream_parser(request, target.model)
+                primed = await self._prime(stream, parser, stack, int(self.wall_clock()))
             except BaseException:
                 await stream.aclose()
                 raise
@@ -282,7 +288,7 @@ class Router:
             raise rt.impl.parse_error(response)
         return response
 
-    async def _prime(self, stream: UpstreamStream, parser: Any, stack: AsyncExitStack) -> EventStream:
+    async def _prime(self, stream: UpstreamStream, parser: Any, stack: AsyncExitStack, now: int) -> EventStream:
         """Read until the first content event; a failure before it raises (so it can be retried).
         The rest of the chunk that carried the first content is kept, and so is the chunk iterator."""
         decoder = SSEDecoder()
@@ -297,6 +303,8 @@ class Router:
                             raise event.error
                     elif isinstance(event, CONTENT_EVENTS):
                         started = True
+                    elif isinstance(event, StreamStart) and not event.created:
+                        event = replace(event, created=now)
                     buffered.append(event)
             if started:
                 stack.push_async_callback(stream.aclose)

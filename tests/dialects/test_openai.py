@@ -600,7 +600,7 @@ def test_render_single_model() -> None:
     bare = Call(options={"single": True}, path_params={"model_id": "gpt-4o"}, default_provider="openai")
     assert orjson.loads(DIALECT.render_models(MODELS, bare))["owned_by"] == "openai"
     with pytest.raises(NotFoundError, match="nope"):
-        DIALECT.render_models(MODELS, Call(options={"single": True}, path_params={"model_id": "nope"}))
+        DIALECT.render_models((), Call(options={"single": True}, path_params={"model_id": "nope"}))
 
 
 # ---------------------------------------------------------------------------------- errors

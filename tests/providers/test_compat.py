@@ -8,7 +8,7 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from bifrost_asgi.neutral import ChatRequest, Message, TextPart
+from bifrost_asgi.neutral import ChatRequest, EmbeddingRequest, Message, TextPart
 from bifrost_asgi.providers.compat import PRESETS, compat_provider
 from bifrost_asgi.settings import KeyConfig, NetworkConfig, ProviderConfig
 
@@ -78,7 +78,56 @@ def test_compat_servers_get_max_tokens() -> None:
     assert passthrough == {"model": "llama-3.3-70b", "messages": [], "max_tokens": 9}
     both = {"model": "x", "max_tokens": 1, "max_completion_tokens": 2}
     kept = orjson.loads(provider.build_chat(request(source_format="openai", raw=both), "x", KEY).body or b"")
-    assert kept == both
+    assert kept == {"model": "x", "max_tokens": 2}  # max_completion_tokens wins, as at OpenAI
+
+
+def test_mistral_quirks() -> None:
+    provider = compat_provider("mistral", ProviderConfig())
+    raw = {
+        "model": "mistral/mistral-large-latest",
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "seed": 4,
+        "user": "u",
+        "store": False,
+        "metadata": {"a": "b"},
+        "temperature": 0.3,
+    }
+    sent = orjson.loads(
+        provider.build_chat(request(source_format="openai", raw=raw, stream=True), "mistral-large-latest", KEY).body
+        or b""
+    )
+    assert sent == {
+        "model": "mistral-large-latest",
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream": True,
+        "random_seed": 4,
+        "temperature": 0.3,
+    }
+    translated = orjson.loads(
+        provider.build_chat(request(stream=True, seed=1, user="u"), "mistral-small-latest", KEY).body or b""
+    )
+    assert "stream_options" not in translated and "user" not in translated
+    assert translated["random_seed"] == 1 and translated["max_tokens"] == 50
+
+
+def test_compat_embeddings_ask_for_floats() -> None:
+    raw = {"model": "mistral/mistral-embed", "input": ["a"], "encoding_format": "base64", "user": "u"}
+    embedding = EmbeddingRequest(model="m", inputs=("a",), raw=raw)
+    sent = orjson.loads(
+        compat_provider("mistral", ProviderConfig()).build_embeddings(embedding, "mistral-embed", KEY).body or b""
+    )
+    assert sent == {"model": "mistral-embed", "input": ["a"]}
+    vllm = orjson.loads(compat_provider("vllm", ProviderConfig()).build_embeddings(embedding, "e5", None).body or b"")
+    assert vllm == {"model": "e5", "input": ["a"], "user": "u"}
+
+
+def test_other_presets_still_ask_for_stream_usage() -> None:
+    sent = orjson.loads(
+        compat_provider("deepseek", ProviderConfig()).build_chat(request(stream=True), "deepseek-chat", KEY).body or b""
+    )
+    assert sent["stream_options"] == {"include_usage": True}
 
 
 def test_models_listing_uses_the_preset_root() -> None:

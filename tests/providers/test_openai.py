@@ -506,6 +506,13 @@ def test_parse_error_should_retry_header() -> None:
         (404, b'{"detail":"Not Found"}', "application/json", "Not Found"),
         (400, b'{"error":"model is required"}', "application/json", "model is required"),
         (422, b'{"object":"error","message":"bad stop"}', "application/json", "bad stop"),
+        (
+            422,
+            b'{"object":"error","message":{"detail":[{"type":"extra_forbidden",'
+            b'"msg":"Extra inputs are not permitted"}]}}',
+            "application/json",
+            "Extra inputs are not permitted",
+        ),
     ],
 )
 def test_parse_error_other_shapes(status: int, body: bytes, content_type: str, message: str) -> None:

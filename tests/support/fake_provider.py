@@ -317,7 +317,8 @@ def _openai_tool_call(name: str, arguments: str, *, first: bool = True) -> dict[
 def _openai_chat(ctx: Ctx, body: Mapping[str, Any]) -> Planned:
     said = _openai_decide(body)
     model = str(body["model"])
-    base = {"id": f"chatcmpl-fake-{ctx.seq}", "created": FAKE_CREATED, "model": model, "system_fingerprint": "fp_fake"}
+    base = {"id": f"chatcmpl-fake-{ctx.seq}", "object": "chat.completion", "created": FAKE_CREATED, "model": model,
+            "system_fingerprint": "fp_fake"}
     finish = "tool_calls" if said.tool else "stop"
     if body.get("stream") is not True:
         message: dict[str, Any] = {"role": "assistant", "content": None if said.tool else said.text,
@@ -327,7 +328,7 @@ def _openai_chat(ctx: Ctx, body: Mapping[str, Any]) -> Planned:
             del call["index"]
             message["tool_calls"] = [call]
         choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
-        response = {**base, "object": "chat.completion", "service_tier": "default", "choices": [choice],
+        response = {**base, "service_tier": "default", "choices": [choice],
                     "usage": _openai_usage()}
         return _json_reply("openai", ctx.seq, response)
     with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
