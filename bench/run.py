@@ -507,11 +507,14 @@ def run_server(ctx: Ctx, server: Server) -> None:
     try:
         for job in server.jobs:
             result: Row | StreamRow
-            if job.stream:
-                result = measure_stream(ctx, port, pid, job)
+            try:
+                result = measure_stream(ctx, port, pid, job) if job.stream else measure_plain(ctx, port, pid, job)
+            except BenchError as exc:
+                result = StreamRow(job.label) if job.stream else Row(job.label)
+                result.problem = str(exc).replace("\n", " ")[:300]
+            if isinstance(result, StreamRow):
                 ctx.streams.append(result)
             else:
-                result = measure_plain(ctx, port, pid, job)
                 ctx.rows.append(result)
             if result.problem:
                 failed = True
@@ -553,6 +556,7 @@ def main_table(ctx: Ctx) -> list[list[str]]:
         "ratio to floor req/s",
         "ratio to LiteLLM req/s",
         "errors",
+        "other jobs (% core)",
     ]
     out = [head]
     for r in ctx.rows:
@@ -571,6 +575,7 @@ def main_table(ctx: Ctx) -> list[list[str]]:
                 ratio(r.rps, floor.rps if floor else None),
                 ratio(r.rps, lite.rps if lite else None),
                 str(r.errors) if r.rps is not None else "-",
+                fmt(r.noise, 0) if r.rps is not None else "-",
             ]
         )
     return out
@@ -585,6 +590,7 @@ def stream_table(ctx: Ctx) -> list[list[str]]:
         "total p50 (ms)",
         "total p90 (ms)",
         "first-byte overhead vs direct (ms)",
+        "other jobs (% core)",
     ]
     out = [head]
     for r in ctx.streams:
@@ -597,6 +603,7 @@ def stream_table(ctx: Ctx) -> list[list[str]]:
                 fmt(r.total_p50),
                 fmt(r.total_p90),
                 fmt(over),
+                fmt(r.noise, 0) if r.ttfb_p50 is not None else "-",
             ]
         )
     return out

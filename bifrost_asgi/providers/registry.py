@@ -10,10 +10,10 @@ from ..settings import ProviderConfig
 from .anthropic import AnthropicProvider
 from .azure import AzureProvider
 from .base import Provider
-from .openai_build import Compat
 from .compat import PRESETS, compat_provider
 from .gemini import GeminiProvider
 from .openai import OpenAIProvider
+from .openai_build import Compat
 
 MOCK_BASE_URL = "mock://mock"
 
@@ -43,7 +43,7 @@ FACTORIES: Mapping[str, Callable[[str, ProviderConfig], Provider]] = MappingProx
         "gemini": GeminiProvider,
         "azure": AzureProvider,
         "mock": _mock,
-        **{preset: compat_provider for preset in PRESETS},
+        **dict.fromkeys(PRESETS, compat_provider),
     }
 )
 

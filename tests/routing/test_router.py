@@ -236,6 +236,7 @@ def make_router(
         metrics,
         rng=random.Random(0),
         clock=lambda: clock_value[0],
+        wall_clock=lambda: clock_value[0],
         sleep=sleep,
     )
     return router, upstream, metrics, sleeps
@@ -256,6 +257,8 @@ async def test_retries_5xx_with_backoff_then_succeeds() -> None:
     ctx = RequestContext("r")
     response = await router.chat(request("a/m"), ctx, None)
     assert response.message.text() == "fine"
+    assert response.created == 1000  # translated answers get the gateway's timestamp
+    assert len(upstream.calls) == 3
     assert [a.status for a in ctx.attempts] == [500, 503, 200]
     assert len(sleeps) == 2 and 0.4 <= sleeps[0] <= 0.6 and 0.8 <= sleeps[1] <= 1.2
     assert metrics.retries == [("a", "500"), ("a", "503")]
