@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SECRET_KEY = "example-only-not-secret"  # noqa: S105 - example project
+SECRET_KEY = "example-only-not-secret"  # an example project: nothing to protect
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
 ROOT_URLCONF = "mysite.urls"
