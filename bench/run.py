@@ -386,12 +386,31 @@ def validate(port: int, job: Job) -> str:
     return ""
 
 
+def wait_quiet(ctx: Ctx, roots: list[int], label: str) -> None:
+    """Waits (up to --quiet-wait seconds) until other jobs on the machine use at most --max-noise percent
+    of a core for two seconds in a row, so they do not share the cores with the measurement."""
+    deadline = time.monotonic() + ctx.args.quiet_wait
+    quiet, said = 0, False
+    while time.monotonic() < deadline:
+        meter = CpuMeter(roots)
+        time.sleep(1)
+        load = meter.foreign_pct()
+        quiet = quiet + 1 if load <= ctx.args.max_noise else 0
+        if quiet >= 2:
+            return
+        if not said:
+            eprint(f"   {label}: waiting for other jobs to calm down ({load:.0f}% of a core busy)")
+            said = True
+    eprint(f"   {label}: still busy after {ctx.args.quiet_wait:g}s; measuring anyway")
+
+
 def measured(ctx: Ctx, pid: int | None, label: str, once: Callable[[], R]) -> R:
     """Runs a measurement, again (up to --retries times, after a pause) while other jobs on the machine
     used more than --max-noise percent of a core; keeps the quietest attempt."""
     roots = [p for p in (pid, ctx.procs.running["nginx"].pid) if p is not None]
     best: R | None = None
     for attempt in range(ctx.args.retries + 1):
+        wait_quiet(ctx, roots, label)
         meter = CpuMeter(roots)
         result = once()
         result.noise = meter.foreign_pct()
@@ -400,8 +419,7 @@ def measured(ctx: Ctx, pid: int | None, label: str, once: Callable[[], R]) -> R:
         if result.problem or result.noise <= ctx.args.max_noise:
             break
         if attempt < ctx.args.retries:
-            eprint(f"   {label}: other jobs used {result.noise:.0f}% of a core meanwhile; measuring again in 5 s")
-            time.sleep(5)
+            eprint(f"   {label}: other jobs used {result.noise:.0f}% of a core meanwhile; measuring again")
     assert best is not None
     return best
 
@@ -698,6 +716,8 @@ def write_markdown(ctx: Ctx, path: Path) -> None:
         text += ["## Flagged", "", *problems, ""]
     text += [
         "Rows marked [!] had errors or did not run. RSS is summed over the server's process tree after its runs.",
+        "'other jobs' is the CPU that processes outside the bench used during the row, in % of one core (the",
+        f"bench waits for quiet and re-measures rows above {a.max_noise:g}%, keeping the quietest attempt).",
         "See bench/README.md for what each row means and the caveats.",
         "",
     ]
@@ -719,6 +739,9 @@ def parse_args() -> argparse.Namespace:
         "--max-noise", type=float, default=10, help="re-measure a row when other jobs used more than this %% of a core"
     )
     p.add_argument("--retries", type=int, default=2, help="re-measurements per noisy row (default 2)")
+    p.add_argument(
+        "--quiet-wait", type=float, default=60, help="seconds to wait for other jobs to go quiet before each row"
+    )
     p.add_argument("--only", default="", help="comma-separated server names (direct, floor-aiohttp, ...)")
     p.add_argument("--skip-litellm", action="store_true")
     p.add_argument("--no-gateway", action="store_true", help="only direct/floor/LiteLLM (harness check)")

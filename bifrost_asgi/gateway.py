@@ -31,7 +31,7 @@ from .mock_upstream import MockUpstream
 from .neutral import CONTENT_EVENTS, ChatRequest, StreamFailure, UsageUpdate
 from .providers.registry import create_provider
 from .queues import ProviderQueue
-from .request_log import RequestLogger, RequestRecord, SecretRedactingFilter, request_id_from
+from .request_log import Redactor, RequestLogger, RequestRecord, SecretRedactingFilter, request_id_from
 from .routing.cooldown import Cooldowns
 from .routing.plan import Planner
 from .routing.router import EventStream, ProviderRuntime, RequestContext, Router
@@ -112,6 +112,8 @@ class Gateway:
             )
             for name, config in settings.providers.items()
         }
+        for name in providers:  # every provider's queue gauge exists (at 0) from the start
+            self.metrics.set_queue_depth(name, 0)
         max_connections = max(
             (p.concurrency_and_buffer_size.concurrency for p in settings.providers.values()), default=100
         )
@@ -137,6 +139,8 @@ class Gateway:
         )
         secrets = [k.value.get_secret_value() for p in settings.providers.values() for k in p.keys]
         self._redactor = SecretRedactingFilter([s for s in secrets if s])
+        # Upstream error bodies reach clients (verbatim when same-format): mask echoed key values.
+        self._scrub = Redactor(secrets, patterns=False)
         # A logger's filter does not see records propagated from its children: attach to each.
         names = [n for n in logging.Logger.manager.loggerDict if n.startswith("bifrost_asgi.")]
         self._filtered = [logging.getLogger(n) for n in ("bifrost_asgi", "bifrost_asgi.requests", "httpx", *names)]
@@ -191,6 +195,7 @@ class Gateway:
         )
         exchange = _Exchange(route, method, dialect.name, self.clock(), ctx)
         self._enter()
+        self.metrics.inc_in_flight(exchange.dialect)
         handed_over = False
         try:
             if self.closing:
@@ -277,7 +282,7 @@ class Gateway:
                 if isinstance(event, StreamFailure):
                     exchange.status = event.error.status
                     exchange.error = event.error.message
-                    yield renderer.fail(event.error)
+                    yield self._scrubbed(renderer.fail(event.error))
                     return
                 if isinstance(event, UsageUpdate):
                     ctx.usage = event.usage
@@ -313,7 +318,15 @@ class Gateway:
         exchange.status = rendered.status
         exchange.error = error.message
         headers = {**self._headers(exchange), **rendered.headers}
-        return JsonReply(rendered.status, rendered.body, headers)
+        return JsonReply(rendered.status, self._scrubbed(rendered.body), headers)
+
+    def _scrubbed(self, body: bytes) -> bytes:
+        """``body`` with every configured key value masked (an upstream may echo the key it got)."""
+        if not self._scrub.has_secrets:
+            return body
+        text = body.decode("utf-8", "replace")
+        masked = self._scrub(text)
+        return body if masked == text else masked.encode()
 
     def _headers(self, exchange: _Exchange) -> dict[str, str]:
         ctx = exchange.ctx
@@ -327,17 +340,21 @@ class Gateway:
             headers["x-bifrost-provider"] = ctx.provider
             headers["x-bifrost-model"] = ctx.model or ""
         if len(ctx.attempts) > 1 or (ctx.attempts and ctx.attempts[-1].status != 200):
-            headers["x-bifrost-attempt-trail"] = ", ".join(a.describe() for a in ctx.attempts)
+            headers["x-bifrost-attempt-trail"] = self._scrub(", ".join(a.describe() for a in ctx.attempts))
         return headers
 
     def _finish(self, exchange: _Exchange) -> None:
         self._leave()
+        self.metrics.dec_in_flight(exchange.dialect)
         self._finish_metrics_only(exchange)
 
     def _finish_metrics_only(self, exchange: _Exchange) -> None:
         ctx = exchange.ctx
         duration = self.clock() - exchange.started
-        provider, model = ctx.provider or "unknown", ctx.model or exchange.model or "unknown"
+        provider, model = ctx.provider, ctx.model
+        if provider is None and ctx.attempts:  # failed: report the primary target (its error is the one returned)
+            provider, model = ctx.attempts[0].provider, ctx.attempts[0].model
+        provider, model = provider or "unknown", model or exchange.model or "unknown"
         self.metrics.observe_request(
             route=exchange.route, method=exchange.method, dialect=exchange.dialect, provider=provider,
             model=model, status=exchange.status, stream=exchange.stream, duration=duration,

@@ -23,6 +23,7 @@ from typing import Any, Final
 from . import _json
 
 __all__ = [
+    "Redactor",
     "RequestLogger",
     "RequestRecord",
     "SecretRedactingFilter",
@@ -53,18 +54,27 @@ _BARE_TEXT: Final = re.compile(r"[\w.:/@+\-\[\]{},]+")
 
 
 class Redactor:
-    """Precompiled redaction for a fixed set of secret values."""
+    """Precompiled redaction for a fixed set of secret values.
 
-    __slots__ = ("_secrets",)
+    ``patterns=False`` masks only the configured values, not credential shapes: for text that goes
+    back to clients (an upstream error body), where a shape match could be an ordinary word.
+    """
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    __slots__ = ("_patterns", "_secrets")
+
+    def __init__(self, secrets: Iterable[str] = (), *, patterns: bool = True) -> None:
         values = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LEN}, key=len, reverse=True)
         self._secrets = re.compile("|".join(map(re.escape, values))) if values else None
+        self._patterns = _PATTERNS if patterns else ()
+
+    @property
+    def has_secrets(self) -> bool:
+        return self._secrets is not None
 
     def __call__(self, text: str) -> str:
         if self._secrets is not None:
             text = self._secrets.sub(MASK, text)
-        for pattern, replacement in _PATTERNS:
+        for pattern, replacement in self._patterns:
             text = pattern.sub(replacement, text)
         return text
 
