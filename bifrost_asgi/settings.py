@@ -420,6 +420,9 @@ class ClientConfig(_Model):
     log_json: bool = False
     log_content: bool = False
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    # Upstream HTTP client: "auto" = aiohttp when installed (fastest measured), else httpx.
+    # An httpx-style ``transport=`` passed to bifrost_app() always uses httpx.
+    upstream_client: Literal["auto", "aiohttp", "httpx"] = "auto"
 
     @model_validator(mode="before")
     @classmethod

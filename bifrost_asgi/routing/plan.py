@@ -77,15 +77,25 @@ class Planner:
         if not model:
             raise InvalidRequestError("model: required, e.g. 'openai/gpt-4o-mini'", param="model")
         targets = self._primary(model, default_provider, rng)
+        configured = self._configured_fallbacks(model, targets[0])
         for index, entry in enumerate(fallbacks):
             targets.append(self._fallback(entry, index, default_provider))
-        for entry in self._routing.fallbacks.get(model, ()):
+        for entry in configured:
             targets.append(self._fallback(entry, None, default_provider))
         unique: list[Target] = []
         for target in targets:
             if target not in unique:
                 unique.append(target)
         return unique
+
+    def _configured_fallbacks(self, model: str, primary: Target) -> Sequence[str]:
+        """``routing.fallbacks`` for the model as requested, else as resolved: an entry for
+        ``gpt-4o`` also serves ``openai/gpt-4o`` and the other way round."""
+        table = self._routing.fallbacks
+        for name in (model, str(primary), primary.model):
+            if name in table:
+                return table[name]
+        return ()
 
     def _primary(self, model: str, default_provider: str | None, rng: random.Random) -> list[Target]:
         alias = self._routing.aliases.get(model)

@@ -374,6 +374,7 @@ class Router:
     ) -> T:
         timeouts = self._timeouts(rt, ctx)
         slot = AsyncExitStack()
+        queued_at = self.clock()
         try:
             async with asyncio.timeout(timeouts.total):
                 await slot.enter_async_context(rt.queue.slot())
@@ -384,8 +385,10 @@ class Router:
                 f"request waited {timeouts.total:g}s in provider '{rt.name}' queue without a free slot",
                 provider=rt.name,
             ) from None
+        # Time spent queued counts against the first attempt's budget (retries get a full one).
+        first = _remaining(timeouts, timeouts.total - (self.clock() - queued_at))
         try:
-            result = await self._with_retries(rt, target, ctx, method, call, timeouts)
+            result = await self._with_retries(rt, target, ctx, method, call, timeouts, first)
         except BaseException:
             await slot.aclose()
             raise
@@ -403,6 +406,7 @@ class Router:
         method: str,
         call: Call[T],
         timeouts: Timeouts,
+        first: Timeouts,
     ) -> T:
         keys = rt.config.keys
         candidates = eligible_keys(keys, target.model, keyless=rt.impl.keyless)
@@ -420,8 +424,9 @@ class Router:
             label = key.label if key is not None else None
             started = self.clock()
             try:
-                result = await call(rt, target, key, timeouts)
+                result = await call(rt, target, key, first)
             except UpstreamError as exc:
+                first = timeouts
                 exc.provider = exc.provider or rt.name
                 exc.model = exc.model or target.model
                 ctx.attempts.append(Attempt(rt.name, target.model, label, exc.status, exc.message[:120]))
@@ -486,6 +491,19 @@ class Router:
             param="model",
             code="model_not_allowed",
         )
+
+
+def _remaining(timeouts: Timeouts, seconds: float) -> Timeouts:
+    """``timeouts`` with the total (and the waits inside it) cut down to ``seconds``."""
+    if seconds >= timeouts.total:
+        return timeouts
+    seconds = max(seconds, 0.001)
+    return Timeouts(
+        connect=min(timeouts.connect, seconds),
+        first_byte=min(timeouts.first_byte, seconds),
+        total=seconds,
+        idle=timeouts.idle,
+    )
 
 
 def estimate_tokens(request: ChatRequest) -> int:

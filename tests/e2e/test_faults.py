@@ -70,7 +70,10 @@ def config(
     providers: dict[str, Any] = {
         "openai": {"keys": [{"value": "sk-a", "name": "a1"}], "network_config": {"base_url": a.url, **net}},
         "anthropic": {"keys": [{"value": "sk-ant", "name": "ant1"}], "network_config": {"base_url": a.url, **net}},
-        "gemini": {"keys": [{"value": "g-key", "name": "g1"}], "network_config": {"base_url": a.url, **net}},
+        "gemini": {
+            "keys": [{"value": "g-key", "name": "g1"}],
+            "network_config": {"base_url": f"{a.url}/v1beta", **net},
+        },
         "backup": {
             "keys": [{"value": "sk-b", "name": "b1"}],
             "custom_provider_config": {"base_provider_type": "anthropic"},

@@ -10,6 +10,7 @@ gateway's key upstream instead of the client's).
 from __future__ import annotations
 
 import collections
+import socket
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -27,6 +28,7 @@ from tests.support import (
     fake_embedding,
     fake_text,
     run_gateway,
+    servers,
     split_text,
 )
 
@@ -71,7 +73,9 @@ def assert_gateway_credentials(headers: Mapping[str, str], secret: str = SECRET)
 
 
 @pytest.mark.parametrize(("path", "model", "list_prefix"), BASES)
-def test_chat_completion(fake_provider: FakeProvider, gateway: ServerHandle, path: str, model: str, list_prefix: str) -> None:
+def test_chat_completion(
+    fake_provider: FakeProvider, gateway: ServerHandle, path: str, model: str, list_prefix: str
+) -> None:
     client = sdk(gateway, path)
     raw = client.chat.completions.with_raw_response.create(model=model, messages=HELLO, temperature=0.5)
     completion = raw.parse()
@@ -99,7 +103,7 @@ def test_chat_completion(fake_provider: FakeProvider, gateway: ServerHandle, pat
 def test_chat_stream_with_usage_arrives_incrementally(
     fake_provider: FakeProvider, gateway: ServerHandle, path: str, model: str, list_prefix: str
 ) -> None:
-    text = "hello there general kenobi"
+    text = "hello there general kenobi, you are a bold one"
     fake_provider.script("openai", [SlowStream(delay_per_chunk=0.04)])
     client = sdk(gateway, path)
     stream = client.chat.completions.create(
@@ -190,7 +194,9 @@ def test_embeddings_float(
 
 
 @pytest.mark.parametrize(("path", "model", "list_prefix"), BASES)
-def test_model_list(fake_provider: FakeProvider, gateway: ServerHandle, path: str, model: str, list_prefix: str) -> None:
+def test_model_list(
+    fake_provider: FakeProvider, gateway: ServerHandle, path: str, model: str, list_prefix: str
+) -> None:
     ids = [m.id for m in sdk(gateway, path).models.list()]
 
     assert ids == [f"{list_prefix}{m}" for m in ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small")]
@@ -296,6 +302,27 @@ def test_extra_headers_on_openai_provider(fake_provider: FakeProvider) -> None:
 # --------------------------------------------------------------------------- weighted keys
 
 
+@pytest.fixture
+def nodelay_servers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Listening sockets made with proto=IPPROTO_TCP, so asyncio sets TCP_NODELAY on accepted ones.
+
+    ``tests/support/servers._bind`` creates ``socket.socket(AF_INET, SOCK_STREAM)`` (proto 0), which
+    asyncio's ``_set_nodelay`` skips: uvicorn then writes response head and body as two segments and
+    Nagle + delayed ACK cost ~40 ms per request. 1000 requests need the fix.
+    """
+
+    def bind(host: str) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, 0))
+        sock.listen(128)
+        sock.setblocking(False)
+        return sock
+
+    monkeypatch.setattr(servers, "_bind", bind)
+
+
+@pytest.mark.usefixtures("nodelay_servers")
 def test_weighted_keys_split_traffic(fake_provider: FakeProvider) -> None:
     config = openai_config(
         fake_provider,
