@@ -98,4 +98,6 @@ def error_headers(error: GatewayError, status: int) -> dict[str, str]:
     headers = dict(error.headers)
     if error.retry_after is not None and status in _RETRY_AFTER_STATUSES:
         headers["retry-after"] = str(max(0, math.ceil(error.retry_after)))
+    if status == 429 and isinstance(error, UpstreamError) and not error.retryable:
+        headers["x-should-retry"] = "false"  # e.g. OpenAI insufficient_quota: the SDK must not retry
     return headers

@@ -48,10 +48,12 @@ def config(fake: FakeProvider, *, max_retries: int = 0, **client: Any) -> dict[s
                     {"value": DISABLED_KEY, "models": ["*"], "name": "oa-off", "enabled": False},
                 ],
                 "network_config": {
-                    "base_url": fake.url, "max_retries": max_retries,
-                    "retry_backoff_initial_ms": 1, "retry_backoff_max_ms": 2,
+                    "base_url": fake.url,
+                    "max_retries": max_retries,
+                    "retry_backoff_initial_ms": 1,
+                    "retry_backoff_max_ms": 2,
                 },
-            },  # fmt: skip
+            },
             "anthropic": {"keys": [{"value": f"env.{ANTHROPIC_ENV}"}], "network_config": {"base_url": fake.url}},
             "gemini": {"keys": [{"value": GEMINI_KEY}], "network_config": {"base_url": fake.url + "/v1beta"}},
         },

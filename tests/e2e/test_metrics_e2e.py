@@ -52,9 +52,7 @@ class Scrape:
 
     def sum(self, name: str, **labels: str) -> float:
         return sum(
-            s.value
-            for s in self.samples
-            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+            s.value for s in self.samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
         )
 
     def samples_of(self, name: str) -> list[Sample]:
@@ -285,9 +283,7 @@ def _mix(gw: ServerHandle, fake: FakeProvider, rounds: range) -> int:
     for i in rounds:
         team = "red" if i % 2 else "blue"
         headers = {"x-request-id": f"rid-{i}-a", "x-bf-prom-team": team}
-        client.chat.completions.create(
-            model="gpt-4o-mini", messages=MESSAGES, user=f"user-{i}", extra_headers=headers
-        )
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, user=f"user-{i}", extra_headers=headers)
         stream = client.chat.completions.create(
             model="gpt-4o-mini", messages=MESSAGES, stream=True, user=f"user-{i}",
             extra_headers={"x-request-id": f"rid-{i}-b"},
@@ -323,7 +319,7 @@ def test_label_sets_stay_the_same_size_as_traffic_grows(gateway: ServerHandle, f
     assert second.label_sets() == first.label_sets()
     # Request ids, user ids and the per-request prompt never become label values.
     for i in (0, 3, 39):
-        for text in (f"rid-{i}-", f"user-{i}\"", f"{USER_TEXT} {i}"):
+        for text in (f"rid-{i}-", f'user-{i}"', f"{USER_TEXT} {i}"):
             assert text not in second.text
     routes = second.label_values("bifrost_requests_total", "route")
     assert GENAI_TEMPLATE + ":generateContent" in routes

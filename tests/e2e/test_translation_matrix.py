@@ -314,7 +314,8 @@ def anthropic_streamed_tool_call(c: Clients, model: str) -> Outcome:
 def anthropic_tool_result_turn(c: Clients, model: str) -> Outcome:
     messages: Any = [
         {"role": "user", "content": ASK},
-        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_w1", "name": TOOL, "input": {"city": "Paris"}}]},
+        {"role": "assistant", "content": [
+            {"type": "tool_use", "id": "toolu_w1", "name": TOOL, "input": {"city": "Paris"}}]},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_w1", "content": RESULT}]},
     ]  # fmt: skip
     message = c.anthropic.messages.create(model=model, max_tokens=256, messages=messages, tools=ANTHROPIC_TOOLS)
@@ -545,8 +546,8 @@ def test_translation(client: str, provider: str, scenario: str, clients: Clients
             assert call.id
         assert outcome.finish == tool_finish
     else:
-        expected = fake_tool_result_text(provider, RESULT) if scenario == "tool_result_turn" else fake_text(
-            provider, HELLO
+        expected = (
+            fake_tool_result_text(provider, RESULT) if scenario == "tool_result_turn" else fake_text(provider, HELLO)
         )
         assert outcome.text == expected
         assert outcome.calls == []

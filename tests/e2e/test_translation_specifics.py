@@ -9,6 +9,7 @@ One gateway and one fake per module, official SDKs as clients.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -205,8 +206,11 @@ def test_openai_passthrough_keeps_unknown_fields(gateway: ServerHandle, fake: Fa
 
 
 def test_openai_passthrough_stream_forces_usage_but_hides_it(oai: openai.OpenAI, fake: FakeProvider) -> None:
-    chunks = list(oai.chat.completions.create(
-        model=MODELS["openai"], messages=[{"role": "user", "content": HELLO}], stream=True, extra_body=FUTURE))
+    chunks = list(
+        oai.chat.completions.create(
+            model=MODELS["openai"], messages=[{"role": "user", "content": HELLO}], stream=True, extra_body=FUTURE
+        )
+    )
     upstream = only_request(fake, "openai").json
     assert upstream["stream_options"] == {"include_usage": True}, "the gateway needs usage to count tokens"
     assert upstream["future_knob"] == FUTURE["future_knob"]
@@ -287,6 +291,47 @@ def test_openai_500_reaches_genai_as_server_error(gem: genai.Client, fake: FakeP
         gem.models.generate_content(model=MODELS["openai"], contents=HELLO)
     assert caught.value.code == 500
     assert caught.value.status == "INTERNAL"
+
+
+def test_anthropic_overloaded_reaches_genai_as_unavailable(gem: genai.Client, fake: FakeProvider) -> None:
+    fake.script("anthropic", [Status(529)])
+    with pytest.raises(genai_errors.ServerError) as caught:
+        gem.models.generate_content(model=MODELS["anthropic"], contents=HELLO)
+    assert (caught.value.code, caught.value.status) == (503, "UNAVAILABLE")
+
+
+def test_gemini_retry_info_becomes_retry_after_for_openai_sdk(oai: openai.OpenAI, fake: FakeProvider) -> None:
+    fake.script("gemini", [Status(429, body=gemini_error_body(429, "Quota exceeded", retry_delay="2s"))])
+    with pytest.raises(openai.RateLimitError) as caught:
+        oai.chat.completions.create(model=MODELS["gemini"], messages=[{"role": "user", "content": HELLO}])
+    assert caught.value.response.headers.get("retry-after") == "2"
+
+
+INSUFFICIENT_QUOTA = {"error": {"message": "You exceeded your current quota", "type": "insufficient_quota",
+                                "param": None, "code": "insufficient_quota"}}  # fmt: skip
+
+
+@pytest.mark.parametrize("client_name", ["openai", "anthropic"])
+def test_openai_insufficient_quota_is_not_retried_by_the_sdk(
+    client_name: str, gateway: ServerHandle, fake: FakeProvider
+) -> None:
+    """Wire-formats E.7.10: a quota 429 carries ``x-should-retry: false`` in every dialect whose SDK
+    obeys it, so the SDK (default 2 retries here) gives up at once."""
+    fake.always("openai", Status(429, body=INSUFFICIENT_QUOTA))
+    hello: Any = [{"role": "user", "content": HELLO}]
+    if client_name == "openai":
+        oai = openai.OpenAI(api_key=CLIENT_KEY, base_url=f"{gateway.url}/openai/v1", max_retries=2)
+        with oai, pytest.raises(openai.RateLimitError) as caught:
+            oai.chat.completions.create(model=MODELS["openai"], messages=hello)
+        assert caught.value.code == "insufficient_quota"
+        headers = caught.value.response.headers
+    else:
+        ant = anthropic.Anthropic(api_key=CLIENT_KEY, base_url=f"{gateway.url}/anthropic", max_retries=2)
+        with ant, pytest.raises(anthropic.RateLimitError) as caught_ant:
+            ant.messages.create(model=MODELS["openai"], max_tokens=64, messages=hello)
+        headers = caught_ant.value.response.headers
+    assert headers.get("x-should-retry") == "false"
+    assert fake.count(vendor="openai") == 1, "the SDK retried a quota error"
 
 
 def _openai_stream_text(client: openai.OpenAI, model: str) -> Iterator[str]:
@@ -546,3 +591,84 @@ def test_genai_tool_call_from_anthropic_round_trips_by_name(gem: genai.Client, f
     (result,) = sent[2]["content"]
     assert use["type"] == "tool_use" and result["type"] == "tool_result"
     assert result["tool_use_id"] == use["id"]
+
+
+# --------------------------------------------------------------------------- tool-call traps
+
+
+def test_openai_style_ids_are_sanitised_identically_for_anthropic(oai: openai.OpenAI, fake: FakeProvider) -> None:
+    """Third-party ids such as ``functions.get_weather:0`` break Anthropic's id pattern; two parallel
+    results go into ONE user turn."""
+    calls = [{"id": f"functions.get_weather:{i}", "type": "function",
+              "function": {"name": TOOL, "arguments": json.dumps({"city": city})}}
+             for i, city in enumerate(["Paris", "Rome"])]  # fmt: skip
+    messages: Any = [
+        {"role": "user", "content": ASK},
+        {"role": "assistant", "content": None, "tool_calls": calls},
+        {"role": "tool", "tool_call_id": "functions.get_weather:0", "content": "sunny"},
+        {"role": "tool", "tool_call_id": "functions.get_weather:1", "content": "rainy"},
+    ]
+    result = oai.chat.completions.create(model=MODELS["anthropic"], messages=messages, tools=OPENAI_TOOLS)
+    assert result.choices[0].message.content == fake_tool_result_text("anthropic", "sunny rainy")
+    sent = only_request(fake, "anthropic").json["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    use_ids = [b["id"] for b in sent[1]["content"]]
+    result_ids = [b["tool_use_id"] for b in sent[2]["content"]]
+    assert use_ids == result_ids and len(set(use_ids)) == 2
+    assert all(re.fullmatch(r"[a-zA-Z0-9_-]+", i) for i in use_ids)
+
+
+def test_parallel_tool_results_reach_gemini_by_name(ant: anthropic.Anthropic, fake: FakeProvider) -> None:
+    messages: Any = [
+        {"role": "user", "content": ASK},
+        {"role": "assistant", "content": [
+            {"type": "tool_use", "id": "toolu_a", "name": TOOL, "input": {"city": "Paris"}},
+            {"type": "tool_use", "id": "toolu_b", "name": "get_time", "input": {}}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_b", "content": "noon"},
+            {"type": "tool_result", "tool_use_id": "toolu_a", "content": "sunny"}]},
+    ]  # fmt: skip
+    tools: Any = [*ANTHROPIC_TOOLS, {"name": "get_time", "input_schema": {"type": "object", "properties": {}}}]
+    result = ant.messages.create(model=MODELS["gemini"], max_tokens=64, messages=messages, tools=tools)
+    assert result.content[0].text == fake_tool_result_text("gemini", "noon sunny")  # type: ignore[union-attr]
+    contents = only_request(fake, "gemini").json["contents"]
+    assert [c["role"] for c in contents] == ["user", "model", "user"]
+    responses = [p["functionResponse"] for p in contents[2]["parts"]]
+    assert [(r["name"], r["response"]) for r in responses] == [
+        ("get_time", {"output": "noon"}),
+        (TOOL, {"output": "sunny"}),
+    ]
+
+
+@pytest.mark.parametrize("client_name", ["openai", "anthropic"])
+def test_gemini3_tool_turn_carries_a_thought_signature(
+    client_name: str, oai: openai.OpenAI, ant: anthropic.Anthropic, fake: FakeProvider
+) -> None:
+    """Gemini 3 rejects a functionCall sent back without ``thoughtSignature`` (the fake too); OpenAI and
+    Anthropic clients cannot carry it, so the gateway must supply one."""
+    model = "gemini/gemini-3-pro-preview"
+    if client_name == "openai":
+        first = oai.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": ASK}], tools=OPENAI_TOOLS
+        )
+        message = first.choices[0].message
+        (call,) = message.tool_calls or []
+        history: Any = [{"role": "user", "content": ASK}, message.model_dump(exclude_none=True),
+                        {"role": "tool", "tool_call_id": call.id, "content": RESULT}]  # fmt: skip
+        second = oai.chat.completions.create(model=model, messages=history, tools=OPENAI_TOOLS)
+        text = second.choices[0].message.content
+    else:
+        reply = ant.messages.create(
+            model=model, max_tokens=64, messages=[{"role": "user", "content": ASK}], tools=ANTHROPIC_TOOLS
+        )
+        (use,) = [b for b in reply.content if b.type == "tool_use"]
+        history = [
+            {"role": "user", "content": ASK},
+            {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in reply.content]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": RESULT}]},
+        ]
+        again = ant.messages.create(model=model, max_tokens=64, messages=history, tools=ANTHROPIC_TOOLS)
+        text = again.content[0].text  # type: ignore[union-attr]
+    assert text == fake_tool_result_text("gemini", RESULT)
+    (part,) = fake.requests[-1].json["contents"][1]["parts"]
+    assert part["functionCall"]["name"] == TOOL and part.get("thoughtSignature")

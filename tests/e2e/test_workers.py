@@ -165,9 +165,7 @@ def _base_env(tmpdir: Path) -> dict[str, str]:
     return env
 
 
-def test_two_workers_share_exact_totals_and_the_cli_dir_is_removed(
-    tmp_path: Path, fake_provider: FakeProvider
-) -> None:
+def test_two_workers_share_exact_totals_and_the_cli_dir_is_removed(tmp_path: Path, fake_provider: FakeProvider) -> None:
     tmpdir = tmp_path / "tmp"
     env = _base_env(tmpdir)
     with serve_cli(_write_config(tmp_path, fake_provider), env, tmp_path / "cli.log") as (url, proc):
