@@ -398,7 +398,7 @@ def wait_quiet(ctx: Ctx, roots: list[int], label: str) -> None:
         quiet = quiet + 1 if load <= ctx.args.max_noise else 0
         if quiet >= 2:
             return
-        if not said:
+        if not said and load > ctx.args.max_noise:
             eprint(f"   {label}: waiting for other jobs to calm down ({load:.0f}% of a core busy)")
             said = True
     eprint(f"   {label}: still busy after {ctx.args.quiet_wait:g}s; measuring anyway")

@@ -93,7 +93,7 @@ async def _read_body(receive: Receive, headers: Mapping[str, str], limit: int) -
 
 def _too_large(limit: int) -> RequestTooLargeError:
     return RequestTooLargeError(
-        f"request body exceeds {limit / 1048576:g} MB (client.max_request_body_size_mb)",
+        f"request body exceeds the limit of {limit} bytes (raise client.max_request_body_size_mb to allow more)",
         code="request_too_large",
     )
 

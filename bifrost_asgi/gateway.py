@@ -97,6 +97,9 @@ class Gateway:
         self.in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        # Streams being relayed (by id): shutdown ends the ones that outlive the grace period.
+        self._streams: dict[int, EventStream] = {}
+        self._aborting = False
         self.max_body_bytes = int(settings.client.max_request_body_size_mb * 1024 * 1024)
         providers = {
             name: ProviderRuntime(
@@ -168,7 +171,16 @@ class Gateway:
                     await self._idle.wait()
             except TimeoutError:
                 logger.warning("%d request(s) still running after %gs grace; closing", self.in_flight, grace)
+                await self._abort_streams()
         await self.aclose()
+
+    async def _abort_streams(self) -> None:
+        """Close the upstream side of every stream still being relayed: each relay then sends its
+        client an error event and ends. (Closing the client pool alone does not reliably wake a
+        read in progress: with aiohttp it can wait for the idle timeout.)"""
+        self._aborting = True
+        for events in list(self._streams.values()):
+            await events.aclose()
 
     async def aclose(self) -> None:
         await self.upstream.aclose()
@@ -270,6 +282,7 @@ class Gateway:
         self, dialect: Dialect, request: ChatRequest, exchange: _Exchange, default: str | None
     ) -> StreamReply:
         events = await self.router.open_stream(request, exchange.ctx, default)
+        self._streams[id(events)] = events
         renderer = dialect.stream_renderer(request)
         headers = self._headers(exchange)
         return StreamReply(self._relay(events, renderer, exchange), headers, renderer.media_type)
@@ -281,9 +294,12 @@ class Gateway:
         try:
             async for event in events.events():
                 if isinstance(event, StreamFailure):
-                    exchange.status = event.error.status
-                    exchange.error = event.error.message
-                    yield self._scrubbed(renderer.fail(event.error))
+                    error = event.error
+                    if self._aborting:
+                        error = ServiceUnavailableError("the gateway shut down before the stream finished")
+                    exchange.status = error.status
+                    exchange.error = error.message
+                    yield self._scrubbed(renderer.fail(error))
                     return
                 if isinstance(event, UsageUpdate):
                     ctx.usage = event.usage
@@ -306,6 +322,7 @@ class Gateway:
                 exchange.error = "client disconnected"
             raise
         finally:
+            self._streams.pop(id(events), None)
             await events.aclose()
             self._finish(exchange)
 

@@ -101,9 +101,7 @@ def test_bad_port_flag_is_rejected_by_argparse() -> None:
 
 @pytest.fixture
 def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
-    """Record ``uvicorn.run`` calls (with the worker-visible environment at that moment)."""
-    import uvicorn
-
+    """Record ``run_uvicorn`` calls (with the worker-visible environment at that moment)."""
     calls: list[dict[str, Any]] = []
 
     def fake_run(app: str, **kwargs: Any) -> None:
@@ -112,7 +110,7 @@ def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, An
         env = {k: os.environ.get(k) for k in WORKER_ENV}
         calls.append({"app": app, **kwargs, "env": env, "multiproc_exists": exists})
 
-    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(cli, "run_uvicorn", fake_run)
     for name in (*WORKER_ENV, "BIFROST_HOST", "BIFROST_PORT", "BIFROST_WORKERS", "BIFROST_LOG_LEVEL"):
         monkeypatch.delenv(name, raising=False)  # restored (removed) after the test
     logger = logging.getLogger("bifrost_asgi")
@@ -193,3 +191,26 @@ def test_factory_builds_the_app_from_worker_environment(
     assert sorted(built[1].providers) == ["anthropic", "openai"]
     assert "OPENAI_API_KEY" not in caplog.text  # the parent already warned; workers stay quiet
     assert logging.getLogger("bifrost_asgi.config").level == logging.NOTSET
+
+
+def test_workers_share_a_socket_with_nagle_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """uvicorn binds worker sockets without IPPROTO_TCP, so asyncio never sets TCP_NODELAY and each
+    small response would wait ~40 ms on a delayed ACK: ``run_uvicorn`` binds it with the option."""
+    import socket
+
+    from uvicorn.supervisors import multiprocess
+
+    seen: list[int] = []
+
+    class FakeSupervisor:
+        def __init__(self, config: Any, sockets: list[socket.socket], **kwargs: Any) -> None:
+            seen.extend(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in sockets)
+            for sock in sockets:
+                sock.close()
+
+        def run(self) -> None:
+            pass
+
+    monkeypatch.setattr(multiprocess, "Multiprocess", FakeSupervisor)
+    cli.run_uvicorn("bifrost_asgi.cli:create_app_from_env", factory=True, host="127.0.0.1", port=0, workers=2)
+    assert seen and all(value != 0 for value in seen)

@@ -140,9 +140,7 @@ def test_500s_are_retried_max_retries_times_then_returned(fake_provider: FakePro
     assert fake_b.count() == 0
 
 
-def test_500s_then_fallback_answers_from_the_second_provider(
-    fake_provider: FakeProvider, fake_b: FakeProvider
-) -> None:
+def test_500s_then_fallback_answers_from_the_second_provider(fake_provider: FakeProvider, fake_b: FakeProvider) -> None:
     fake_provider.always("openai", Status(500))
     with run_gateway(config(fake_provider, fake_b, network={"max_retries": 2})) as gw, openai_client(gw) as client:
         status, headers, content = chat(client, extra_body={"fallbacks": [BACKUP]})
@@ -301,9 +299,7 @@ def test_stream_stalling_after_content_ends_with_an_error_event(
     assert fake_b.count() == 0  # content had reached the client: no fallback mid-answer
 
 
-def test_slow_stream_before_content_times_out_and_falls_back(
-    fake_provider: FakeProvider, fake_b: FakeProvider
-) -> None:
+def test_slow_stream_before_content_times_out_and_falls_back(fake_provider: FakeProvider, fake_b: FakeProvider) -> None:
     fake_provider.always("openai", SlowStream(2.0))
     net = {"stream_idle_timeout_in_seconds": 1}
     with run_gateway(config(fake_provider, fake_b, network=net)) as gw, openai_client(gw) as client:
@@ -382,9 +378,7 @@ def test_early_close_of_a_non_streamed_body_is_retried(fake_provider: FakeProvid
 
 @contextlib.contextmanager
 def anthropic_client(gw: ServerHandle) -> Iterator[anthropic.Anthropic]:
-    with anthropic.Anthropic(
-        base_url=f"{gw.url}/anthropic", api_key="client-key", max_retries=0, timeout=15
-    ) as client:
+    with anthropic.Anthropic(base_url=f"{gw.url}/anthropic", api_key="client-key", max_retries=0, timeout=15) as client:
         yield client
 
 
@@ -454,9 +448,7 @@ def test_genai_sdk_mid_stream_error_raises(fake_provider: FakeProvider, fake_b: 
     assert caught.value.code == 503
 
 
-def test_genai_sdk_hang_falls_back_via_configured_fallbacks(
-    fake_provider: FakeProvider, fake_b: FakeProvider
-) -> None:
+def test_genai_sdk_hang_falls_back_via_configured_fallbacks(fake_provider: FakeProvider, fake_b: FakeProvider) -> None:
     fake_provider.always("gemini", Hang(10))
     cfg = config(
         fake_provider,

@@ -10,7 +10,6 @@ gateway's key upstream instead of the client's).
 from __future__ import annotations
 
 import collections
-import socket
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -28,7 +27,6 @@ from tests.support import (
     fake_embedding,
     fake_text,
     run_gateway,
-    servers,
     split_text,
 )
 
@@ -302,27 +300,6 @@ def test_extra_headers_on_openai_provider(fake_provider: FakeProvider) -> None:
 # --------------------------------------------------------------------------- weighted keys
 
 
-@pytest.fixture
-def nodelay_servers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Listening sockets made with proto=IPPROTO_TCP, so asyncio sets TCP_NODELAY on accepted ones.
-
-    ``tests/support/servers._bind`` creates ``socket.socket(AF_INET, SOCK_STREAM)`` (proto 0), which
-    asyncio's ``_set_nodelay`` skips: uvicorn then writes response head and body as two segments and
-    Nagle + delayed ACK cost ~40 ms per request. 1000 requests need the fix.
-    """
-
-    def bind(host: str) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, 0))
-        sock.listen(128)
-        sock.setblocking(False)
-        return sock
-
-    monkeypatch.setattr(servers, "_bind", bind)
-
-
-@pytest.mark.usefixtures("nodelay_servers")
 def test_weighted_keys_split_traffic(fake_provider: FakeProvider) -> None:
     config = openai_config(
         fake_provider,

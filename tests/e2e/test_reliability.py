@@ -196,15 +196,15 @@ def _in_background(fn: Any) -> tuple[threading.Thread, list[Any]]:
 
 
 def test_queue_wait_counts_against_the_request_timeout(fake_provider: FakeProvider, fake_b: FakeProvider) -> None:
-    fake_provider.always("openai", Hang(3.0))
-    with run_gateway(config(fake_provider, fake_b, queue={"concurrency": 1, "buffer_size": 10})) as gw:
-        with openai_client(gw) as first_client, openai_client(gw) as second_client:
-            first, first_out = _in_background(lambda: chat(first_client).status_code)
-            fake_provider.wait_for(lambda: fake_provider.active_requests == 1)
-            started = time.monotonic()
-            error = failed(second_client, extra_headers={"x-bf-request-timeout": "1"})
-            elapsed = time.monotonic() - started
-            first.join(10)
+    fake_provider.always("openai", Hang(2.0))
+    cfg = config(fake_provider, fake_b, queue={"concurrency": 1, "buffer_size": 10})
+    with run_gateway(cfg) as gw, openai_client(gw) as first_client, openai_client(gw) as second_client:
+        first, first_out = _in_background(lambda: chat(first_client).status_code)
+        fake_provider.wait_for(lambda: fake_provider.active_requests == 1)
+        started = time.monotonic()
+        error = failed(second_client, extra_headers={"x-bf-request-timeout": "1"})
+        elapsed = time.monotonic() - started
+        first.join(10)
     assert error.status_code == 504
     assert 0.9 <= elapsed < 1.6
     assert "queue" in error.message
@@ -215,14 +215,14 @@ def test_queue_wait_counts_against_the_request_timeout(fake_provider: FakeProvid
 def test_time_spent_queued_is_taken_from_the_first_attempt(fake_provider: FakeProvider, fake_b: FakeProvider) -> None:
     # The slot frees after 0.6 s; the queued request (timeout 1 s) then has 0.4 s left, not 1 s more.
     fake_provider.script("openai", [Hang(0.6), Hang(0.8)])
-    with run_gateway(config(fake_provider, fake_b, queue={"concurrency": 1, "buffer_size": 10})) as gw:
-        with openai_client(gw) as first_client, openai_client(gw) as second_client:
-            first, first_out = _in_background(lambda: chat(first_client).status_code)
-            fake_provider.wait_for(lambda: fake_provider.active_requests == 1)
-            started = time.monotonic()
-            error = failed(second_client, extra_headers={"x-bf-request-timeout": "1"})
-            elapsed = time.monotonic() - started
-            first.join(10)
+    cfg = config(fake_provider, fake_b, queue={"concurrency": 1, "buffer_size": 10})
+    with run_gateway(cfg) as gw, openai_client(gw) as first_client, openai_client(gw) as second_client:
+        first, first_out = _in_background(lambda: chat(first_client).status_code)
+        fake_provider.wait_for(lambda: fake_provider.active_requests == 1)
+        started = time.monotonic()
+        error = failed(second_client, extra_headers={"x-bf-request-timeout": "1"})
+        elapsed = time.monotonic() - started
+        first.join(10)
     assert first_out == [200]
     assert error.status_code == 504
     assert 0.9 <= elapsed < 1.3, f"took {elapsed:.3f}s: the queue wait was not counted"
@@ -246,9 +246,7 @@ def test_a_bad_fallbacks_entry_is_a_400_naming_it(
     assert fake_provider.count() == fake_b.count() == 0
 
 
-def test_configured_fallbacks_serve_requests_that_name_none(
-    fake_provider: FakeProvider, fake_b: FakeProvider
-) -> None:
+def test_configured_fallbacks_serve_requests_that_name_none(fake_provider: FakeProvider, fake_b: FakeProvider) -> None:
     fake_provider.always("openai", Status(503))
     routing = {"fallbacks": {"gpt-4o-mini": [FALLBACK]}, "cooldown_failures": 100}
     with run_gateway(config(fake_provider, fake_b, routing=routing)) as gw, openai_client(gw) as client:

@@ -38,6 +38,9 @@ T = TypeVar("T")
 HI: Any = [{"role": "user", "content": "hi"}]
 MODEL = "openai/gpt-4o-mini"
 TEXT = fake_text("openai", "hi")
+WORDS = "one two three four five six seven eight nine ten"
+LONG: Any = [{"role": "user", "content": WORDS}]
+LONG_TEXT = fake_text("openai", WORDS)  # streamed one word a frame: 12 content frames
 
 
 # --------------------------------------------------------------------------- a gateway on our own loop
@@ -101,9 +104,7 @@ def serve_gateway(config: Mapping[str, Any], *, graceful: float | None = 5.0) ->
         )
     )  # fmt: skip
     serving = asyncio.run_coroutine_threadsafe(server.serve(sockets=[sock]), loop.loop)
-    handle = GatewayServer(
-        f"http://127.0.0.1:{sock.getsockname()[1]}", loop, server, serving, app.state.gateway
-    )
+    handle = GatewayServer(f"http://127.0.0.1:{sock.getsockname()[1]}", loop, server, serving, app.state.gateway)
     try:
         deadline = time.monotonic() + 10
         while not server.started:
@@ -123,14 +124,14 @@ def serve_gateway(config: Mapping[str, Any], *, graceful: float | None = 5.0) ->
             sock.close()
 
 
-def gateway_config(fake: FakeProvider, *, grace: float, **network: Any) -> dict[str, Any]:
+def gateway_config(fake: FakeProvider, *, grace: float, upstream_client: str = "auto") -> dict[str, Any]:
     return {
         "providers": {
-            "openai": {"keys": [{"value": "sk-a"}], "network_config": {"base_url": fake.url, **network}},
+            "openai": {"keys": [{"value": "sk-a"}], "network_config": {"base_url": fake.url}},
             "anthropic": {"keys": [{"value": "sk-ant"}], "network_config": {"base_url": fake.url}},
             "gemini": {"keys": [{"value": "g"}], "network_config": {"base_url": f"{fake.url}/v1beta"}},
         },
-        "client": {"enable_logging": False, "shutdown_grace_seconds": grace},
+        "client": {"enable_logging": False, "shutdown_grace_seconds": grace, "upstream_client": upstream_client},
     }
 
 
@@ -146,10 +147,10 @@ class Outcome:
     ended_at: float | None = None
 
 
-def _stream(url: str, out: Outcome) -> None:
+def _stream(url: str, out: Outcome, messages: Any = HI) -> None:
     with openai.OpenAI(base_url=f"{url}/v1", api_key="k", max_retries=0, timeout=20) as client:
         try:
-            raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=HI, stream=True)
+            raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=messages, stream=True)
             out.status = raw.status_code
             for chunk in raw.parse():
                 for choice in chunk.choices:
@@ -172,6 +173,10 @@ def _complete(url: str, out: Outcome) -> None:
             out.error = exc
         finally:
             out.ended_at = time.monotonic()
+
+
+def _long_stream(url: str, out: Outcome) -> None:
+    _stream(url, out, LONG)
 
 
 def _start(target: Any, url: str) -> tuple[threading.Thread, Outcome]:
@@ -206,12 +211,12 @@ def test_in_flight_work_finishes_and_new_requests_get_503_in_each_dialect(fake_p
         _wait(lambda: gw.gateway.closing)
 
         # New requests while draining: refused at once, in each client's own dialect.
-        with openai.OpenAI(base_url=f"{gw.url}/v1", api_key="k", max_retries=0) as client:
-            with pytest.raises(openai.APIStatusError) as refused_openai:
-                client.chat.completions.create(model=MODEL, messages=HI)
-        with anthropic.Anthropic(base_url=f"{gw.url}/anthropic", api_key="k", max_retries=0) as claude:
-            with pytest.raises(anthropic.APIStatusError) as refused_anthropic:
-                claude.messages.create(model="claude-haiku-4-5", max_tokens=16, messages=HI)
+        client = openai.OpenAI(base_url=f"{gw.url}/v1", api_key="k", max_retries=0)
+        with client, pytest.raises(openai.APIStatusError) as refused_openai:
+            client.chat.completions.create(model=MODEL, messages=HI)
+        claude = anthropic.Anthropic(base_url=f"{gw.url}/anthropic", api_key="k", max_retries=0)
+        with claude, pytest.raises(anthropic.APIStatusError) as refused_anthropic:
+            claude.messages.create(model="claude-haiku-4-5", max_tokens=16, messages=HI)
         google = genai.Client(api_key="k", http_options=genai_types.HttpOptions(base_url=f"{gw.url}/genai"))
         with contextlib.closing(google), pytest.raises(genai_errors.ServerError) as refused_genai:
             google.models.generate_content(model="gemini-2.5-flash", contents="hi")
@@ -242,21 +247,30 @@ def test_in_flight_work_finishes_and_new_requests_get_503_in_each_dialect(fake_p
     assert in_flight == 0
 
 
-def test_shutdown_is_bounded_by_the_grace_period_when_a_stream_outlives_it(fake_provider: FakeProvider) -> None:
-    fake_provider.always("openai", SlowStream(0.4))  # ~7 frames: about 3 s of stream
-    with serve_gateway(gateway_config(fake_provider, grace=1)) as gw:
-        streaming, out = _start(_stream, gw.url)
+@pytest.mark.parametrize("upstream_client", ["aiohttp", "httpx"])
+def test_shutdown_is_bounded_by_the_grace_period_when_a_stream_outlives_it(
+    fake_provider: FakeProvider, upstream_client: str
+) -> None:
+    fake_provider.always("openai", SlowStream(0.2))  # ~16 frames: over 3 s of stream
+    with serve_gateway(gateway_config(fake_provider, grace=1, upstream_client=upstream_client)) as gw:
+        streaming, out = _start(_long_stream, gw.url)
         _wait(lambda: out.first_content_at is not None)
         started = time.monotonic()
         gw.run(gw.gateway.shutdown(), timeout=5)
         took = time.monotonic() - started
-        streaming.join(5)
+        streaming.join(3)
         alive = streaming.is_alive()
+        in_flight = gw.gateway.in_flight
     assert 0.9 <= took < 1.6, f"shutdown took {took:.3f}s with a 1 s grace period"
     assert not alive, "the client stream hung after shutdown"
+    assert out.ended_at is not None and out.ended_at - started < 2.0
+    # The client got part of the answer, then an error event saying why it ended.
     assert out.status == 200
-    assert out.text.startswith("openai")
-    assert out.text != TEXT  # cut short
+    assert LONG_TEXT.startswith(out.text) and "one" in out.text and out.text != LONG_TEXT
+    assert isinstance(out.error, openai.APIError)
+    assert "shut down" in out.error.message
+    assert in_flight == 0
+    fake_provider.wait_idle(timeout=2.0, connections=True)  # the upstream stream was closed
 
 
 def test_server_stop_lets_a_stream_finish_then_exits(fake_provider: FakeProvider) -> None:
@@ -275,18 +289,18 @@ def test_server_stop_lets_a_stream_finish_then_exits(fake_provider: FakeProvider
 
 
 def test_server_stop_with_a_stream_longer_than_the_grace_period_does_not_hang(fake_provider: FakeProvider) -> None:
-    fake_provider.always("openai", SlowStream(0.5))  # ~3.5 s of stream
+    fake_provider.always("openai", SlowStream(0.2))  # over 3 s of stream
     with serve_gateway(gateway_config(fake_provider, grace=1), graceful=1) as gw:
-        streaming, out = _start(_stream, gw.url)
+        streaming, out = _start(_long_stream, gw.url)
         _wait(lambda: out.first_content_at is not None)
         started = time.monotonic()
         gw.stop()
         took = time.monotonic() - started
-        streaming.join(5)
+        streaming.join(3)
         alive = streaming.is_alive()
         gateway = gw.gateway
     assert took < 2.5, f"server stop took {took:.3f}s with a 1 s grace period"
     assert not alive, "the client stream hung after the server stopped"
-    assert out.text != TEXT
+    assert out.error is not None and out.text != LONG_TEXT
     assert gateway.in_flight == 0
     fake_provider.wait_idle(timeout=3.0, connections=True)  # the upstream stream was closed too

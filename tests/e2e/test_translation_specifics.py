@@ -672,3 +672,71 @@ def test_gemini3_tool_turn_carries_a_thought_signature(
     assert text == fake_tool_result_text("gemini", RESULT)
     (part,) = fake.requests[-1].json["contents"][1]["parts"]
     assert part["functionCall"]["name"] == TOOL and part.get("thoughtSignature")
+
+
+# --------------------------------------------------------------------------- finish reasons (E.4)
+
+#: The same stop condition as each vendor spells it (client-side names: openai / anthropic / genai).
+STOPS = {
+    "length": {"openai": "length", "anthropic": "max_tokens", "gemini": "MAX_TOKENS"},
+    "filter": {"openai": "content_filter", "anthropic": "refusal", "gemini": "SAFETY"},
+}
+ANSWER_PATH = {"openai": "/chat/completions", "anthropic": "/v1/messages", "gemini": ":generateContent"}
+
+
+def _upstream_answer(provider: str, reason: str) -> dict[str, Any]:
+    if provider == "openai":
+        return {"id": "chatcmpl-x", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "partial"},
+                             "finish_reason": reason}],
+                "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}}  # fmt: skip
+    if provider == "anthropic":
+        return {"id": "msg_x", "type": "message", "role": "assistant", "model": "claude-3-5-haiku-latest",
+                "content": [{"type": "text", "text": "partial"}], "stop_reason": reason, "stop_sequence": None,
+                "usage": {"input_tokens": 11, "output_tokens": 7}}  # fmt: skip
+    return {"candidates": [{"content": {"role": "model", "parts": [{"text": "partial"}]}, "finishReason": reason,
+                            "index": 0}],
+            "usageMetadata": {"promptTokenCount": 11, "candidatesTokenCount": 7, "totalTokenCount": 18}}  # fmt: skip
+
+
+@pytest.mark.parametrize("stop", sorted(STOPS))
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
+@pytest.mark.parametrize("client_name", ["openai", "anthropic", "genai"])
+def test_finish_reasons_map_across_vendors(
+    client_name: str, provider: str, stop: str, request: pytest.FixtureRequest, fake: FakeProvider
+) -> None:
+    fake.respond(ANSWER_PATH[provider], lambda _: _upstream_answer(provider, STOPS[stop][provider]))
+    client = request.getfixturevalue(CLIENT_FIXTURE[client_name])
+    hello: Any = [{"role": "user", "content": HELLO}]
+    if client_name == "openai":
+        seen = client.chat.completions.create(model=MODELS[provider], messages=hello).choices[0].finish_reason
+        expected = STOPS[stop]["openai"]
+    elif client_name == "anthropic":
+        seen = client.messages.create(model=MODELS[provider], max_tokens=64, messages=hello).stop_reason
+        expected = STOPS[stop]["anthropic"]
+    else:
+        response = client.models.generate_content(model=MODELS[provider], contents=HELLO)
+        seen = response.candidates[0].finish_reason.value
+        expected = STOPS[stop]["gemini"]
+    assert seen == expected
+
+
+def test_openai_n_maps_to_gemini_candidates(oai: openai.OpenAI, fake: FakeProvider) -> None:
+    two = {"candidates": [
+        {"content": {"role": "model", "parts": [{"text": "a"}]}, "finishReason": "STOP", "index": 0},
+        {"content": {"role": "model", "parts": [{"text": "b"}]}, "finishReason": "MAX_TOKENS", "index": 1}],
+        "usageMetadata": {"promptTokenCount": 11, "candidatesTokenCount": 7, "totalTokenCount": 18}}  # fmt: skip
+    fake.respond(":generateContent", lambda _: two)
+    result = oai.chat.completions.create(model=MODELS["gemini"], messages=[{"role": "user", "content": HELLO}], n=2)
+    assert [(c.index, c.message.content, c.finish_reason) for c in result.choices] == [
+        (0, "a", "stop"),
+        (1, "b", "length"),
+    ]
+    assert only_request(fake, "gemini").json["generationConfig"]["candidateCount"] == 2
+
+
+def test_openai_n_to_anthropic_is_rejected_by_name(oai: openai.OpenAI, fake: FakeProvider) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        oai.chat.completions.create(model=MODELS["anthropic"], messages=[{"role": "user", "content": HELLO}], n=2)
+    assert "n=2" in caught.value.message
+    assert fake.requests == []
