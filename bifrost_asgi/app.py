@@ -133,7 +133,7 @@ async def _send_stream(reply: StreamReply, receive: Receive, send: Send) -> None
         for task in (pumping, watching):
             task.cancel()
         await asyncio.gather(pumping, watching, return_exceptions=True)
-        await chunks.aclose()  # type: ignore[attr-defined]
+        await chunks.aclose()
     if pumping.done() and not pumping.cancelled() and pumping.exception() is not None:
         raise pumping.exception()  # type: ignore[misc]
 

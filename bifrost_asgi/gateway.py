@@ -10,10 +10,10 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
@@ -54,13 +54,44 @@ class JsonReply:
 
 @dataclass(frozen=True, slots=True)
 class StreamReply:
-    chunks: AsyncIterator[bytes]
+    chunks: ChunkStream
     headers: dict[str, str] = field(default_factory=dict)
     media_type: str = "text/event-stream"
     status: int = 200
 
 
 Reply = JsonReply | StreamReply
+
+
+class ChunkStream(Protocol):
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None:
+        """Stop relaying; releases the upstream stream, the queue slot and the request's accounting
+        even when iteration never started (a client that left before the first chunk)."""
+        ...
+
+
+class _RelayChunks:
+    """An async generator's ``aclose()`` skips its ``finally`` when it never started; this wrapper
+    runs the relay's cleanup in that case too."""
+
+    __slots__ = ("_generator", "_on_abandon", "_started")
+
+    def __init__(self, generator: AsyncGenerator[bytes, None], on_abandon: Callable[[], Awaitable[None]]) -> None:
+        self._generator = generator
+        self._on_abandon = on_abandon
+        self._started = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        self._started = True
+        return self._generator
+
+    async def aclose(self) -> None:
+        if not self._started:
+            self._started = True
+            await self._on_abandon()
+        await self._generator.aclose()
 
 
 @dataclass(slots=True)
@@ -285,9 +316,15 @@ class Gateway:
         self._streams[id(events)] = events
         renderer = dialect.stream_renderer(request)
         headers = self._headers(exchange)
-        return StreamReply(self._relay(events, renderer, exchange), headers, renderer.media_type)
 
-    async def _relay(self, events: EventStream, renderer: Any, exchange: _Exchange) -> AsyncIterator[bytes]:
+        async def abandon() -> None:
+            exchange.status, exchange.error = 499, "client disconnected"
+            await self._end_stream(events, exchange)
+
+        chunks = _RelayChunks(self._relay(events, renderer, exchange), abandon)
+        return StreamReply(chunks, headers, renderer.media_type)
+
+    async def _relay(self, events: EventStream, renderer: Any, exchange: _Exchange) -> AsyncGenerator[bytes, None]:
         ctx = exchange.ctx
         provider, model = ctx.provider or "unknown", ctx.model or "unknown"
         last: float | None = None
@@ -322,9 +359,12 @@ class Gateway:
                 exchange.error = "client disconnected"
             raise
         finally:
-            self._streams.pop(id(events), None)
-            await events.aclose()
-            self._finish(exchange)
+            await self._end_stream(events, exchange)
+
+    async def _end_stream(self, events: EventStream, exchange: _Exchange) -> None:
+        self._streams.pop(id(events), None)
+        await events.aclose()
+        self._finish(exchange)
 
     # ------------------------------------------------------------------ replies and reporting
 
