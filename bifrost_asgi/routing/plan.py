@@ -14,15 +14,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..errors import InvalidRequestError
-from ..settings import ProviderConfig, RouteTarget, RoutingConfig
+from ..settings import (
+    STANDARD_PROVIDERS,
+    UNSUPPORTED_BIFROST_PROVIDERS,
+    ProviderConfig,
+    RouteTarget,
+    RoutingConfig,
+)
 
-KNOWN_PROVIDERS = frozenset(
-    {
-        "openai", "anthropic", "gemini", "azure", "mock", "groq", "mistral", "ollama", "openrouter",
-        "cerebras", "xai", "deepseek", "together", "fireworks", "perplexity", "vllm", "sgl", "nebius",
-        "parasail", "bedrock", "cohere", "vertex", "huggingface", "replicate", "elevenlabs", "runway",
-    }
-)  # fmt: skip
+KNOWN_PROVIDERS = STANDARD_PROVIDERS | UNSUPPORTED_BIFROST_PROVIDERS
 
 # (prefix, provider) in match order: the first configured provider whose family matches wins.
 _FAMILIES: tuple[tuple[str, str], ...] = (
