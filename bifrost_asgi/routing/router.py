@@ -29,6 +29,7 @@ from typing import Any, Protocol, TypeVar
 from ..errors import (
     GatewayError,
     NoUsableKeyError,
+    QueueFullError,
     UpstreamError,
     UpstreamTimeoutError,
 )
@@ -202,13 +203,23 @@ class Router:
         async def call(rt: ProviderRuntime, target: Target, key: KeyConfig | None, timeouts: Timeouts) -> EventStream:
             built = rt.impl.build_chat(request, target.model, key)
             started = self.clock()
+            # The attempt's total bounds the wait for the first content too, not only for the
+            # headers: an upstream that answers at once and then only sends keep-alive comments
+            # (each one resetting the idle timer) must still time out and let a fallback answer.
+            deadline = asyncio.get_running_loop().time() + timeouts.total
             stream = await self.upstream.open(built, timeouts)
             try:
                 if stream.status >= 400:
                     body = await stream.read()
                     raise rt.impl.parse_error(UpstreamResponse(stream.status, stream.headers, body))
                 parser = rt.impl.stream_parser(request, target.model)
-                primed = await self._prime(stream, parser, stack, int(self.wall_clock()))
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        primed = await self._prime(stream, parser, stack, int(self.wall_clock()))
+                except TimeoutError:
+                    raise UpstreamTimeoutError(
+                        f"upstream sent no content within {timeouts.total:g}s", provider=rt.name
+                    ) from None
             except BaseException:
                 await stream.aclose()
                 raise
@@ -378,6 +389,9 @@ class Router:
         try:
             async with asyncio.timeout(timeouts.total):
                 await slot.enter_async_context(rt.queue.slot())
+        except QueueFullError:
+            ctx.attempts.append(Attempt(rt.name, target.model, None, None, "queue full"))
+            raise
         except TimeoutError:
             await slot.aclose()
             ctx.attempts.append(Attempt(rt.name, target.model, None, None, "queue timeout"))

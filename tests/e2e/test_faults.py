@@ -270,14 +270,23 @@ def stalling_upstream(chunks: int = 2, stall: float = 10.0) -> Iterator[RawServe
         yield handle
 
 
-def stall_provider(url: str) -> dict[str, Any]:
+def stall_provider(url: str, **network: Any) -> dict[str, Any]:
     return {
         "stall": {
             "keys": [{"value": "sk-s"}],
             "custom_provider_config": {"base_provider_type": "openai"},
-            "network_config": {"base_url": url, "stream_idle_timeout_in_seconds": 1},
+            "network_config": {"base_url": url, "stream_idle_timeout_in_seconds": 1, **network},
         }
     }
+
+
+async def _keep_alive_comments_only(exchange: HttpExchange) -> None:
+    """Headers at once, then an SSE comment every 0.2 s and never any content."""
+    await exchange.send_head(200, {"content-type": "text/event-stream"}, content_length=None)
+    for _ in range(50):
+        await exchange.write(b": keep-alive\n\n")
+        await exchange.sleep(0.2)
+    await exchange.end(b"data: [DONE]\n\n")
 
 
 def test_stream_stalling_after_content_ends_with_an_error_event(
@@ -297,6 +306,29 @@ def test_stream_stalling_after_content_ends_with_an_error_event(
     assert 0.9 <= elapsed < 3.0
     assert headers["x-bifrost-provider"] == "stall"
     assert fake_b.count() == 0  # content had reached the client: no fallback mid-answer
+
+
+def test_keep_alive_comments_without_content_time_out_and_fall_back(
+    fake_provider: FakeProvider, fake_b: FakeProvider
+) -> None:
+    # The comments keep the idle timer from firing; the request timeout still bounds the wait.
+    with run_raw_http(_keep_alive_comments_only) as chatty:
+        extra = stall_provider(chatty.url, default_request_timeout_in_seconds=1)
+        with run_gateway(config(fake_provider, fake_b, extra=extra)) as gw, openai_client(gw) as client:
+            started = time.monotonic()
+            headers, text, error = stream_until_error(
+                client, model="stall/gpt-4o-mini", extra_body={"fallbacks": [BACKUP]}
+            )
+            elapsed = time.monotonic() - started
+            started = time.monotonic()
+            plain = failed(client, model="stall/gpt-4o-mini", stream=True)
+            plain_elapsed = time.monotonic() - started
+    assert (text, error) == (B_TEXT, None)
+    assert headers["x-bifrost-provider"] == "backup"
+    assert trail(headers) == ["stall/gpt-4o-mini=504", "backup/claude-haiku-4-5=200"]
+    assert 0.9 <= elapsed < 2.0
+    assert plain.status_code == 504
+    assert 0.9 <= plain_elapsed < 2.0
 
 
 def test_slow_stream_before_content_times_out_and_falls_back(fake_provider: FakeProvider, fake_b: FakeProvider) -> None:

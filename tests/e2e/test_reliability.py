@@ -172,6 +172,7 @@ def test_drop_excess_requests_refuses_beyond_concurrency_and_buffer_at_once(
     for _, elapsed, headers in refused:
         assert elapsed < 0.5, f"a refusal took {elapsed:.3f}s: it must not wait for a slot"
         assert float(headers["retry-after"]) >= 1
+        assert trail(headers) == ["openai/gpt-4o-mini=queue full"]
     # Two ran at once, two waited for them: about 1 s and 2 s.
     assert sorted(round(r[1]) for r in served) == [1, 1, 2, 2]
     assert fake_provider.count(vendor="openai") == 4
