@@ -30,6 +30,7 @@ from _harness import (
     CLIENT_CPUS,
     CLIENT_KEY,
     OPENAI_HEADERS,
+    ROOT,
     SERVER_CPUS,
     VENV_PY,
     BenchError,
@@ -590,8 +591,8 @@ def main_table(ctx: Ctx) -> list[list[str]]:
                 fmt(r.p99),
                 fmt(over),
                 fmt(r.rss, 0),
-                ratio(r.rps, floor.rps if floor else None),
-                ratio(r.rps, lite.rps if lite else None),
+                "-" if r is direct else ratio(r.rps, floor.rps if floor else None),
+                "-" if r is direct else ratio(r.rps, lite.rps if lite else None),
                 str(r.errors) if r.rps is not None else "-",
                 fmt(r.noise, 0) if r.rps is not None else "-",
             ]
@@ -669,11 +670,30 @@ def versions() -> dict[str, str]:
     for tool, argv in (("nginx", ["nginx", "-v"]), ("wrk", ["wrk", "-v"])):
         try:
             done = subprocess.run(argv, capture_output=True, timeout=10)
-            text = (done.stdout + done.stderr).decode(errors="replace").strip().splitlines()
-            out[tool] = text[0] if text else "?"
+            words = (done.stdout + done.stderr).decode(errors="replace").split()
+            # "nginx version: nginx/1.22.1" / "wrk debian/4.1.0-3+b2 [epoll] Copyright ..."
+            out[tool] = next((w.split("/", 1)[1] for w in words if "/" in w), "?")
         except (OSError, subprocess.SubprocessError):
             out[tool] = "not found"
     return out
+
+
+def source_revision() -> str:
+    """The project's git commit, '+ local changes' when the work tree differs from it (read-only git)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "bifrost_asgi"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + (" + local changes in bifrost_asgi/" if dirty else "")
 
 
 def cpu_model() -> str:
@@ -693,7 +713,7 @@ def write_markdown(ctx: Ctx, path: Path) -> None:
         f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}",
         f"- command: `bash bench/run.sh{(' ' + ' '.join(sys.argv[1:])) if sys.argv[1:] else ''}`",
         f"- nproc: {os.cpu_count()}; CPU: {cpu_model()}; kernel {platform.release()}",
-        f"- Python: {py}",
+        f"- Python: {py}; bifrost-asgi source: {source_revision()}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
         f"- pinning: servers under test on core {SERVER_CPUS}, nginx + wrk + probes on core {CLIENT_CPUS} "
         "(except the two 'unpinned' rows)",
@@ -733,7 +753,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=10, help="seconds per wrk run (default 10)")
     p.add_argument("--warmup", type=float, default=3, help="warm-up seconds before the @conns run (default 3)")
     p.add_argument("--conns", type=int, default=64, help="connections for the throughput run (default 64)")
-    p.add_argument("--probe-n", type=int, default=200, help="streaming probe requests per contender")
+    p.add_argument("--probe-n", type=int, default=400, help="streaming probe requests per contender")
     p.add_argument("--probe-warmup", type=int, default=20, help="streaming probe warm-up requests")
     p.add_argument(
         "--max-noise", type=float, default=10, help="re-measure a row when other jobs used more than this %% of a core"

@@ -39,14 +39,17 @@ if (( $(nproc) < 2 )); then
     log "warning: $(nproc) core(s); the pinning (servers on core 0, load generator on core 1) needs 2"
 fi
 
-# 2. the project venv
+# 2. the project venv (with the "fast" extra when pyproject.toml still has one; aiohttp is needed either way)
+target=.
+if grep -Eq '^fast *= *\[' pyproject.toml; then target='.[fast]'; fi
 if [[ ! -x .venv/bin/python ]]; then
     log "creating .venv"
     python3 -m venv .venv
-    .venv/bin/pip install -q -e '.[fast]'
-elif ! .venv/bin/python -c 'import bifrost_asgi, aiohttp, uvicorn, starlette' >/dev/null 2>&1; then
+    .venv/bin/pip install -q -e "$target"
+fi
+if ! .venv/bin/python -c 'import bifrost_asgi, aiohttp, uvicorn, starlette' >/dev/null 2>&1; then
     log "installing the project into .venv"
-    .venv/bin/pip install -q -e '.[fast]' || log "pip install -e '.[fast]' failed; the gateway rows may not run"
+    .venv/bin/pip install -q -e "$target" aiohttp || log "pip install failed; the gateway rows may not run"
 fi
 if [[ ! -x .venv/bin/bifrost-asgi ]] && [[ -f bifrost_asgi/cli.py || -f bifrost_asgi/__main__.py ]]; then
     # an older editable install may predate the console script

@@ -86,6 +86,18 @@ class AiohttpUpstream:
     def __init__(self, *, max_connections: int = 1000) -> None:
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
+
+    def _send_timeout(self, timeouts: Timeouts) -> aiohttp.ClientTimeout:
+        """aiohttp's own timer bounds the whole call; a separate read bound only when the first
+        byte must come sooner than the total. Built once per distinct setting, not per request."""
+        cached = self._timeouts.get(timeouts)
+        if cached is None:
+            first_byte = timeouts.first_byte if timeouts.first_byte < timeouts.total else None
+            cached = aiohttp.ClientTimeout(total=timeouts.total, connect=timeouts.connect, sock_read=first_byte)
+            if len(self._timeouts) < 1024:  # per-request overrides could vary without bound
+                self._timeouts[timeouts] = cached
+        return cached
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -106,16 +118,16 @@ class AiohttpUpstream:
 
     async def send(self, request: UpstreamRequest, timeouts: Timeouts) -> UpstreamResponse:
         session = self._get_session()
-        timeout = aiohttp.ClientTimeout(
-            total=None, connect=timeouts.connect, sock_read=min(timeouts.first_byte, timeouts.total)
-        )
         try:
-            async with asyncio.timeout(timeouts.total):
-                async with session.request(
-                    request.method, request.url, headers=request.headers, data=request.body, timeout=timeout
-                ) as response:
-                    body = await response.read()
-                    return UpstreamResponse(response.status, _lower(response.headers), body)
+            async with session.request(
+                request.method,
+                request.url,
+                headers=request.headers,
+                data=request.body,
+                timeout=self._send_timeout(timeouts),
+            ) as response:
+                body = await response.read()
+                return UpstreamResponse(response.status, _lower(response.headers), body)
         except TimeoutError:
             raise UpstreamTimeoutError(
                 f"upstream {_host(request.url)} did not answer within {timeouts.total:g}s"

@@ -39,15 +39,22 @@ class ProviderQueue:
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        await self._acquire()
+        await self.acquire()
         try:
             yield
         finally:
-            self._release()
+            self.release()
 
-    async def _acquire(self) -> None:
+    def try_acquire(self) -> bool:
+        """Take a free slot without waiting (the common case, and cheap); False when none is free."""
         if self.in_flight < self.concurrency and not self._waiters:
             self.in_flight += 1
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        """Take a slot, waiting in the buffer if needed; every acquire needs one ``release()``."""
+        if self.try_acquire():
             return
         if len(self._waiters) >= self.buffer_size and self.drop_excess:
             raise QueueFullError(
@@ -67,7 +74,7 @@ class ProviderQueue:
         except BaseException:
             if waiter.done() and not waiter.cancelled():
                 # We were handed a slot just as we were cancelled: pass it on.
-                self._release()
+                self.release()
             else:
                 self._remove(waiter)
             raise
@@ -78,7 +85,7 @@ class ProviderQueue:
         with suppress(ValueError):
             self._waiters.remove(waiter)
 
-    def _release(self) -> None:
+    def release(self) -> None:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():

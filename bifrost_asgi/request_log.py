@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -49,6 +49,13 @@ _PATTERNS: Final = (
     (re.compile(r"\b(?:sk|gsk|xai)[-_][A-Za-z0-9_-]{8,}"), MASK),
     (re.compile(r"\bAIza[0-9A-Za-z_-]{20,}"), MASK),
 )
+# Substrings (lower-case) without which none of the patterns above can match. Most text (a request
+# log line) has none of them, and then the six regex substitutions are skipped: substring tests
+# cost about a microsecond, a case-insensitive alternation search about 25.
+_CREDENTIAL_HINTS: Final = (
+    "authorization", "bearer", "apikey", "api-key", "api_key", "key=", "access_token=",
+    "sk-", "sk_", "xai-", "xai_", "aiza",
+)  # fmt: skip
 _REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _BARE_TEXT: Final = re.compile(r"[\w.:/@+\-\[\]{},]+")
 
@@ -74,9 +81,15 @@ class Redactor:
     def __call__(self, text: str) -> str:
         if self._secrets is not None:
             text = self._secrets.sub(MASK, text)
-        for pattern, replacement in self._patterns:
-            text = pattern.sub(replacement, text)
+        if self._patterns and _may_hold_credentials(text):
+            for pattern, replacement in self._patterns:
+                text = pattern.sub(replacement, text)
         return text
+
+
+def _may_hold_credentials(text: str) -> bool:
+    lowered = text.lower()
+    return any(hint in lowered for hint in _CREDENTIAL_HINTS)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -126,7 +139,7 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
-def request_id_from(headers: Mapping[str, str]) -> str:
+def request_id_from(headers: Mapping[str, str], make: Callable[[], str] = new_request_id) -> str:
     """The client's ``x-request-id`` when it is a sane token (<= 128 of ``[A-Za-z0-9._:-]``), else new.
 
     ``headers`` must be case-insensitive (Starlette ``Headers``) or have lower-case keys.
@@ -134,7 +147,7 @@ def request_id_from(headers: Mapping[str, str]) -> str:
     given = headers.get("x-request-id")
     if given and _REQUEST_ID.fullmatch(given):
         return given
-    return new_request_id()
+    return make()
 
 
 @dataclass(slots=True, kw_only=True)

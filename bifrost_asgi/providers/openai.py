@@ -106,7 +106,8 @@ class OpenAIProvider:
         return UpstreamRequest("POST", self._urls[endpoint], headers, body, stream=request.stream)
 
     def parse_chat(self, response: UpstreamResponse, request: ChatRequest, model: str) -> ChatResponse:
-        return parse_chat_body(response.body, model, self.name)
+        # An OpenAI-dialect client gets the upstream body verbatim: skip converting its choices.
+        return parse_chat_body(response.body, model, self.name, raw_only=request.source_format == "openai")
 
     def stream_parser(self, request: ChatRequest, model: str) -> OpenAIStreamParser:
         return OpenAIStreamParser(self.name, model)

@@ -162,11 +162,15 @@ def _choice(raw: Any, position: int) -> Choice:
     return Choice(index, Message("assistant", parts), reason)
 
 
-def parse_chat_body(body: bytes, model: str, provider: str) -> ChatResponse:
+def parse_chat_body(body: bytes, model: str, provider: str, *, raw_only: bool = False) -> ChatResponse:
+    """The neutral answer. ``raw_only``: the client speaks OpenAI too and gets ``raw`` verbatim, so
+    the choices are not converted (only id, model, created and usage are read)."""
     data = load_object(body, provider)
     choices = data.get("choices")
     if not isinstance(choices, list):
         raise UpstreamProtocolError(f"{provider} answered without a 'choices' list", provider=provider)
+    if raw_only:
+        choices = []
     identifier = data.get("id")
     created = data.get("created")
     upstream_model = data.get("model")

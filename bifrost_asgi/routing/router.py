@@ -384,32 +384,33 @@ class Router:
         stack: AsyncExitStack | None,
     ) -> T:
         timeouts = self._timeouts(rt, ctx)
-        slot = AsyncExitStack()
-        queued_at = self.clock()
-        try:
-            async with asyncio.timeout(timeouts.total):
-                await slot.enter_async_context(rt.queue.slot())
-        except QueueFullError:
-            ctx.attempts.append(Attempt(rt.name, target.model, None, None, "queue full"))
-            raise
-        except TimeoutError:
-            await slot.aclose()
-            ctx.attempts.append(Attempt(rt.name, target.model, None, None, "queue timeout"))
-            raise UpstreamTimeoutError(
-                f"request waited {timeouts.total:g}s in provider '{rt.name}' queue without a free slot",
-                provider=rt.name,
-            ) from None
-        # Time spent queued counts against the first attempt's budget (retries get a full one).
-        first = _remaining(timeouts, timeouts.total - (self.clock() - queued_at))
+        queue = rt.queue
+        first = timeouts
+        if not queue.try_acquire():
+            queued_at = self.clock()
+            try:
+                async with asyncio.timeout(timeouts.total):
+                    await queue.acquire()
+            except QueueFullError:
+                ctx.attempts.append(Attempt(rt.name, target.model, None, None, "queue full"))
+                raise
+            except TimeoutError:
+                ctx.attempts.append(Attempt(rt.name, target.model, None, None, "queue timeout"))
+                raise UpstreamTimeoutError(
+                    f"request waited {timeouts.total:g}s in provider '{rt.name}' queue without a free slot",
+                    provider=rt.name,
+                ) from None
+            # Time spent queued counts against the first attempt's budget (retries get a full one).
+            first = _remaining(timeouts, timeouts.total - (self.clock() - queued_at))
         try:
             result = await self._with_retries(rt, target, ctx, method, call, timeouts, first)
         except BaseException:
-            await slot.aclose()
+            queue.release()
             raise
         if stack is None:
-            await slot.aclose()
+            queue.release()
         else:
-            stack.push_async_callback(slot.aclose)
+            stack.callback(queue.release)  # a stream holds its slot until it ends
         return result
 
     async def _with_retries(

@@ -83,7 +83,7 @@ def test_missing_endpoint_is_a_config_error(key: KeyConfig | None) -> None:
 
 def test_answers_streams_and_errors_are_parsed_as_openai() -> None:
     raw = (FIXTURES / "chat_response_text.json").read_bytes()
-    response = PROVIDER.parse_chat(UpstreamResponse(200, {}, raw), request(), "gpt-4o")
+    response = PROVIDER.parse_chat(UpstreamResponse(200, {}, raw), request(source_format="anthropic"), "gpt-4o")
     assert response.raw_format == "openai" and response.message.text() == "Hello! How can I help?"
     parser = PROVIDER.stream_parser(request(stream=True), "gpt-4o")
     events = list(parser.feed(SSEEvent('{"id":"a","choices":[{"index":0,"delta":{"content":"x"}}]}')))

@@ -385,10 +385,18 @@ def test_parse_chat_text_and_compat_quirks() -> None:
 
 
 def test_parse_text_completion() -> None:
-    request = ChatRequest(model="m", messages=(), text_completion=True)
+    request = ChatRequest(model="m", messages=(), text_completion=True, source_format="anthropic")
     response = PROVIDER.parse_chat(ok(fixture("completion_response.json")), request, "gpt-3.5-turbo-instruct")
     assert response.message.text() == "\n\nThis is a test."
     assert response.choices[0].finish_reason == "length"
+    assert response.usage == Usage(input_tokens=5, output_tokens=7)
+
+
+def test_an_openai_client_gets_the_raw_body_so_choices_are_not_converted() -> None:
+    body = fixture("completion_response.json")
+    request = ChatRequest(model="m", messages=(), text_completion=True, source_format="openai")
+    response = PROVIDER.parse_chat(ok(body), request, "gpt-3.5-turbo-instruct")
+    assert response.choices == () and response.raw == body and response.raw_format == "openai"
     assert response.usage == Usage(input_tokens=5, output_tokens=7)
 
 
