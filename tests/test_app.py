@@ -1,0 +1,44 @@
+"""The app's own routing: fixed paths by dict lookup, templated ones through Starlette, JSON 404/405."""
+
+from __future__ import annotations
+
+import pytest
+
+from bifrost_asgi._http import httpx
+from bifrost_asgi.app import bifrost_app
+
+pytestmark = pytest.mark.anyio
+
+CONFIG = {"providers": {"mock": {"keys": []}}}
+CHAT = {"model": "mock/m", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def test_fixed_inference_paths_skip_the_route_walk() -> None:
+    app = bifrost_app(config=CONFIG)
+    fast = set(app.fast_routes)  # type: ignore[attr-defined]
+    for path in ("/v1/chat/completions", "/openai/v1/chat/completions", "/openai/chat/completions"):
+        assert ("POST", path) in fast
+    assert ("POST", "/anthropic/v1/messages") in fast
+    assert ("GET", "/v1/models") in fast
+    assert not any("{" in path for _, path in fast)
+
+
+async def test_fast_and_starlette_paths_answer_alike_also_under_a_root_path() -> None:
+    app = bifrost_app(config=CONFIG)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        fast = await client.post("/v1/chat/completions", json=CHAT)
+        templated = await client.post("/genai/v1beta/models/mock/m:generateContent", json={"contents": [
+            {"role": "user", "parts": [{"text": "hi"}]}]})  # fmt: skip
+        missing = await client.get("/v1/nope")
+        wrong_method = await client.get("/v1/chat/completions")
+    assert fast.status_code == 200 and fast.json()["choices"][0]["message"]["content"] == "Echo: hi"
+    assert templated.status_code == 200
+    assert templated.json()["candidates"][0]["content"]["parts"][0]["text"] == "Echo: hi"
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
+    assert wrong_method.status_code == 405 and "not allowed" in wrong_method.json()["error"]["message"]
+
+    mounted = bifrost_app(config=CONFIG)
+    transport = httpx.ASGITransport(app=mounted, root_path="/llm")
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.post("/llm/v1/chat/completions", json=CHAT)
+    assert response.status_code == 200
