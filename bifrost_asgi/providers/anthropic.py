@@ -32,7 +32,7 @@ from ..settings import KeyConfig, ProviderConfig
 from .anthropic_build import build_body
 from .anthropic_stream import AnthropicStreamParser
 from .anthropic_wire import error_from_body, finish_reason, parse_usage
-from .base import UpstreamRequest, UpstreamResponse
+from .base import UpstreamRequest, UpstreamResponse, json_object
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -158,17 +158,8 @@ class AnthropicProvider:
 
     # --- answers ------------------------------------------------------------------------------
 
-    def _json_object(self, response: UpstreamResponse, what: str) -> dict[str, Any]:
-        try:
-            body = _json.loads(response.body)
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise UpstreamProtocolError(f"{self.name} returned an unreadable {what} answer", provider=self.name)
-        return body
-
     def parse_chat(self, response: UpstreamResponse, request: ChatRequest, model: str) -> ChatResponse:
-        body = self._json_object(response, "messages")
+        body = json_object(response.body, self.name, "messages")
         stop_sequence = body.get("stop_sequence")
         choice = Choice(
             index=0,
@@ -193,13 +184,13 @@ class AnthropicProvider:
         raise UnsupportedFeatureError(f"{self.name}: anthropic has no embeddings API", provider=self.name)
 
     def parse_count_tokens(self, response: UpstreamResponse) -> int:
-        tokens = self._json_object(response, "count_tokens").get("input_tokens")
+        tokens = json_object(response.body, self.name, "count_tokens").get("input_tokens")
         if not isinstance(tokens, int) or isinstance(tokens, bool):
             raise UpstreamProtocolError(f"{self.name} returned no input_tokens count", provider=self.name)
         return tokens
 
     def parse_list_models(self, response: UpstreamResponse) -> Sequence[ModelInfo]:
-        data = self._json_object(response, "models").get("data")
+        data = json_object(response.body, self.name, "models").get("data")
         models: list[ModelInfo] = []
         for item in data if isinstance(data, list) else ():
             if not isinstance(item, dict) or not isinstance(item.get("id"), str):

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from ..errors import UpstreamError
+from .. import _json
+from ..errors import UpstreamError, UpstreamProtocolError
 from ..neutral import (
     ChatRequest,
     ChatResponse,
@@ -39,6 +40,17 @@ class UpstreamResponse:
     status: int
     headers: Mapping[str, str]  # lower-cased names
     body: bytes
+
+
+def json_object(body: bytes, provider: str, what: str) -> dict[str, Any]:
+    """An upstream answer that must be a JSON object; anything else is a 502 naming the provider."""
+    try:
+        value = _json.loads(body)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise UpstreamProtocolError(f"{provider} returned an unreadable {what} answer", provider=provider)
+    return value
 
 
 class StreamParser(Protocol):

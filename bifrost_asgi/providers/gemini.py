@@ -29,7 +29,7 @@ from ..neutral import (
     ModelInfo,
 )
 from ..settings import KeyConfig, ProviderConfig
-from .base import UpstreamRequest, UpstreamResponse
+from .base import UpstreamRequest, UpstreamResponse, json_object
 from .gemini_build import build_body, passthrough_body
 from .gemini_stream import GeminiStreamParser
 from .gemini_wire import candidate_parts, error_from_body, finish_reason, parse_usage, response_id
@@ -146,17 +146,8 @@ class GeminiProvider:
 
     # --- answers ------------------------------------------------------------------------------
 
-    def _json_object(self, response: UpstreamResponse, what: str) -> dict[str, Any]:
-        try:
-            body = _json.loads(response.body)
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise UpstreamProtocolError(f"{self.name} returned an unreadable {what} answer", provider=self.name)
-        return body
-
     def parse_chat(self, response: UpstreamResponse, request: ChatRequest, model: str) -> ChatResponse:
-        body = self._json_object(response, "generateContent")
+        body = json_object(response.body, self.name, "generateContent")
         seed = response_id(body, response.body)
         choices: list[Choice] = []
         candidates = body.get("candidates")
@@ -187,7 +178,7 @@ class GeminiProvider:
         return GeminiStreamParser(self.name, model)
 
     def parse_embeddings(self, response: UpstreamResponse, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
-        embeddings = self._json_object(response, "batchEmbedContents").get("embeddings")
+        embeddings = json_object(response.body, self.name, "batchEmbedContents").get("embeddings")
         vectors: list[tuple[float, ...]] = []
         for item in embeddings if isinstance(embeddings, list) else ():
             values = item.get("values") if isinstance(item, dict) else None
@@ -199,13 +190,13 @@ class GeminiProvider:
         return EmbeddingResponse(model=model, vectors=tuple(vectors))
 
     def parse_count_tokens(self, response: UpstreamResponse) -> int:
-        tokens = self._json_object(response, "countTokens").get("totalTokens", 0)  # omitted when 0
+        tokens = json_object(response.body, self.name, "countTokens").get("totalTokens", 0)  # omitted when 0
         if not isinstance(tokens, int) or isinstance(tokens, bool):
             raise UpstreamProtocolError(f"{self.name} returned no totalTokens count", provider=self.name)
         return tokens
 
     def parse_list_models(self, response: UpstreamResponse) -> Sequence[ModelInfo]:
-        entries = self._json_object(response, "models").get("models")
+        entries = json_object(response.body, self.name, "models").get("models")
         models: list[ModelInfo] = []
         for item in entries if isinstance(entries, list) else ():
             name = item.get("name") if isinstance(item, dict) else None

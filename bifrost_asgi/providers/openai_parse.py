@@ -30,7 +30,7 @@ from ..neutral import (
     ToolCall,
     Usage,
 )
-from .base import UpstreamResponse
+from .base import UpstreamResponse, json_object
 
 FINISH_REASONS: Mapping[str, FinishReason] = {
     "stop": "stop",
@@ -53,16 +53,6 @@ _STATUS_BY_TYPE: Mapping[str, int] = {
 }
 
 _ERROR_SNIPPET = 300
-
-
-def load_object(body: bytes, provider: str) -> dict[str, Any]:
-    try:
-        value = _json.loads(body)
-    except ValueError:
-        raise UpstreamProtocolError(f"{provider} answered with invalid JSON", provider=provider) from None
-    if not isinstance(value, dict):
-        raise UpstreamProtocolError(f"{provider} answered with JSON that is not an object", provider=provider)
-    return value
 
 
 def _int(value: Any) -> int:
@@ -165,7 +155,7 @@ def _choice(raw: Any, position: int) -> Choice:
 def parse_chat_body(body: bytes, model: str, provider: str, *, raw_only: bool = False) -> ChatResponse:
     """The neutral answer. ``raw_only``: the client speaks OpenAI too and gets ``raw`` verbatim, so
     the choices are not converted (only id, model, created and usage are read)."""
-    data = load_object(body, provider)
+    data = json_object(body, provider, "chat")
     choices = data.get("choices")
     if not isinstance(choices, list):
         raise UpstreamProtocolError(f"{provider} answered without a 'choices' list", provider=provider)
@@ -202,7 +192,7 @@ def _vector(value: Any, position: int, provider: str) -> tuple[float, ...]:
 
 
 def parse_embeddings_body(body: bytes, model: str, provider: str) -> EmbeddingResponse:
-    data = load_object(body, provider)
+    data = json_object(body, provider, "embeddings")
     items = data.get("data")
     if not isinstance(items, list):
         raise UpstreamProtocolError(f"{provider} answered without a 'data' list", provider=provider)
@@ -224,7 +214,7 @@ def parse_embeddings_body(body: bytes, model: str, provider: str) -> EmbeddingRe
 
 
 def parse_models_body(body: bytes, provider: str) -> Sequence[ModelInfo]:
-    data = load_object(body, provider)
+    data = json_object(body, provider, "models")
     items = data.get("data")
     if not isinstance(items, list):
         raise UpstreamProtocolError(f"{provider} answered without a 'data' list of models", provider=provider)
