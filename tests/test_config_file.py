@@ -353,3 +353,17 @@ def test_keyword_overrides_accept_model_instances() -> None:
     key = settings.providers["openai"].keys[0]
     assert list(settings.providers) == ["openai"]  # configured by keyword: no detection
     assert key.value.get_secret_value() == "sk-1" and key.weight == 2.0 and key.env_var is None
+
+
+def test_the_example_demo_config_is_the_packaged_one() -> None:
+    from pathlib import Path
+
+    from bifrost_asgi.config_file import demo_settings, load_settings
+
+    root = Path(__file__).resolve().parent.parent
+    example = root / "examples" / "config.demo.json"
+    packaged = root / "bifrost_asgi" / "demo" / "config.json"
+    assert example.read_text() == packaged.read_text()
+    loaded = load_settings(str(example), environ={})
+    assert loaded.providers.keys() == demo_settings(environ={}).providers.keys() == {"mock"}
+    assert loaded.routing == demo_settings(environ={}).routing
