@@ -27,8 +27,9 @@ from .dialects.base import Call, Dialect, RouteSpec
 from .dialects.genai import GenAIDialect
 from .dialects.openai import OpenAIDialect
 from .errors import GatewayError, InvalidRequestError, NotFoundError, RequestTooLargeError
-from .gateway import Gateway, JsonReply, Reply, StreamReply
+from .gateway import Gateway
 from .metrics import render_metrics
+from .replies import JsonReply, Reply, StreamReply
 from .settings import BifrostSettings
 
 _STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}

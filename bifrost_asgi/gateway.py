@@ -10,10 +10,10 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -32,6 +32,7 @@ from .mock_upstream import MockUpstream
 from .neutral import CONTENT_EVENTS, ChatRequest, StreamFailure, UsageUpdate
 from .providers.registry import create_provider
 from .queues import ProviderQueue
+from .replies import JsonReply, RelayChunks, Reply, StreamReply
 from .request_log import Redactor, RequestLogger, RequestRecord, SecretRedactingFilter, request_id_from
 from .routing.cooldown import Cooldowns
 from .routing.plan import Planner
@@ -42,56 +43,6 @@ from .upstream import HttpxUpstream, SchemeUpstream, Upstream
 logger = logging.getLogger("bifrost_asgi")
 
 TIMEOUT_HEADER = "x-bf-request-timeout"
-
-
-@dataclass(frozen=True, slots=True)
-class JsonReply:
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    media_type: str = "application/json"
-
-
-@dataclass(frozen=True, slots=True)
-class StreamReply:
-    chunks: ChunkStream
-    headers: dict[str, str] = field(default_factory=dict)
-    media_type: str = "text/event-stream"
-    status: int = 200
-
-
-Reply = JsonReply | StreamReply
-
-
-class ChunkStream(Protocol):
-    def __aiter__(self) -> AsyncIterator[bytes]: ...
-
-    async def aclose(self) -> None:
-        """Stop relaying; releases the upstream stream, the queue slot and the request's accounting
-        even when iteration never started (a client that left before the first chunk)."""
-        ...
-
-
-class _RelayChunks:
-    """An async generator's ``aclose()`` skips its ``finally`` when it never started; this wrapper
-    runs the relay's cleanup in that case too."""
-
-    __slots__ = ("_generator", "_on_abandon", "_started")
-
-    def __init__(self, generator: AsyncGenerator[bytes, None], on_abandon: Callable[[], Awaitable[None]]) -> None:
-        self._generator = generator
-        self._on_abandon = on_abandon
-        self._started = False
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        self._started = True
-        return self._generator
-
-    async def aclose(self) -> None:
-        if not self._started:
-            self._started = True
-            await self._on_abandon()
-        await self._generator.aclose()
 
 
 @dataclass(slots=True)
@@ -326,7 +277,7 @@ class Gateway:
             exchange.status, exchange.error = 499, "client disconnected"
             await self._end_stream(events, exchange)
 
-        chunks = _RelayChunks(self._relay(events, renderer, exchange), abandon)
+        chunks = RelayChunks(self._relay(events, renderer, exchange), abandon)
         return StreamReply(chunks, headers, renderer.media_type)
 
     async def _relay(self, events: EventStream, renderer: Any, exchange: _Exchange) -> AsyncGenerator[bytes, None]:
