@@ -77,6 +77,8 @@ class RouterMetrics(Protocol):
 
     def set_cooldown(self, provider: str, key_label: str, active: bool) -> None: ...
 
+    def count_key_selection(self, provider: str, key_label: str) -> None: ...
+
 
 @dataclass(slots=True)
 class Attempt:
@@ -437,6 +439,8 @@ class Router:
                 index = select_key(keys, candidates, self.rng, exclude=excluded, cooling=cooling)
             key = keys[index] if index is not None else None
             label = key.label if key is not None else None
+            if label is not None:
+                self.metrics.count_key_selection(rt.name, label)
             started = self.clock()
             try:
                 result = await call(rt, target, key, first)

@@ -181,6 +181,10 @@ class RecordingMetrics:
         self.fallbacks: list[tuple[str, str]] = []
         self.cooldowns: list[tuple[str, str, bool]] = []
         self.upstream: list[tuple[str, int | None, bool]] = []
+        self.selections: list[tuple[str, str]] = []
+
+    def count_key_selection(self, provider: str, key_label: str) -> None:
+        self.selections.append((provider, key_label))
 
     def observe_upstream(self, **kw: Any) -> None:
         self.upstream.append((kw["provider"], kw["status"], kw["success"]))
@@ -296,6 +300,7 @@ async def test_rate_limited_key_rotates_to_other_keys_without_spending_retries()
     response = await router.chat(request("a/m"), ctx, None)
     assert response.message.text() == "third key"
     assert len({label for _, label in upstream.calls}) == 3
+    assert sorted(label for _, label in metrics.selections) == ["k1", "k2", "k3"]
     assert sleeps == []
     assert metrics.retries.count(("a", "key_rotation")) == 2
 
