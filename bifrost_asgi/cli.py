@@ -152,7 +152,7 @@ def run_uvicorn(app: str, **options: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         supervisor = Multiprocess(config, sockets=[sock])
-    except TypeError:  # uvicorn < 0.36 takes the worker target explicitly
+    except TypeError:  # older uvicorn releases take the worker target explicitly
         supervisor = Multiprocess(config, target=Server(config=config).run, sockets=[sock])  # type: ignore[call-arg]
     supervisor.run()
 
