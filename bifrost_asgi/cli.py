@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import gc
 import logging
 import math
 import os
@@ -34,6 +35,10 @@ FACTORY = "bifrost_asgi.cli:create_app_from_env"
 LOG_LEVELS = {"critical": 50, "error": 40, "warning": 30, "info": 20, "debug": 10, "trace": 5}
 # Set for the workers: the parent already reported configuration warnings, so they stay quiet.
 _CHECKED_ENV = "BIFROST_ASGI_CONFIG_CHECKED"
+# Set for the workers: this process is a server started by the command, so it may tune the GC.
+_TUNE_GC_ENV = "BIFROST_ASGI_TUNE_GC"
+# Young-generation threshold for the server (CPython's default is 700; see ``_tune_gc``).
+GC_GEN0_THRESHOLD = 50_000
 _HANDLER_NAME = "bifrost-asgi-cli"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
@@ -115,6 +120,7 @@ def serve(settings: BifrostSettings, *, demo: bool, environ: MutableMapping[str,
         if settings.config:
             env["BIFROST_CONFIG"] = settings.config
     env[_CHECKED_ENV] = "1"
+    env[_TUNE_GC_ENV] = "1"
     with _metrics_dir(settings.workers, env):
         run_uvicorn(
             FACTORY,
@@ -244,7 +250,25 @@ def create_app_from_env() -> Starlette:
     with _quiet_config_log(environ.get(_CHECKED_ENV) == "1"):
         demo = environ.get("BIFROST_DEMO", "").strip().lower() in _TRUE
         settings = demo_settings(environ=environ) if demo else load_settings()
-    return bifrost_app(settings)
+    app = bifrost_app(settings)
+    if environ.get(_TUNE_GC_ENV) == "1":
+        _tune_gc()
+    return app
+
+
+def _tune_gc() -> None:
+    """Garbage-collector settings for a server process (only a process the command started: an
+    application that mounts the gateway keeps its own).
+
+    Under load most collections find nothing: the objects they walk are the imported modules and
+    the configuration (frozen here, so no collection visits them again) and the requests in
+    flight (alive, so a young collection every 700 allocations just promotes them). Measured on
+    one core at 64 connections, collections took ~15% of the CPU with CPython's defaults.
+    """
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 @contextlib.contextmanager

@@ -18,7 +18,13 @@ from bifrost_asgi.settings import BifrostSettings
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "config"
 SECRET = "sk-cli-secret-value-123"
-WORKER_ENV = ("BIFROST_CONFIG", "BIFROST_DEMO", "BIFROST_ASGI_CONFIG_CHECKED", "PROMETHEUS_MULTIPROC_DIR")
+WORKER_ENV = (
+    "BIFROST_CONFIG",
+    "BIFROST_DEMO",
+    "BIFROST_ASGI_CONFIG_CHECKED",
+    "BIFROST_ASGI_TUNE_GC",
+    "PROMETHEUS_MULTIPROC_DIR",
+)
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -135,6 +141,7 @@ def test_serve_runs_the_factory_with_flags_beating_env(
     assert call["log_config"]["loggers"]["bifrost_asgi"]["level"] == logging.WARNING
     assert call["env"]["BIFROST_CONFIG"] == str(config.resolve())
     assert call["env"]["BIFROST_DEMO"] is None and call["env"]["BIFROST_ASGI_CONFIG_CHECKED"] == "1"
+    assert call["env"]["BIFROST_ASGI_TUNE_GC"] == "1"
     assert call["env"]["PROMETHEUS_MULTIPROC_DIR"] is None
 
 
@@ -155,6 +162,24 @@ def test_a_user_metrics_dir_is_kept(
     assert cli.main(["--demo"]) == 0
     assert uvicorn_calls[0]["env"]["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path) and tmp_path.is_dir()
     assert uvicorn_calls[0]["workers"] == 2
+
+
+def test_only_a_server_started_by_the_command_tunes_the_gc(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bifrost_asgi.app
+
+    tuned: list[tuple[str, Any]] = []
+    monkeypatch.setattr(bifrost_asgi.app, "bifrost_app", lambda settings: object())
+    monkeypatch.setattr(cli.gc, "freeze", lambda: tuned.append(("freeze", None)))
+    monkeypatch.setattr(cli.gc, "set_threshold", lambda *t: tuned.append(("threshold", t)))
+    monkeypatch.setenv("BIFROST_DEMO", "1")
+    monkeypatch.delenv("BIFROST_ASGI_TUNE_GC", raising=False)
+    cli.create_app_from_env()
+    assert tuned == []  # an application embedding the factory keeps its own GC settings
+
+    monkeypatch.setenv("BIFROST_ASGI_TUNE_GC", "1")
+    cli.create_app_from_env()
+    assert [name for name, _ in tuned] == ["freeze", "threshold"]
+    assert tuned[1][1][0] == cli.GC_GEN0_THRESHOLD
 
 
 def test_bad_config_never_reaches_uvicorn(
