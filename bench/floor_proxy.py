@@ -104,3 +104,12 @@ async def lifespan(_app: Starlette) -> AsyncIterator[None]:
 
 
 app = Starlette(routes=[Route("/{path:path}", forward, methods=["POST"])], lifespan=lifespan)
+
+if os.environ.get("FLOOR_TUNE_GC", "1") == "1":
+    # The same collector settings the gateway's CLI applies to its server processes, so the
+    # floor is not handicapped by CPython's defaults (see bifrost_asgi.cli._tune_gc).
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, *gc.get_threshold()[1:])
