@@ -8,7 +8,7 @@ as the client wrote it (only ``model`` rewritten) with its ``anthropic-beta`` an
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -32,7 +32,7 @@ from ..settings import KeyConfig, ProviderConfig
 from .anthropic_build import build_body
 from .anthropic_stream import AnthropicStreamParser
 from .anthropic_wire import error_from_body, finish_reason, parse_usage
-from .base import UpstreamRequest, UpstreamResponse, json_object
+from .base import UpstreamRequest, UpstreamResponse, json_object, retry_after_seconds
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -70,21 +70,6 @@ def _content_parts(content: Any) -> tuple[Part, ...]:
         elif kind == "redacted_thinking" and isinstance(block.get("data"), str):
             parts.append(ReasoningPart(redacted=block["data"]))
     return tuple(parts)
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``retry-after`` (HTTP dates are ignored: no clock here)."""
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) * scale
-        except ValueError:
-            continue
-        if seconds >= 0:
-            return seconds
-    return None
 
 
 def _epoch(created_at: Any) -> int:
@@ -213,7 +198,7 @@ class AnthropicProvider:
             body = None
         common: dict[str, Any] = {
             "raw_body": response.body,
-            "retry_after": _retry_after(response.headers),
+            "retry_after": retry_after_seconds(response.headers),
             "provider": self.name,
         }
         error = error_from_body(body, fallback_status=response.status, **common)

@@ -7,6 +7,7 @@ request raises ``UnsupportedFeatureError`` (400) naming what and why, never drop
 
 from __future__ import annotations
 
+import email.utils
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -51,6 +52,30 @@ def json_object(body: bytes, provider: str, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UpstreamProtocolError(f"{provider} returned an unreadable {what} answer", provider=provider)
     return value
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """From ``retry-after-ms``, else ``retry-after`` (seconds, or an HTTP date measured against the
+    response's own ``date`` header: no clock here)."""
+    value = headers.get("retry-after-ms")
+    if value is not None:
+        try:
+            return max(0.0, float(value) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        until = email.utils.parsedate_to_datetime(value)
+        now = email.utils.parsedate_to_datetime(headers.get("date", ""))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, (until - now).total_seconds())
 
 
 class StreamParser(Protocol):

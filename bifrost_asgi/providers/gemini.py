@@ -29,7 +29,7 @@ from ..neutral import (
     ModelInfo,
 )
 from ..settings import KeyConfig, ProviderConfig
-from .base import UpstreamRequest, UpstreamResponse, json_object
+from .base import UpstreamRequest, UpstreamResponse, json_object, retry_after_seconds
 from .gemini_build import build_body, passthrough_body
 from .gemini_stream import GeminiStreamParser
 from .gemini_wire import candidate_parts, error_from_body, finish_reason, parse_usage, response_id
@@ -41,17 +41,6 @@ def model_path(model: str) -> str:
     """``models/<id>`` (``tunedModels/<id>`` stays as it is), URL-safe."""
     name = model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
     return quote(name, safe="/-._~")
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
 
 
 class GeminiProvider:
@@ -217,7 +206,7 @@ class GeminiProvider:
             body = _json.loads(response.body)
         except ValueError:
             body = None
-        retry_after = _retry_after(response.headers)
+        retry_after = retry_after_seconds(response.headers)
         error = error_from_body(
             body, status=response.status, raw_body=response.body, provider=self.name, retry_after=retry_after
         )

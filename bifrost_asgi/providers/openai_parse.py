@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import email.utils
 import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,7 +29,7 @@ from ..neutral import (
     ToolCall,
     Usage,
 )
-from .base import UpstreamResponse, json_object
+from .base import UpstreamResponse, json_object, retry_after_seconds
 
 FINISH_REASONS: Mapping[str, FinishReason] = {
     "stop": "stop",
@@ -226,30 +225,6 @@ def parse_models_body(body: bytes, provider: str) -> Sequence[ModelInfo]:
 
 
 # ---------------------------------------------------------------------------------- errors
-
-
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """From ``retry-after-ms``, else ``retry-after`` (seconds, or an HTTP date measured against the
-    response's own ``date`` header: no clock here)."""
-    value = headers.get("retry-after-ms")
-    if value is not None:
-        try:
-            return max(0.0, float(value) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        until = email.utils.parsedate_to_datetime(value)
-        now = email.utils.parsedate_to_datetime(headers.get("date", ""))
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, (until - now).total_seconds())
 
 
 def _detail_message(detail: Any) -> str | None:
