@@ -140,13 +140,13 @@ def gateway_runnable() -> str:
     """'' when the gateway can start, else the reason."""
     try:
         subprocess.run(
-            [str(VENV_PY), "-c", "import bifrost_asgi.app"], cwd=ROOT, check=True, capture_output=True, timeout=60
+            [str(VENV_PY), "-c", "import bifrost_asgi.asgi.app"], cwd=ROOT, check=True, capture_output=True, timeout=60
         )
     except subprocess.CalledProcessError as exc:
         lines = bytes(exc.stderr or b"").decode(errors="replace").strip().splitlines() or ["?"]
-        return "import bifrost_asgi.app failed: " + lines[-1]
+        return "import bifrost_asgi.asgi.app failed: " + lines[-1]
     except subprocess.TimeoutExpired:
-        return "import bifrost_asgi.app timed out"
+        return "import bifrost_asgi.asgi.app timed out"
     try:
         probe = subprocess.run([*gateway_argv(), "--help"], cwd=ROOT, capture_output=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:

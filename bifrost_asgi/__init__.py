@@ -15,12 +15,12 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .app import bifrost_app, create_app
-    from .config_file import load_settings
+    from .asgi.app import bifrost_app, create_app
+    from .asgi.middleware import BifrostMiddleware
+    from .config.loading import load_settings
+    from .config.settings import BifrostSettings
     from .errors import ConfigError, GatewayError
     from .gateway import Gateway
-    from .middleware import BifrostMiddleware
-    from .settings import BifrostSettings
 
 __all__ = [
     "BifrostMiddleware",
@@ -36,14 +36,14 @@ __all__ = [
 __version__ = "0.1.0"
 
 _WHERE = {
-    "BifrostMiddleware": ".middleware",
-    "BifrostSettings": ".settings",
+    "BifrostMiddleware": ".asgi.middleware",
+    "BifrostSettings": ".config.settings",
     "ConfigError": ".errors",
     "Gateway": ".gateway",
     "GatewayError": ".errors",
-    "bifrost_app": ".app",
-    "create_app": ".app",
-    "load_settings": ".config_file",
+    "bifrost_app": ".asgi.app",
+    "create_app": ".asgi.app",
+    "load_settings": ".config.loading",
 }
 
 

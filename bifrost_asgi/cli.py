@@ -23,9 +23,9 @@ import tempfile
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .config_file import DEMO_LABEL, demo_settings, load_settings
+from .config.loading import DEMO_LABEL, demo_settings, load_settings
+from .config.settings import BifrostSettings, NetworkConfig, is_keyless
 from .errors import ConfigError
-from .settings import BifrostSettings, NetworkConfig, is_keyless
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -244,7 +244,7 @@ def _network_summary(network: NetworkConfig) -> str:
 def create_app_from_env() -> Starlette:
     """uvicorn app factory for the workers: ``BIFROST_DEMO=1`` -> the demo, else ``load_settings()``
     (``BIFROST_CONFIG``, ``BIFROST_*`` variables, detected providers)."""
-    from .app import bifrost_app
+    from .asgi.app import bifrost_app
 
     environ: Mapping[str, str] = os.environ
     with _quiet_config_log(environ.get(_CHECKED_ENV) == "1"):

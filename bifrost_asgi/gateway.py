@@ -18,7 +18,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from . import _json
-from ._http import httpx
+from .config.settings import BifrostSettings
 from .dialects.base import Call, Dialect, Operation
 from .errors import (
     ConfigError,
@@ -27,18 +27,18 @@ from .errors import (
     NotFoundError,
     ServiceUnavailableError,
 )
-from .metrics import Metrics
-from .mock_upstream import MockUpstream
 from .neutral import CONTENT_EVENTS, ChatRequest, StreamFailure, UsageUpdate
+from .observability.metrics import Metrics
+from .observability.request_log import Redactor, RequestLogger, RequestRecord, SecretRedactingFilter, request_id_from
 from .providers.registry import create_provider
-from .queues import ProviderQueue
 from .replies import JsonReply, RelayChunks, Reply, StreamReply
-from .request_log import Redactor, RequestLogger, RequestRecord, SecretRedactingFilter, request_id_from
 from .routing.cooldown import Cooldowns
 from .routing.plan import Planner
+from .routing.queues import ProviderQueue
 from .routing.router import EventStream, ProviderRuntime, RequestContext, Router
-from .settings import BifrostSettings
-from .upstream import HttpxUpstream, SchemeUpstream, Upstream
+from .upstream._http import httpx
+from .upstream.base import HttpxUpstream, SchemeUpstream, Upstream
+from .upstream.mock import MockUpstream
 
 logger = logging.getLogger("bifrost_asgi")
 
@@ -84,29 +84,8 @@ class Gateway:
         self._streams: dict[int, EventStream] = {}
         self._aborting = False
         self.max_body_bytes = int(settings.client.max_request_body_size_mb * 1024 * 1024)
-        providers = {
-            name: ProviderRuntime(
-                name=name,
-                config=config,
-                impl=create_provider(name, config),
-                queue=ProviderQueue(
-                    name,
-                    concurrency=config.concurrency_and_buffer_size.concurrency,
-                    buffer_size=config.concurrency_and_buffer_size.buffer_size,
-                    drop_excess=settings.client.drop_excess_requests,
-                    on_depth=self.metrics.set_queue_depth,
-                ),
-            )
-            for name, config in settings.providers.items()
-        }
-        for name in providers:  # every provider's queue gauge exists (at 0) from the start
-            self.metrics.set_queue_depth(name, 0)
-        max_connections = max(
-            (p.concurrency_and_buffer_size.concurrency for p in settings.providers.values()), default=100
-        )
-        self.upstream = upstream or SchemeUpstream(
-            _network_upstream(settings.client.upstream_client, transport, max_connections), MockUpstream()
-        )
+        providers = self._provider_runtimes(settings)
+        self.upstream = upstream or self._default_upstream(settings, transport)
         self.cooldowns = Cooldowns(
             threshold=settings.routing.cooldown_failures, seconds=settings.routing.cooldown_seconds, clock=clock
         )
@@ -124,6 +103,41 @@ class Gateway:
             json=settings.client.log_json,
             log_content=settings.client.log_content,
         )
+        self._install_redaction(settings)
+
+    def _provider_runtimes(self, settings: BifrostSettings) -> dict[str, ProviderRuntime]:
+        """One runtime (implementation + queue) per configured provider; every queue gauge starts at 0."""
+        providers = {
+            name: ProviderRuntime(
+                name=name,
+                config=config,
+                impl=create_provider(name, config),
+                queue=ProviderQueue(
+                    name,
+                    concurrency=config.concurrency_and_buffer_size.concurrency,
+                    buffer_size=config.concurrency_and_buffer_size.buffer_size,
+                    drop_excess=settings.client.drop_excess_requests,
+                    on_depth=self.metrics.set_queue_depth,
+                ),
+            )
+            for name, config in settings.providers.items()
+        }
+        for name in providers:
+            self.metrics.set_queue_depth(name, 0)
+        return providers
+
+    @staticmethod
+    def _default_upstream(settings: BifrostSettings, transport: httpx.AsyncBaseTransport | None) -> Upstream:
+        """The network client (sized for the largest provider concurrency), with ``mock://`` served in-process."""
+        max_connections = max(
+            (p.concurrency_and_buffer_size.concurrency for p in settings.providers.values()), default=100
+        )
+        return SchemeUpstream(
+            _network_upstream(settings.client.upstream_client, transport, max_connections), MockUpstream()
+        )
+
+    def _install_redaction(self, settings: BifrostSettings) -> None:
+        """Mask configured key values in every gateway log record and in upstream error bodies."""
         secrets = [k.value.get_secret_value() for p in settings.providers.values() for k in p.keys]
         self._redactor = SecretRedactingFilter([s for s in secrets if s])
         # Upstream error bodies reach clients (verbatim when same-format): mask echoed key values.
@@ -429,7 +443,7 @@ def _network_upstream(
     """aiohttp when available and nothing asks for httpx (an injected transport is httpx-style)."""
     if transport is None and choice != "httpx":
         try:
-            from ._aiohttp import AiohttpUpstream
+            from .upstream._aiohttp import AiohttpUpstream
         except ModuleNotFoundError:
             if choice == "aiohttp":
                 raise ConfigError(

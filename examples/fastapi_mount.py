@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from bifrost_asgi import bifrost_app
-from bifrost_asgi.config_file import demo_settings
+from bifrost_asgi.config.loading import demo_settings
 
 has_config = os.environ.get("BIFROST_CONFIG") or os.environ.get("OPENAI_API_KEY")
 gateway = bifrost_app() if has_config else bifrost_app(demo_settings())

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bifrost_asgi import BifrostMiddleware
-from bifrost_asgi.config_file import demo_settings
+from bifrost_asgi.config.loading import demo_settings
 
 
 async def status(request: Request) -> JSONResponse:

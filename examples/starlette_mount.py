@@ -13,7 +13,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
 from bifrost_asgi import bifrost_app
-from bifrost_asgi.config_file import demo_settings
+from bifrost_asgi.config.loading import demo_settings
 
 
 async def home(request: Request) -> PlainTextResponse:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bifrost_asgi import cli
-from bifrost_asgi.settings import BifrostSettings
+from bifrost_asgi.config.settings import BifrostSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "config"
@@ -165,10 +165,10 @@ def test_a_user_metrics_dir_is_kept(
 
 
 def test_only_a_server_started_by_the_command_tunes_the_gc(monkeypatch: pytest.MonkeyPatch) -> None:
-    import bifrost_asgi.app
+    import bifrost_asgi.asgi.app
 
     tuned: list[tuple[str, Any]] = []
-    monkeypatch.setattr(bifrost_asgi.app, "bifrost_app", lambda settings: object())
+    monkeypatch.setattr(bifrost_asgi.asgi.app, "bifrost_app", lambda settings: object())
     monkeypatch.setattr(cli.gc, "freeze", lambda: tuned.append(("freeze", None)))
     monkeypatch.setattr(cli.gc, "set_threshold", lambda *t: tuned.append(("threshold", t)))
     monkeypatch.setenv("BIFROST_DEMO", "1")
@@ -193,7 +193,7 @@ def test_bad_config_never_reaches_uvicorn(
 def test_factory_builds_the_app_from_worker_environment(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import bifrost_asgi.app
+    import bifrost_asgi.asgi.app
 
     built: list[BifrostSettings] = []
     sentinel = object()
@@ -202,7 +202,7 @@ def test_factory_builds_the_app_from_worker_environment(
         built.append(settings)
         return sentinel
 
-    monkeypatch.setattr(bifrost_asgi.app, "bifrost_app", fake_app)
+    monkeypatch.setattr(bifrost_asgi.asgi.app, "bifrost_app", fake_app)
     monkeypatch.setenv("BIFROST_DEMO", "1")
     assert cli.create_app_from_env() is sentinel
     assert list(built[0].providers) == ["mock"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from bifrost_asgi import _json
+from bifrost_asgi.config.settings import BifrostSettings
 from bifrost_asgi.dialects.base import Call
 from bifrost_asgi.dialects.openai import OpenAIDialect
 from bifrost_asgi.gateway import Gateway
 from bifrost_asgi.replies import JsonReply, StreamReply
-from bifrost_asgi.settings import BifrostSettings
 
 pytestmark = pytest.mark.anyio
 

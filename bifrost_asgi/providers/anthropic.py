@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import _json
+from ..config.settings import KeyConfig, ProviderConfig
 from ..errors import UnsupportedFeatureError, UpstreamError, UpstreamProtocolError
 from ..neutral import (
     ChatRequest,
@@ -28,7 +29,6 @@ from ..neutral import (
     TextPart,
     ToolCall,
 )
-from ..settings import KeyConfig, ProviderConfig
 from .anthropic_build import build_body
 from .anthropic_stream import AnthropicStreamParser
 from .anthropic_wire import error_from_body, finish_reason, parse_usage

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import quote
 
+from ..config.settings import AzureKeyConfig, KeyConfig, ProviderConfig
 from ..errors import GatewayError, UpstreamError
 from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo
-from ..settings import AzureKeyConfig, KeyConfig, ProviderConfig
 from .base import UpstreamRequest, UpstreamResponse
 from .openai import OpenAIProvider
 from .openai_stream import OpenAIStreamParser

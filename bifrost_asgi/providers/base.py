@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .. import _json
+from ..config.settings import KeyConfig, ProviderConfig
 from ..errors import UpstreamError, UpstreamProtocolError
 from ..neutral import (
     ChatRequest,
@@ -23,7 +24,6 @@ from ..neutral import (
     ModelInfo,
     StreamEvent,
 )
-from ..settings import KeyConfig, ProviderConfig
 from ..streaming import SSEEvent
 
 

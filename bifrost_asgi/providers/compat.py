@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from ..settings import ProviderConfig
+from ..config.settings import ProviderConfig
 from .openai import OpenAIProvider
 from .openai_build import Compat
 

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .. import _json
+from ..config.settings import KeyConfig, ProviderConfig
 from ..errors import UnsupportedFeatureError, UpstreamError, UpstreamProtocolError
 from ..neutral import (
     ChatRequest,
@@ -28,7 +29,6 @@ from ..neutral import (
     Message,
     ModelInfo,
 )
-from ..settings import KeyConfig, ProviderConfig
 from .base import UpstreamRequest, UpstreamResponse, json_object, retry_after_seconds
 from .gemini_build import build_body, passthrough_body
 from .gemini_stream import GeminiStreamParser

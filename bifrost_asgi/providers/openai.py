@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from .. import _json
+from ..config.settings import KeyConfig, ProviderConfig
 from ..errors import UpstreamError, UpstreamProtocolError
 from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo
-from ..settings import KeyConfig, ProviderConfig
 from .base import UpstreamRequest, UpstreamResponse
 from .openai_build import (
     Compat,

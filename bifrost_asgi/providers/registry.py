@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
+from ..config.settings import ProviderConfig
 from ..errors import ConfigError
-from ..settings import ProviderConfig
 from .anthropic import AnthropicProvider
 from .azure import AzureProvider
 from .base import Provider

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Collection, Sequence
 
-from ..settings import KeyConfig
+from ..config.settings import KeyConfig
 
 
 def key_allows(key: KeyConfig, model: str, *, keyless: bool) -> bool:

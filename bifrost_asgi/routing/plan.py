@@ -13,14 +13,14 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..errors import InvalidRequestError
-from ..settings import (
+from ..config.settings import (
     STANDARD_PROVIDERS,
     UNSUPPORTED_BIFROST_PROVIDERS,
     ProviderConfig,
     RouteTarget,
     RoutingConfig,
 )
+from ..errors import InvalidRequestError
 
 KNOWN_PROVIDERS = STANDARD_PROVIDERS | UNSUPPORTED_BIFROST_PROVIDERS
 

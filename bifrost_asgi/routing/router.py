@@ -26,6 +26,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
+from ..config.settings import KeyConfig, ProviderConfig
 from ..errors import (
     GatewayError,
     NoUsableKeyError,
@@ -46,13 +47,12 @@ from ..neutral import (
     Usage,
 )
 from ..providers.base import Provider, UpstreamRequest, UpstreamResponse
-from ..queues import ProviderQueue
-from ..settings import KeyConfig, ProviderConfig
 from ..streaming import SSEDecoder
-from ..upstream import Timeouts, Upstream, UpstreamStream
+from ..upstream.base import Timeouts, Upstream, UpstreamStream
 from .cooldown import Cooldowns
 from .keys import eligible_keys, select_key
 from .plan import Planner, Target
+from .queues import ProviderQueue
 from .retry import retry_delay
 
 T = TypeVar("T")
@@ -429,49 +429,24 @@ class Router:
         candidates = eligible_keys(keys, target.model, keyless=rt.impl.keyless)
         if not candidates and not rt.impl.keyless:
             raise self._no_key_error(rt, target.model)
-        network = rt.config.network_config
         excluded: set[int] = set()
         retries = 0
         while True:
-            index = None
-            if candidates:
-                cooling = self.cooldowns.cooling_keys(rt.name, candidates)
-                index = select_key(keys, candidates, self.rng, exclude=excluded, cooling=cooling)
+            index = self._pick_key(rt, candidates, excluded)
             key = keys[index] if index is not None else None
             label = key.label if key is not None else None
-            if label is not None:
-                self.metrics.count_key_selection(rt.name, label)
             started = self.clock()
             try:
                 result = await call(rt, target, key, first)
             except UpstreamError as exc:
                 first = timeouts
-                exc.provider = exc.provider or rt.name
-                exc.model = exc.model or target.model
-                ctx.attempts.append(Attempt(rt.name, target.model, label, exc.status, exc.message[:120]))
-                self.metrics.observe_upstream(
-                    provider=rt.name, model=target.model, method=method, status=exc.status,
-                    latency=self.clock() - started, success=False, custom=ctx.custom_labels,
-                )  # fmt: skip
-                if index is not None and (exc.retryable or exc.key_failure):
-                    retry_after = exc.retry_after if exc.status == 429 else None
-                    if self.cooldowns.failure(rt.name, index, retry_after=retry_after) and key is not None:
-                        self.metrics.set_cooldown(rt.name, key.label, True)
+                self._record_failure(rt, target, ctx, method, exc, started, index, key)
                 if exc.key_failure and index is not None:
                     excluded.add(index)
                     if any(i not in excluded for i in candidates):
                         self.metrics.count_retry(rt.name, "key_rotation")
                         continue
-                if not exc.retryable or retries >= network.max_retries:
-                    raise
-                delay = retry_delay(
-                    retries + 1,
-                    initial_ms=network.retry_backoff_initial_ms,
-                    max_ms=network.retry_backoff_max_ms,
-                    retry_after=exc.retry_after,
-                    max_retry_after=network.max_retry_after_in_seconds,
-                    rng=self.rng,
-                )
+                delay = self._retry_delay(rt, exc, retries)
                 if delay is None:
                     raise
                 retries += 1
@@ -488,6 +463,55 @@ class Router:
             if index is not None and self.cooldowns.success(rt.name, index) and key is not None:
                 self.metrics.set_cooldown(rt.name, key.label, False)
             return result
+
+    def _pick_key(self, rt: ProviderRuntime, candidates: list[int], excluded: set[int]) -> int | None:
+        """A weighted pick among the eligible keys not excluded, preferring keys not cooling down."""
+        if not candidates:
+            return None
+        cooling = self.cooldowns.cooling_keys(rt.name, candidates)
+        index = select_key(rt.config.keys, candidates, self.rng, exclude=excluded, cooling=cooling)
+        if index is not None:
+            self.metrics.count_key_selection(rt.name, rt.config.keys[index].label)
+        return index
+
+    def _record_failure(
+        self,
+        rt: ProviderRuntime,
+        target: Target,
+        ctx: RequestContext,
+        method: str,
+        exc: UpstreamError,
+        started: float,
+        index: int | None,
+        key: KeyConfig | None,
+    ) -> None:
+        """Name the failed attempt, count it, and start the key's cooldown when it keeps failing."""
+        exc.provider = exc.provider or rt.name
+        exc.model = exc.model or target.model
+        label = key.label if key is not None else None
+        ctx.attempts.append(Attempt(rt.name, target.model, label, exc.status, exc.message[:120]))
+        self.metrics.observe_upstream(
+            provider=rt.name, model=target.model, method=method, status=exc.status,
+            latency=self.clock() - started, success=False, custom=ctx.custom_labels,
+        )  # fmt: skip
+        if index is not None and (exc.retryable or exc.key_failure):
+            retry_after = exc.retry_after if exc.status == 429 else None
+            if self.cooldowns.failure(rt.name, index, retry_after=retry_after) and key is not None:
+                self.metrics.set_cooldown(rt.name, key.label, True)
+
+    def _retry_delay(self, rt: ProviderRuntime, exc: UpstreamError, retries: int) -> float | None:
+        """Seconds to wait before the next retry, or None when this failure is final."""
+        network = rt.config.network_config
+        if not exc.retryable or retries >= network.max_retries:
+            return None
+        return retry_delay(
+            retries + 1,
+            initial_ms=network.retry_backoff_initial_ms,
+            max_ms=network.retry_backoff_max_ms,
+            retry_after=exc.retry_after,
+            max_retry_after=network.max_retry_after_in_seconds,
+            rng=self.rng,
+        )
 
     def _no_key_error(self, rt: ProviderRuntime, model: str) -> NoUsableKeyError:
         keys = rt.config.keys

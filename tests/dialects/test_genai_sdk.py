@@ -19,7 +19,6 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from bifrost_asgi import _json
-from bifrost_asgi._http import httpx
 from bifrost_asgi.dialects.base import Call, RouteSpec
 from bifrost_asgi.dialects.genai import GenAIDialect
 from bifrost_asgi.errors import GatewayError, NotFoundError, RateLimitedError, UpstreamError
@@ -42,6 +41,7 @@ from bifrost_asgi.neutral import (
     Usage,
     UsageUpdate,
 )
+from bifrost_asgi.upstream._http import httpx
 
 DIALECT = GenAIDialect()
 CHAT_RESPONSE = ChatResponse(

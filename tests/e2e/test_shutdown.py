@@ -27,7 +27,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
-from bifrost_asgi.app import bifrost_app
+from bifrost_asgi.asgi.app import bifrost_app
 from bifrost_asgi.gateway import Gateway
 from tests.support import FakeProvider, Hang, SlowStream, fake_text
 from tests.support.servers import LoopThread

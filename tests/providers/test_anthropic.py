@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bifrost_asgi import _json
+from bifrost_asgi.config.settings import KeyConfig, ProviderConfig
 from bifrost_asgi.dialects.anthropic import AnthropicDialect
 from bifrost_asgi.dialects.base import Call
 from bifrost_asgi.errors import InvalidRequestError, UnsupportedFeatureError, UpstreamError, UpstreamProtocolError
@@ -39,7 +40,6 @@ from bifrost_asgi.neutral import (
 )
 from bifrost_asgi.providers.anthropic import AnthropicProvider
 from bifrost_asgi.providers.base import UpstreamRequest, UpstreamResponse
-from bifrost_asgi.settings import KeyConfig, ProviderConfig
 from bifrost_asgi.streaming import SSEDecoder
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "anthropic"

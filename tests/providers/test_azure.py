@@ -9,11 +9,11 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
+from bifrost_asgi.config.settings import AzureKeyConfig, KeyConfig, ProviderConfig
 from bifrost_asgi.errors import GatewayError
 from bifrost_asgi.neutral import ChatRequest, EmbeddingRequest, Message, StreamStart, TextDelta, TextPart
 from bifrost_asgi.providers.azure import AzureProvider
 from bifrost_asgi.providers.base import UpstreamResponse
-from bifrost_asgi.settings import AzureKeyConfig, KeyConfig, ProviderConfig
 from bifrost_asgi.streaming import SSEEvent
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "openai"

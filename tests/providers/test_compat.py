@@ -8,9 +8,9 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
+from bifrost_asgi.config.settings import KeyConfig, NetworkConfig, ProviderConfig
 from bifrost_asgi.neutral import ChatRequest, EmbeddingRequest, Message, TextPart
 from bifrost_asgi.providers.compat import PRESETS, compat_provider
-from bifrost_asgi.settings import KeyConfig, NetworkConfig, ProviderConfig
 
 KEY = KeyConfig(value=SecretStr("k"))
 

@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from bifrost_asgi import _json
+from bifrost_asgi.config.settings import KeyConfig, NetworkConfig, ProviderConfig
 from bifrost_asgi.dialects.base import Call
 from bifrost_asgi.dialects.genai import GenAIDialect
 from bifrost_asgi.errors import InvalidRequestError, UnsupportedFeatureError, UpstreamError, UpstreamProtocolError
@@ -43,7 +44,6 @@ from bifrost_asgi.providers.base import UpstreamRequest, UpstreamResponse
 from bifrost_asgi.providers.gemini import GeminiProvider
 from bifrost_asgi.providers.gemini_build import SKIP_SIGNATURE
 from bifrost_asgi.providers.gemini_wire import is_synthetic_id, synthesise_call_id
-from bifrost_asgi.settings import KeyConfig, NetworkConfig, ProviderConfig
 from bifrost_asgi.streaming import SSEDecoder
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "gemini"

@@ -12,6 +12,7 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
+from bifrost_asgi.config.settings import KeyConfig, NetworkConfig, ProviderConfig
 from bifrost_asgi.errors import UnsupportedFeatureError, UpstreamError, UpstreamProtocolError
 from bifrost_asgi.neutral import (
     ChatRequest,
@@ -40,7 +41,6 @@ from bifrost_asgi.neutral import (
 )
 from bifrost_asgi.providers.base import UpstreamResponse
 from bifrost_asgi.providers.openai import OpenAIProvider
-from bifrost_asgi.settings import KeyConfig, NetworkConfig, ProviderConfig
 from bifrost_asgi.streaming import SSEDecoder, SSEEvent
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "openai"

@@ -5,8 +5,8 @@ from collections import Counter
 
 from pydantic import SecretStr
 
+from bifrost_asgi.config.settings import AzureKeyConfig, KeyConfig
 from bifrost_asgi.routing.keys import eligible_keys, key_allows, pick_weighted, select_key
-from bifrost_asgi.settings import AzureKeyConfig, KeyConfig
 
 
 def key(value: str = "sk", **kwargs: object) -> KeyConfig:

@@ -5,9 +5,9 @@ from collections import Counter
 
 import pytest
 
+from bifrost_asgi.config.settings import ProviderConfig, RoutingConfig
 from bifrost_asgi.errors import InvalidRequestError
 from bifrost_asgi.routing.plan import Planner, Target
-from bifrost_asgi.settings import ProviderConfig, RoutingConfig
 
 
 def planner(providers: dict[str, dict[str, object]], routing: dict[str, object] | None = None) -> Planner:

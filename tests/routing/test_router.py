@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bifrost_asgi.config.settings import KeyConfig, ProviderConfig, RoutingConfig
 from bifrost_asgi.errors import (
     GatewayError,
     NoUsableKeyError,
@@ -32,13 +33,12 @@ from bifrost_asgi.neutral import (
     TextPart,
 )
 from bifrost_asgi.providers.base import UpstreamRequest, UpstreamResponse
-from bifrost_asgi.queues import ProviderQueue
 from bifrost_asgi.routing.cooldown import Cooldowns
 from bifrost_asgi.routing.plan import Planner
+from bifrost_asgi.routing.queues import ProviderQueue
 from bifrost_asgi.routing.router import ProviderRuntime, RequestContext, Router
-from bifrost_asgi.settings import KeyConfig, ProviderConfig, RoutingConfig
 from bifrost_asgi.streaming import SSEEvent
-from bifrost_asgi.upstream import Timeouts
+from bifrost_asgi.upstream.base import Timeouts
 
 pytestmark = pytest.mark.anyio
 

@@ -128,7 +128,7 @@ def _wait_started(
 @contextlib.contextmanager
 def run_gateway(config: Mapping[str, Any], **kwargs: Any) -> Iterator[ServerHandle]:
     """Build the gateway with ``bifrost_app(config=config, **kwargs)`` and serve it on a free port."""
-    from bifrost_asgi.app import bifrost_app  # lazy: the gateway must not be needed to import this module
+    from bifrost_asgi.asgi.app import bifrost_app  # lazy: the gateway must not be needed to import this module
 
     app = bifrost_app(config=dict(config), **kwargs)
     with run_server(app) as handle:

@@ -12,7 +12,7 @@ import os
 from django.core.asgi import get_asgi_application
 
 from bifrost_asgi import BifrostMiddleware
-from bifrost_asgi.config_file import demo_settings
+from bifrost_asgi.config.loading import demo_settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
 

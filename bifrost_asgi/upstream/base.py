@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..errors import UpstreamConnectionError, UpstreamTimeoutError
+from ..providers.base import UpstreamRequest, UpstreamResponse
 from ._http import httpx
-from .errors import UpstreamConnectionError, UpstreamTimeoutError
-from .providers.base import UpstreamRequest, UpstreamResponse
 
 
 @dataclass(frozen=True, slots=True)

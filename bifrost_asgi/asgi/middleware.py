@@ -15,10 +15,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._http import httpx
+from ..config.settings import BifrostSettings
+from ..gateway import Gateway
+from ..upstream._http import httpx
 from .app import bifrost_app
-from .gateway import Gateway
-from .settings import BifrostSettings
 
 
 class BifrostMiddleware:

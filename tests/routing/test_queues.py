@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from bifrost_asgi.errors import QueueFullError
-from bifrost_asgi.queues import ProviderQueue
+from bifrost_asgi.routing.queues import ProviderQueue
 
 pytestmark = pytest.mark.anyio
 

@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 
-from .errors import UpstreamConnectionError, UpstreamTimeoutError
-from .providers.base import UpstreamRequest, UpstreamResponse
-from .upstream import Timeouts, UpstreamStream
+from ..errors import UpstreamConnectionError, UpstreamTimeoutError
+from ..providers.base import UpstreamRequest, UpstreamResponse
+from .base import Timeouts, UpstreamStream
 
 _CHUNK = 65536
 

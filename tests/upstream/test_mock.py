@@ -11,16 +11,16 @@ from typing import Any
 import orjson
 import pytest
 
+from bifrost_asgi.config.settings import ProviderConfig
 from bifrost_asgi.dialects.base import Call
 from bifrost_asgi.dialects.openai import OpenAIDialect
 from bifrost_asgi.errors import UpstreamTimeoutError
-from bifrost_asgi.mock_upstream import MockUpstream, embedding_vector
 from bifrost_asgi.neutral import EmbeddingRequest, Finish, StreamEvent, TextDelta, ToolCallDelta, ToolCallStart
 from bifrost_asgi.providers.base import UpstreamRequest
 from bifrost_asgi.providers.openai import OpenAIProvider
-from bifrost_asgi.settings import ProviderConfig
 from bifrost_asgi.streaming import SSEDecoder
-from bifrost_asgi.upstream import Timeouts
+from bifrost_asgi.upstream.base import Timeouts
+from bifrost_asgi.upstream.mock import MockUpstream, embedding_vector
 
 pytestmark = pytest.mark.anyio
 MOCK = MockUpstream()

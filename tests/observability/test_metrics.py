@@ -11,9 +11,9 @@ import pytest
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from bifrost_asgi import metrics as metrics_module
 from bifrost_asgi.errors import ConfigError
-from bifrost_asgi.metrics import (
+from bifrost_asgi.observability import metrics as metrics_module
+from bifrost_asgi.observability.metrics import (
     MAX_CUSTOM_VALUES,
     MAX_MODELS_PER_PROVIDER,
     REQUEST_BUCKETS,
@@ -23,7 +23,7 @@ from bifrost_asgi.metrics import (
     render_metrics,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -321,7 +321,7 @@ def test_render_metrics_single_process(registry: CollectorRegistry) -> None:
 WRITER = """
 import sys
 from prometheus_client import CollectorRegistry
-from bifrost_asgi.metrics import Metrics, multiprocess_enabled
+from bifrost_asgi.observability.metrics import Metrics, multiprocess_enabled
 assert multiprocess_enabled(), "prometheus_client did not pick multiprocess values"
 n = int(sys.argv[1])
 m = Metrics(CollectorRegistry(), custom_labels=["team"])
@@ -336,7 +336,7 @@ m.set_cooldown("openai", "k1", n == 3)
 READER = """
 import sys
 from prometheus_client import CollectorRegistry
-from bifrost_asgi.metrics import Metrics, render_metrics
+from bifrost_asgi.observability.metrics import Metrics, render_metrics
 registry = CollectorRegistry()
 m = Metrics(registry, custom_labels=["team"])
 m.observe_request(route="/v1/chat/completions", method="POST", dialect="openai", provider="openai",

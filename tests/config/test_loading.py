@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bifrost_asgi.config_file import (
+from bifrost_asgi.config.loading import (
     demo_settings,
     detect_providers,
     env_overrides,
@@ -17,10 +17,10 @@ from bifrost_asgi.config_file import (
     parse_config_text,
     strip_json_comments,
 )
+from bifrost_asgi.config.settings import ClientConfig
 from bifrost_asgi.errors import ConfigError
-from bifrost_asgi.settings import ClientConfig
 
-FIXTURES = Path(__file__).parent / "fixtures" / "config"
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "config"
 GUIDE = Path("/work/shared/seeds/bifrost-migration-guide.md")
 SECRET = "sk-do-not-print-me"
 FULL_ENV = {
@@ -346,7 +346,7 @@ def test_demo_ignores_environment_except_server_settings() -> None:
 def test_keyword_overrides_accept_model_instances() -> None:
     from pydantic import SecretStr
 
-    from bifrost_asgi.settings import KeyConfig, ProviderConfig
+    from bifrost_asgi.config.settings import KeyConfig, ProviderConfig
 
     provider = ProviderConfig(keys=[KeyConfig(value=SecretStr("sk-1"), weight=2)])
     settings = load_settings(environ={"ANTHROPIC_API_KEY": "a"}, providers={"openai": provider})
@@ -358,9 +358,9 @@ def test_keyword_overrides_accept_model_instances() -> None:
 def test_the_example_demo_config_is_the_packaged_one() -> None:
     from pathlib import Path
 
-    from bifrost_asgi.config_file import demo_settings, load_settings
+    from bifrost_asgi.config.loading import demo_settings, load_settings
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     example = root / "examples" / "config.demo.json"
     packaged = root / "bifrost_asgi" / "demo" / "config.json"
     assert example.read_text() == packaged.read_text()

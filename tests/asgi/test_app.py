@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bifrost_asgi._http import httpx
-from bifrost_asgi.app import bifrost_app
+from bifrost_asgi.asgi.app import bifrost_app
+from bifrost_asgi.upstream._http import httpx
 
 pytestmark = pytest.mark.anyio
 

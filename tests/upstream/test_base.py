@@ -4,10 +4,10 @@ import asyncio
 
 import pytest
 
-from bifrost_asgi._http import httpx
 from bifrost_asgi.errors import UpstreamConnectionError, UpstreamTimeoutError
 from bifrost_asgi.providers.base import UpstreamRequest
-from bifrost_asgi.upstream import HttpxUpstream, Timeouts
+from bifrost_asgi.upstream._http import httpx
+from bifrost_asgi.upstream.base import HttpxUpstream, Timeouts
 
 pytestmark = pytest.mark.anyio
 

@@ -8,10 +8,10 @@ import time
 import pytest
 
 from bifrost_asgi import _json
-from bifrost_asgi._aiohttp import AiohttpUpstream
 from bifrost_asgi.errors import UpstreamConnectionError, UpstreamTimeoutError
 from bifrost_asgi.providers.base import UpstreamRequest
-from bifrost_asgi.upstream import Timeouts
+from bifrost_asgi.upstream._aiohttp import AiohttpUpstream
+from bifrost_asgi.upstream.base import Timeouts
 from tests.support.fake_provider import EarlyClose, FakeProvider, Hang, Reset, SlowStream
 
 pytestmark = pytest.mark.anyio

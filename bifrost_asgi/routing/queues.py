@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 
-from .errors import QueueFullError
+from ..errors import QueueFullError
 
 
 class ProviderQueue:

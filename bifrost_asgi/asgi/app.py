@@ -21,16 +21,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from ._http import httpx
-from .dialects.anthropic import AnthropicDialect
-from .dialects.base import Call, Dialect, RouteSpec
-from .dialects.genai import GenAIDialect
-from .dialects.openai import OpenAIDialect
-from .errors import GatewayError, InvalidRequestError, NotFoundError, RequestTooLargeError
-from .gateway import Gateway
-from .metrics import render_metrics
-from .replies import JsonReply, Reply, StreamReply
-from .settings import BifrostSettings
+from ..config.settings import BifrostSettings
+from ..dialects.anthropic import AnthropicDialect
+from ..dialects.base import Call, Dialect, RouteSpec
+from ..dialects.genai import GenAIDialect
+from ..dialects.openai import OpenAIDialect
+from ..errors import GatewayError, InvalidRequestError, NotFoundError, RequestTooLargeError
+from ..gateway import Gateway
+from ..observability.metrics import render_metrics
+from ..replies import JsonReply, Reply, StreamReply
+from ..upstream._http import httpx
 
 _STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
@@ -249,7 +249,7 @@ def bifrost_app(
     The gateway object is at ``app.state.gateway``.
     """
     if settings is None:
-        from .config_file import load_settings
+        from ..config.loading import load_settings
 
         settings = load_settings(config)
     elif config is not None:

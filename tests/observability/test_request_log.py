@@ -7,7 +7,7 @@ import re
 import pytest
 
 from bifrost_asgi import _json
-from bifrost_asgi.request_log import (
+from bifrost_asgi.observability.request_log import (
     RequestLogger,
     RequestRecord,
     SecretRedactingFilter,

@@ -65,7 +65,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = [
     "INTER_TOKEN_BUCKETS",
@@ -194,6 +194,26 @@ def _text(value: str | None, default: str = UNKNOWN) -> str:
     return value if len(value) <= _MAX_VALUE_LEN else value[:_MAX_VALUE_LEN]
 
 
+class _MetricFactory:
+    """Creates metrics on one registry, each wrapped in a child cache."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def counter(self, name: str, doc: str, labels: tuple[str, ...]) -> _Children[Counter]:
+        return _Children(Counter(name, doc, labels, registry=self._registry))
+
+    def histogram(
+        self, name: str, doc: str, labels: tuple[str, ...], buckets: Sequence[float] = Histogram.DEFAULT_BUCKETS
+    ) -> _Children[Histogram]:
+        return _Children(Histogram(name, doc, labels, registry=self._registry, buckets=buckets))
+
+    def gauge(
+        self, name: str, doc: str, labels: tuple[str, ...], mode: Literal["livesum", "livemax"]
+    ) -> _Children[Gauge]:
+        return _Children(Gauge(name, doc, labels, registry=self._registry, multiprocess_mode=mode))
+
+
 class Metrics:
     """All gateway metrics on one registry. Methods are cheap; call them on the hot path.
 
@@ -203,11 +223,19 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry, *, custom_labels: Sequence[str] = ()) -> None:
         self.custom_labels: tuple[str, ...] = _validate_custom_labels(custom_labels)
-        custom = self.custom_labels
+        self._init_label_guards()
+        make = _MetricFactory(registry)
+        self._init_request_metrics(make)
+        self._init_upstream_metrics(make)
+        self._init_http_metrics(make)
+        self._init_reliability_metrics(make)
+
+    def _init_label_guards(self) -> None:
+        """Caps on label values, and the caches of bound label children."""
         self._header_names = tuple(
-            (_HEADER_PREFIX + n.lower(), _HEADER_PREFIX + n.lower().replace("_", "-")) for n in custom
+            (_HEADER_PREFIX + n.lower(), _HEADER_PREFIX + n.lower().replace("_", "-")) for n in self.custom_labels
         )
-        self._custom_guards = tuple(_Guard(MAX_CUSTOM_VALUES) for _ in custom)
+        self._custom_guards = tuple(_Guard(MAX_CUSTOM_VALUES) for _ in self.custom_labels)
         self._providers = _Guard(MAX_PROVIDERS)
         self._models: dict[str, _Guard] = {}
         self._keys: dict[str, _Guard] = {}
@@ -220,72 +248,75 @@ class Metrics:
         self._request_children: dict[_RequestKey, tuple[Counter, Histogram, Counter, Histogram]] = {}
         self._upstream_children: dict[_UpstreamKey, tuple[Counter, Histogram, Counter]] = {}
 
-        def counter(name: str, doc: str, labels: tuple[str, ...]) -> _Children[Counter]:
-            return _Children(Counter(name, doc, labels, registry=registry))
-
-        def histogram(
-            name: str, doc: str, labels: tuple[str, ...], buckets: Sequence[float] = Histogram.DEFAULT_BUCKETS
-        ) -> _Children[Histogram]:
-            return _Children(Histogram(name, doc, labels, registry=registry, buckets=buckets))
-
-        def gauge(
-            name: str, doc: str, labels: tuple[str, ...], mode: Literal["livesum", "livemax"]
-        ) -> _Children[Gauge]:
-            return _Children(Gauge(name, doc, labels, registry=registry, multiprocess_mode=mode))
-
-        pm = ("provider", "model")
-        pmm = ("provider", "model", "method")
-        self._requests = counter(
+    def _init_request_metrics(self, make: _MetricFactory) -> None:
+        """The migration guide's client-request metrics."""
+        custom = self.custom_labels
+        self._requests = make.counter(
             "bifrost_requests_total",
             "Client requests answered by the gateway.",
             ("route", "dialect", "provider", "model", "status", "stream", *custom),
         )
-        self._duration = histogram(
+        self._duration = make.histogram(
             "bifrost_request_duration_seconds",
             "Time from request received to response complete (streams: to the last byte).",
             ("route", "dialect", "provider", "model", "status_class", *custom),
             REQUEST_BUCKETS,
         )
-        self._upstream = counter(
-            "bifrost_upstream_requests_total", "Requests sent to upstream providers.", (*pmm, *custom)
+        self._in_flight = make.gauge(
+            "bifrost_in_flight_requests", "Requests being served now.", ("dialect",), "livesum"
         )
-        self._upstream_latency = histogram(
+
+    def _init_upstream_metrics(self, make: _MetricFactory) -> None:
+        """Bifrost's telemetry-plugin metrics: upstream attempts, tokens, stream latencies."""
+        pm = ("provider", "model")
+        pmm = ("provider", "model", "method")
+        self._upstream = make.counter(
+            "bifrost_upstream_requests_total", "Requests sent to upstream providers.", (*pmm, *self.custom_labels)
+        )
+        self._upstream_latency = make.histogram(
             "bifrost_upstream_latency_seconds",
             "Latency of one upstream attempt.",
             (*pmm, "is_success"),
             UPSTREAM_BUCKETS,
         )
-        self._success = counter("bifrost_success_requests_total", "Successful upstream attempts.", pmm)
-        self._errors = counter("bifrost_error_requests_total", "Failed upstream attempts.", (*pmm, "status_code"))
-        self._input_tokens = counter("bifrost_input_tokens_total", "Prompt tokens reported upstream.", pm)
-        self._output_tokens = counter("bifrost_output_tokens_total", "Completion tokens reported upstream.", pm)
-        self._first_token = histogram(
+        self._success = make.counter("bifrost_success_requests_total", "Successful upstream attempts.", pmm)
+        self._errors = make.counter("bifrost_error_requests_total", "Failed upstream attempts.", (*pmm, "status_code"))
+        self._input_tokens = make.counter("bifrost_input_tokens_total", "Prompt tokens reported upstream.", pm)
+        self._output_tokens = make.counter("bifrost_output_tokens_total", "Completion tokens reported upstream.", pm)
+        self._first_token = make.histogram(
             "bifrost_stream_first_token_latency_seconds", "Time to the first streamed token.", pm
         )
-        self._inter_token = histogram(
+        self._inter_token = make.histogram(
             "bifrost_stream_inter_token_latency_seconds",
             "Gap between streamed chunks.",
             pm,
             INTER_TOKEN_BUCKETS,
         )
-        self._http_requests = counter(
+
+    def _init_http_metrics(self, make: _MetricFactory) -> None:
+        """Route-template HTTP metrics."""
+        self._http_requests = make.counter(
             "http_requests_total", "HTTP requests by route template.", ("path", "method", "status")
         )
-        self._http_duration = histogram(
+        self._http_duration = make.histogram(
             "http_request_duration_seconds", "HTTP request duration by route template.", ("path", "method")
         )
-        self._in_flight = gauge("bifrost_in_flight_requests", "Requests being served now.", ("dialect",), "livesum")
-        self._queue_depth = gauge(
+
+    def _init_reliability_metrics(self, make: _MetricFactory) -> None:
+        """Queues, retries, fallbacks, cooldowns and key selection."""
+        self._queue_depth = make.gauge(
             "bifrost_queue_depth", "Requests waiting for a provider slot.", ("provider",), "livesum"
         )
-        self._retries = counter("bifrost_retries_total", "Upstream retries.", ("provider", "reason"))
-        self._fallbacks = counter(
+        self._retries = make.counter("bifrost_retries_total", "Upstream retries.", ("provider", "reason"))
+        self._fallbacks = make.counter(
             "bifrost_fallbacks_total", "Fallbacks to another provider.", ("from_provider", "to_provider")
         )
-        self._cooldown = gauge(
+        self._cooldown = make.gauge(
             "bifrost_cooldown_active", "1 while a key is cooling down.", ("provider", "key"), "livemax"
         )
-        self._key_selections = counter("bifrost_key_selections_total", "Times a key was picked.", ("provider", "key"))
+        self._key_selections = make.counter(
+            "bifrost_key_selections_total", "Times a key was picked.", ("provider", "key")
+        )
 
     # -- label values -------------------------------------------------------------------------------
 

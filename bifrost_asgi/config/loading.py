@@ -18,9 +18,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from . import _json
-from ._config_messages import Origins, format_problems, format_validation_error, suggest
-from .errors import ConfigError
+from .. import _json
+from ..errors import ConfigError
+from .messages import Origins, format_problems, format_validation_error, suggest
 from .settings import PROVIDER_KEY_ENV, BifrostSettings, SettingsModel
 
 logger = logging.getLogger("bifrost_asgi.config")

@@ -33,10 +33,10 @@ from urllib.parse import unquote, urlsplit
 
 import anyio
 
-from . import _json
-from .errors import UpstreamTimeoutError
-from .providers.base import UpstreamRequest, UpstreamResponse
-from .upstream import Timeouts, UpstreamStream
+from .. import _json
+from ..errors import UpstreamTimeoutError
+from ..providers.base import UpstreamRequest, UpstreamResponse
+from .base import Timeouts, UpstreamStream
 
 CREATED = 1_700_000_000
 DEFAULT_DIMENSIONS = 8

@@ -7,7 +7,7 @@ import logging
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from bifrost_asgi.settings import (
+from bifrost_asgi.config.settings import (
     BifrostSettings,
     ClientConfig,
     ConcurrencyConfig,

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from . import _json
+from .. import _json
 
 __all__ = [
     "Redactor",
