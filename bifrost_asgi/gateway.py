@@ -14,6 +14,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry
 
@@ -36,6 +37,7 @@ from .routing.cooldown import Cooldowns
 from .routing.plan import Planner
 from .routing.queues import ProviderQueue
 from .routing.router import EventStream, ProviderRuntime, RequestContext, Router
+from .store import KeyValueStore, open_store
 from .upstream._http import httpx
 from .upstream.base import HttpxUpstream, SchemeUpstream, Upstream
 from .upstream.mock import MockUpstream
@@ -70,6 +72,7 @@ class Gateway:
         upstream: Upstream | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        store: KeyValueStore | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
@@ -102,6 +105,10 @@ class Gateway:
             logging.getLogger("bifrost_asgi.requests"),
             json=settings.client.log_json,
             log_content=settings.client.log_content,
+        )
+        # Shared state (governance counters, stored responses): Redis when ``redis_url`` is set.
+        self.store: KeyValueStore = store if store is not None else open_store(
+            settings.redis_url.get_secret_value() if settings.redis_url else None, clock=clock
         )
         self._install_redaction(settings)
 
@@ -139,6 +146,8 @@ class Gateway:
     def _install_redaction(self, settings: BifrostSettings) -> None:
         """Mask configured key values in every gateway log record and in upstream error bodies."""
         secrets = [k.value.get_secret_value() for p in settings.providers.values() for k in p.keys]
+        if settings.redis_url is not None:
+            secrets.append(urlsplit(settings.redis_url.get_secret_value()).password or "")
         self._redactor = SecretRedactingFilter([s for s in secrets if s])
         # Upstream error bodies reach clients (verbatim when same-format): mask echoed key values.
         self._scrub = Redactor(secrets, patterns=False)
@@ -185,6 +194,7 @@ class Gateway:
 
     async def aclose(self) -> None:
         await self.upstream.aclose()
+        await self.store.close()
         for filtered in self._filtered:
             filtered.removeFilter(self._redactor)
 

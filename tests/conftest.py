@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.fake_provider import FakeProvider
+from tests.support.redis_server import RedisServer, running_redis
 
 
 @pytest.fixture
@@ -21,3 +22,19 @@ def fake_provider() -> Iterator[FakeProvider]:
         yield fake
         errors = fake.errors
     assert not errors, f"the fake provider raised: {errors!r}"
+
+
+@pytest.fixture(scope="session")
+def redis_session() -> Iterator[RedisServer]:
+    """One real ``redis-server`` for the whole run (see :mod:`tests.support.redis_server`)."""
+    with running_redis() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_server(redis_session: RedisServer) -> Iterator[RedisServer]:
+    """The session's ``redis-server``, emptied before each test."""
+    if redis_session.process is None:
+        redis_session.start()
+    redis_session.flush()
+    yield redis_session

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from bifrost_asgi import _json
@@ -72,3 +74,13 @@ async def test_bad_bodies_are_400s_naming_the_problem(body: bytes, needle: str) 
     assert needle in _json.loads(reply.body)["error"]["message"]
     assert gw.in_flight == 0
     await gw.aclose()
+
+
+def test_redis_url_selects_the_shared_store_and_its_password_is_a_secret(caplog: pytest.LogCaptureFixture) -> None:
+    settings = BifrostSettings(redis_url="redis://:hunter2-pass@127.0.0.1:1/0", providers={})
+    gateway = Gateway(settings)
+    assert gateway.store.name == "redis://127.0.0.1:1/0"
+    with caplog.at_level(logging.INFO, logger="bifrost_asgi"):
+        logging.getLogger("bifrost_asgi").info("url was redis://:hunter2-pass@127.0.0.1:1/0")
+    assert "hunter2-pass" not in caplog.text
+    assert Gateway(BifrostSettings(providers={})).store.name == "memory"

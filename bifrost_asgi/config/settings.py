@@ -511,6 +511,8 @@ class SettingsModel(_Model):
     client: ClientConfig = Field(default_factory=ClientConfig)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     mcp: dict[str, Any] = Field(default_factory=dict)
+    #: Shared state for all replicas (``BIFROST_REDIS_URL``): ``redis://[:password@]host:6379/0``.
+    redis_url: SecretStr | None = None
     config: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import pytest
+
+from bifrost_asgi.store import MemoryStore, open_store
+
+pytestmark = pytest.mark.anyio
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_set_get_delete() -> None:
+    store = MemoryStore()
+    assert await store.get("a") is None
+    await store.set("a", b"1")
+    assert await store.get("a") == b"1"
+    assert await store.delete("a") is True
+    assert await store.delete("a") is False
+    assert await store.get("a") is None
+
+
+async def test_entries_expire_after_their_ttl() -> None:
+    clock = Clock()
+    store = MemoryStore(clock=clock)
+    await store.set("a", b"1", ttl_seconds=10)
+    await store.set("b", b"2")
+    clock.now += 9.9
+    assert await store.get("a") == b"1"
+    clock.now += 0.2
+    assert await store.get("a") is None
+    assert await store.get("b") == b"2"  # no ttl: kept
+
+
+async def test_bounded_least_recently_used_goes_first() -> None:
+    store = MemoryStore(max_entries=2)
+    await store.set("a", b"1")
+    await store.set("b", b"2")
+    assert await store.get("a") == b"1"  # a is now the most recent
+    await store.set("c", b"3")
+    assert len(store) == 2
+    assert await store.get("b") is None
+    assert await store.get("a") == b"1"
+    assert await store.get("c") == b"3"
+
+
+async def test_full_store_drops_expired_entries_before_live_ones() -> None:
+    clock = Clock()
+    store = MemoryStore(max_entries=2, clock=clock)
+    await store.set("live", b"1")
+    await store.set("short", b"2", ttl_seconds=1)
+    clock.now += 2
+    await store.set("new", b"3")
+    assert await store.get("live") == b"1"
+    assert await store.get("new") == b"3"
+
+
+def test_open_store_without_url_is_memory() -> None:
+    assert open_store(None).name == "memory"
+    assert open_store("").name == "memory"
+    with pytest.raises(ValueError, match="max_entries"):
+        MemoryStore(max_entries=0)
