@@ -89,6 +89,9 @@ class Gateway:
         self.max_body_bytes = int(settings.client.max_request_body_size_mb * 1024 * 1024)
         providers = self._provider_runtimes(settings)
         self.upstream = upstream or self._default_upstream(settings, transport)
+        secrets = _secret_values(settings)
+        # Upstream error bodies reach clients (verbatim when same-format): mask echoed key values.
+        self._scrub = Redactor(secrets, patterns=False)
         self.cooldowns = Cooldowns(
             threshold=settings.routing.cooldown_failures, seconds=settings.routing.cooldown_seconds, clock=clock
         )
@@ -100,6 +103,7 @@ class Gateway:
             self.metrics,
             rng=self._rng,
             clock=clock,
+            scrub=self._scrub.mask.mask_bytes,
         )
         self.request_log = RequestLogger(
             logging.getLogger("bifrost_asgi.requests"),
@@ -110,7 +114,7 @@ class Gateway:
         self.store: KeyValueStore = store if store is not None else open_store(
             settings.redis_url.get_secret_value() if settings.redis_url else None, clock=clock
         )
-        self._install_redaction(settings)
+        self._install_redaction(secrets)
 
     def _provider_runtimes(self, settings: BifrostSettings) -> dict[str, ProviderRuntime]:
         """One runtime (implementation + queue) per configured provider; every queue gauge starts at 0."""
@@ -143,14 +147,9 @@ class Gateway:
             _network_upstream(settings.client.upstream_client, transport, max_connections), MockUpstream()
         )
 
-    def _install_redaction(self, settings: BifrostSettings) -> None:
-        """Mask configured key values in every gateway log record and in upstream error bodies."""
-        secrets = [k.value.get_secret_value() for p in settings.providers.values() for k in p.keys]
-        if settings.redis_url is not None:
-            secrets.append(urlsplit(settings.redis_url.get_secret_value()).password or "")
-        self._redactor = SecretRedactingFilter([s for s in secrets if s])
-        # Upstream error bodies reach clients (verbatim when same-format): mask echoed key values.
-        self._scrub = Redactor(secrets, patterns=False)
+    def _install_redaction(self, secrets: list[str]) -> None:
+        """Mask configured secret values (and credential shapes) in every gateway log record."""
+        self._redactor = SecretRedactingFilter(secrets)
         # A logger's filter does not see records propagated from its children: attach to each.
         names = [n for n in logging.Logger.manager.loggerDict if n.startswith("bifrost_asgi.")]
         self._filtered = [logging.getLogger(n) for n in ("bifrost_asgi", "bifrost_asgi.requests", "httpx", *names)]
@@ -360,11 +359,7 @@ class Gateway:
 
     def _scrubbed(self, body: bytes) -> bytes:
         """``body`` with every configured key value masked (an upstream may echo the key it got)."""
-        if not self._scrub.has_secrets:
-            return body
-        text = body.decode("utf-8", "replace")
-        masked = self._scrub(text)
-        return body if masked == text else masked.encode()
+        return self._scrub.mask.mask_bytes(body)
 
     def _headers(self, exchange: _Exchange) -> dict[str, str]:
         ctx = exchange.ctx
@@ -445,6 +440,14 @@ class Gateway:
         ready = not self.closing and any(p["ready"] for p in providers.values())
         status = "shutting_down" if self.closing else ("ready" if ready else "degraded")
         return (200 if ready else 503), {"status": status, "in_flight": self.in_flight, "providers": providers}
+
+
+def _secret_values(settings: BifrostSettings) -> list[str]:
+    """Every configured secret: provider key values and the Redis password."""
+    secrets = [k.value.get_secret_value() for p in settings.providers.values() for k in p.keys]
+    if settings.redis_url is not None:
+        secrets.append(urlsplit(settings.redis_url.get_secret_value()).password or "")
+    return [s for s in secrets if s]
 
 
 def _network_upstream(

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .. import _json
+from .secrets import MASK, SecretMask
 
 __all__ = [
+    "MASK",
     "Redactor",
     "RequestLogger",
     "RequestRecord",
@@ -33,8 +35,6 @@ __all__ = [
     "request_id_from",
 ]
 
-MASK: Final = "***"
-MIN_SECRET_LEN: Final = 4  # shorter "secrets" would mask ordinary words; they are not real keys
 _MAX_ERROR_LEN: Final = 1000
 _MAX_CONTENT_LEN: Final = 10_000
 
@@ -61,26 +61,25 @@ _BARE_TEXT: Final = re.compile(r"[\w.:/@+\-\[\]{},]+")
 
 
 class Redactor:
-    """Precompiled redaction for a fixed set of secret values.
+    """Precompiled redaction for a fixed set of secret values (and their prefixes, in any
+    encoding: see ``SecretMask``).
 
     ``patterns=False`` masks only the configured values, not credential shapes: for text that goes
     back to clients (an upstream error body), where a shape match could be an ordinary word.
     """
 
-    __slots__ = ("_patterns", "_secrets")
+    __slots__ = ("_patterns", "mask")
 
     def __init__(self, secrets: Iterable[str] = (), *, patterns: bool = True) -> None:
-        values = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LEN}, key=len, reverse=True)
-        self._secrets = re.compile("|".join(map(re.escape, values))) if values else None
+        self.mask = SecretMask(secrets)
         self._patterns = _PATTERNS if patterns else ()
 
     @property
     def has_secrets(self) -> bool:
-        return self._secrets is not None
+        return self.mask.has_secrets
 
     def __call__(self, text: str) -> str:
-        if self._secrets is not None:
-            text = self._secrets.sub(MASK, text)
+        text = self.mask.mask_text(text)
         if self._patterns and _may_hold_credentials(text):
             for pattern, replacement in self._patterns:
                 text = pattern.sub(replacement, text)

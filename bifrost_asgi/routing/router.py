@@ -170,6 +170,7 @@ class Router:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        scrub: Callable[[bytes], bytes] = bytes,
     ) -> None:
         self.providers = providers
         self.planner = planner
@@ -180,6 +181,8 @@ class Router:
         self.clock = clock
         self.wall_clock = wall_clock
         self.sleep = sleep
+        # Masks configured secrets in upstream error bodies before anything parses or cuts them.
+        self.scrub = scrub
 
     # ------------------------------------------------------------------ operations
 
@@ -212,7 +215,7 @@ class Router:
             stream = await self.upstream.open(built, timeouts)
             try:
                 if stream.status >= 400:
-                    body = await stream.read()
+                    body = self.scrub(await stream.read())
                     raise rt.impl.parse_error(UpstreamResponse(stream.status, stream.headers, body))
                 parser = rt.impl.stream_parser(request, target.model)
                 try:
@@ -298,7 +301,7 @@ class Router:
         finally:
             ctx.upstream_seconds += self.clock() - started
         if response.status >= 400:
-            raise rt.impl.parse_error(response)
+            raise rt.impl.parse_error(UpstreamResponse(response.status, response.headers, self.scrub(response.body)))
         return response
 
     async def _prime(self, stream: UpstreamStream, parser: Any, stack: AsyncExitStack, now: int) -> EventStream:

@@ -8,9 +8,11 @@ headers, ``/health``, ``/health/ready`` and ``/metrics``.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote
 
 import httpx2
 import openai
@@ -330,3 +332,47 @@ def test_upstream_error_echoing_the_key_does_not_reach_the_client(
         assert "Incorrect API key provided" in caught.value.message
         assert SECRET not in caught.value.response.text
     assert not [r for r in everything_logged.records if SECRET in r.getMessage()]
+
+
+def _escaped_forms(secret: str) -> list[bytes]:
+    """Upstream error bodies that carry ``secret`` past a naive mask: cut by the gateway's own
+    snippet limits (plain 300 characters, Anthropic/Gemini 200 bytes, the log's 1,000), or escaped."""
+    every_char = "".join(f"\\u{ord(c):04x}" for c in secret)
+    dash, percent = secret.replace("-", "\\u002d"), secret.replace("-", "%2D")
+    forms = [
+        f'{{"error": {{"message": "Incorrect API key provided: {dash}", "type": "x"}}}}',
+        f'{{"error": {{"message": "key {every_char} is wrong", "type": "x"}}}}',
+        f'{{"error": {{"message": "key {percent}", "type": "x"}}}}',
+    ]
+    forms += ["e" * (limit - cut) + secret for limit in (200, 300, 1000) for cut in (3, 6, 9, 12)]
+    return [form.encode() for form in forms]
+
+
+@pytest.mark.parametrize("dialect", ["openai", "anthropic"])
+def test_upstream_error_never_leaks_a_key_prefix_in_any_encoding(
+    fake_provider: FakeProvider, everything_logged: pytest.LogCaptureFixture, dialect: str
+) -> None:
+    prefix = SECRET[:6]
+    config = {
+        "providers": {
+            "openai": openai_entry(fake_provider),
+            "anthropic": {"keys": [{"value": SECRET}], "network_config": {"base_url": fake_provider.url}},
+        },
+        "client": {"enable_logging": True},
+    }
+    seen: list[str] = []
+    with run_gateway(config) as gw, httpx2.Client(base_url=gw.url) as http:
+        for body in _escaped_forms(SECRET):
+            for stream in (False, True):
+                fake_provider.script(dialect, [Status(401, body, {"content-type": "application/json"})])
+                response = http.post(
+                    "/v1/chat/completions",
+                    json={"model": f"{dialect}/some-model", "messages": HELLO, "stream": stream},
+                )
+                assert response.status_code == 401
+                seen.append(response.text)
+                seen.append(json.dumps(response.json(), ensure_ascii=False))  # what a client's parser sees
+                seen.extend(f"{k}: {v}" for k, v in response.headers.items())
+    decoded = [*seen, *(unquote(text) for text in seen)]
+    assert not [text for text in decoded if prefix in text]
+    assert not [r for r in everything_logged.records if prefix in unquote(r.getMessage())]
