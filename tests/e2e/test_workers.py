@@ -94,11 +94,13 @@ def _requests_per_worker(directory: Path) -> dict[str, float]:
     return out
 
 
-def _drive(url: str) -> None:
+def _drive(url: str, metrics_dir: Path) -> int:
     """PLAIN + STREAMED chat requests from 8 threads, each on a new connection (no keep-alive),
-    so the kernel spreads them over both workers."""
+    so the kernel spreads them over both workers; then more plain ones, in bursts, until both
+    workers have served some (with the other core busy, one worker can win every accept for a
+    while). Returns the number of plain requests sent."""
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "spread"}]}
-    with httpx2.Client(base_url=url, timeout=10.0, limits=httpx2.Limits(max_keepalive_connections=0)) as http:
+    with httpx2.Client(base_url=url, timeout=30.0, limits=httpx2.Limits(max_keepalive_connections=0)) as http:
 
         def plain(_: int) -> None:
             reply = http.post("/v1/chat/completions", json=body)
@@ -109,9 +111,18 @@ def _drive(url: str) -> None:
                 assert reply.status_code == 200
                 assert reply.read().rstrip().endswith(b"data: [DONE]")
 
+        sent = PLAIN
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(plain, range(PLAIN)))
             list(pool.map(streamed, range(STREAMED)))
+            while _workers_served(metrics_dir) < 2 and sent < 50 * PLAIN:  # the bound only stops a hang
+                list(pool.map(plain, range(40)))
+                sent += 40
+    return sent
+
+
+def _workers_served(directory: Path) -> int:
+    return sum(1 for n in _requests_per_worker(directory).values() if n > 0)
 
 
 def _scrape_settled(url: str) -> str:
@@ -124,8 +135,8 @@ def _scrape_settled(url: str) -> str:
         time.sleep(0.02)
 
 
-def _check_totals(url: str, fake: FakeProvider) -> None:
-    total = PLAIN + STREAMED
+def _check_totals(url: str, fake: FakeProvider, plain: int) -> None:
+    total = plain + STREAMED
     assert fake.count("/chat/completions") == total
     _scrape_settled(url)
 
@@ -171,11 +182,11 @@ def test_two_workers_share_exact_totals_and_the_cli_dir_is_removed(tmp_path: Pat
     with serve_cli(_write_config(tmp_path, fake_provider), env, tmp_path / "cli.log") as (url, proc):
         made = list(tmpdir.glob("bifrost-asgi-metrics-*"))
         assert len(made) == 1 and made[0].is_dir(), "the CLI makes one PROMETHEUS_MULTIPROC_DIR for its workers"
-        _drive(url)
-        _check_totals(url, fake_provider)
+        plain = _drive(url, made[0])
+        _check_totals(url, fake_provider, plain)
         per_worker = _requests_per_worker(made[0])
         assert len(per_worker) == 2 and all(n > 0 for n in per_worker.values()), per_worker
-        assert sum(per_worker.values()) == PLAIN + STREAMED
+        assert sum(per_worker.values()) == plain + STREAMED
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0, (tmp_path / "cli.log").read_text()
     assert not made[0].exists(), "the temporary metrics directory must be removed on shutdown"
@@ -188,8 +199,7 @@ def test_two_workers_use_a_given_multiproc_dir_and_leave_it(tmp_path: Path, fake
     given.mkdir()
     env["PROMETHEUS_MULTIPROC_DIR"] = str(given)
     with serve_cli(_write_config(tmp_path, fake_provider), env, tmp_path / "cli.log") as (url, proc):
-        _drive(url)
-        _check_totals(url, fake_provider)
+        _check_totals(url, fake_provider, _drive(url, given))
         per_worker = _requests_per_worker(given)
         assert len(per_worker) == 2 and all(n > 0 for n in per_worker.values()), per_worker
         assert list((tmp_path / "tmp").glob("bifrost-asgi-metrics-*")) == []
