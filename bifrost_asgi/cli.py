@@ -23,8 +23,9 @@ import tempfile
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .config.loading import DEMO_LABEL, demo_settings, load_settings
-from .config.settings import BifrostSettings, NetworkConfig, is_keyless
+from .check import run_check
+from .config.loading import config_in_app_dir, demo_settings, settings_from_environment, wants_demo
+from .config.settings import BifrostSettings
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -40,30 +41,48 @@ _TUNE_GC_ENV = "BIFROST_ASGI_TUNE_GC"
 # Young-generation threshold for the server (CPython's default is 700; see ``_tune_gc``).
 GC_GEN0_THRESHOLD = 50_000
 _HANDLER_NAME = "bifrost-asgi-cli"
-_TRUE = frozenset({"1", "true", "yes", "on"})
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bifrost-asgi",
         description="LLM gateway: OpenAI, Anthropic and Gemini APIs in, any configured provider out.",
-        epilog="Each option also reads an environment variable (shown in brackets); a flag wins over it.",
+        epilog="Each option also reads an environment variable (shown in brackets); a flag wins over it. "
+        "Bifrost's single-dash forms work too: -config, -app-dir, -host, -port, -log-level.",
     )
-    parser.add_argument("--config", metavar="PATH", help="Bifrost config.json to load [BIFROST_CONFIG]")
-    parser.add_argument("--host", help="interface to bind (default 127.0.0.1) [BIFROST_HOST]")
-    parser.add_argument("--port", type=_port, help="port to listen on (default 8080) [BIFROST_PORT]")
+    parser.add_argument("--config", "-config", metavar="PATH", help="Bifrost config.json to load [BIFROST_CONFIG]")
+    parser.add_argument(
+        "--app-dir",
+        "-app-dir",
+        metavar="DIR",
+        help="directory holding config.json, as Bifrost's -app-dir; without one there, providers come from "
+        "the environment [BIFROST_APP_DIR]",
+    )
+    parser.add_argument("--host", "-host", help="interface to bind (default 127.0.0.1) [BIFROST_HOST]")
+    parser.add_argument("--port", "-port", type=_port, help="port to listen on (default 8080) [BIFROST_PORT]")
     parser.add_argument("--workers", type=_positive, metavar="N", help="worker processes (default 1) [BIFROST_WORKERS]")
     parser.add_argument(
-        "--log-level", choices=list(LOG_LEVELS), type=str.lower, help="log level (default info) [BIFROST_LOG_LEVEL]"
+        "--log-level",
+        "-log-level",
+        choices=list(LOG_LEVELS),
+        type=_log_level,
+        help="log level (default info; 'warn' means warning) [BIFROST_LOG_LEVEL]",
     )
     parser.add_argument(
         "--demo", action="store_true", help="serve a keyless mock provider, no keys or network needed [BIFROST_DEMO=1]"
     )
     parser.add_argument(
-        "--check", action="store_true", help="validate the configuration, print providers and key counts, exit 0/1"
+        "--check",
+        action="store_true",
+        help="validate the configuration, report providers, usable keys and unused sections; exit 0 (OK) or 1",
     )
     parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
     return parser
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().lower()
+    return "warning" if level == "warn" else level
 
 
 def _port(text: str) -> int:
@@ -81,22 +100,30 @@ def _positive(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; returns the exit status (2: bad configuration, 1: --check failed)."""
+    """Run the command; returns the exit status (2: bad configuration, 1: --check found problems)."""
     args = build_parser().parse_args(argv)
     environ = os.environ
-    demo = args.demo or environ.get("BIFROST_DEMO", "").strip().lower() in _TRUE
-    if demo and args.config:
-        return _fail("--demo and --config cannot be used together", 2)
+    demo = args.demo or wants_demo(environ)
+    if args.config and args.app_dir:
+        return _fail("--config and --app-dir cannot be used together (--app-dir DIR reads DIR/config.json)", 2)
+    if demo and (args.config or args.app_dir):
+        return _fail("--demo and --config/--app-dir cannot be used together", 2)
     flags = {k: v for k in ("host", "port", "workers", "log_level") if (v := getattr(args, k)) is not None}
-    configure_logging(flags.get("log_level") or environ.get("BIFROST_LOG_LEVEL", "info"))
+    if not args.check:
+        configure_logging(flags.get("log_level") or environ.get("BIFROST_LOG_LEVEL", "info"))
     try:
-        settings = demo_settings(environ=environ, **flags) if demo else load_settings(args.config, **flags)
+        config = args.config or (config_in_app_dir(args.app_dir) if args.app_dir else None)
     except ConfigError as exc:
         return _fail(str(exc), 1 if args.check else 2)
-    configure_logging(settings.log_level)
     if args.check:
-        print(describe(settings, demo=demo))
-        return 0 if settings.providers else 1
+        report = run_check(config, demo=demo, overrides=flags)
+        print(report.render())
+        return report.exit_code
+    try:
+        settings = demo_settings(environ=environ, **flags) if demo else settings_from_environment(config, **flags)
+    except ConfigError as exc:
+        return _fail(str(exc), 2)
+    configure_logging(settings.log_level)
     if not settings.providers:
         logging.getLogger("bifrost_asgi").warning(
             "no providers configured: every request will fail. Pass --config PATH, set OPENAI_API_KEY "
@@ -204,52 +231,14 @@ def configure_logging(level: str) -> None:
     logger.addHandler(handler)
 
 
-def describe(settings: BifrostSettings, *, demo: bool = False) -> str:
-    """A secret-free summary for ``--check``: providers, key counts, routing."""
-    source = DEMO_LABEL + " (--demo)" if demo else settings.config or "environment (no config file)"
-    lines = [f"configuration OK: {source}", f"providers: {len(settings.providers)}"]
-    for name, provider in settings.providers.items():
-        lines.append(f"  {name}: {_keys_summary(name, settings)}; {_network_summary(provider.network_config)}")
-    if not settings.providers:
-        lines.append("  (none) fix: pass --config PATH, set OPENAI_API_KEY or another vendor key, or use --demo")
-    routing = settings.routing
-    lines.append(f"routing: {len(routing.aliases)} alias(es), {len(routing.fallbacks)} fallback chain(s)")
-    clients = settings.mcp.get("client_configs") or []
-    lines.append(f"mcp: {len(clients) if isinstance(clients, list) else 0} client(s)")
-    lines.append(f"server: http://{settings.host}:{settings.port} with {settings.workers} worker(s)")
-    return "\n".join(lines)
-
-
-def _keys_summary(name: str, settings: BifrostSettings) -> str:
-    provider = settings.providers[name]
-    keys = provider.keys
-    if not keys and is_keyless(name, provider):
-        return "keyless"
-    enabled = sum(key.enabled for key in keys)
-    text = f"{len(keys)} key{'s' if len(keys) != 1 else ''} ({enabled} enabled)"
-    unset = sorted({key.env_var for key in keys if key.env_var and not key.value.get_secret_value()})
-    if unset:
-        text += f", env not set: {', '.join(unset)}"
-    return text
-
-
-def _network_summary(network: NetworkConfig) -> str:
-    base = network.base_url or "default base_url"
-    return (
-        f"{base}, timeout {network.default_request_timeout_in_seconds:g}s, "
-        f"max_retries {network.max_retries}"
-    )
-
-
 def create_app_from_env() -> Starlette:
-    """uvicorn app factory for the workers: ``BIFROST_DEMO=1`` -> the demo, else ``load_settings()``
-    (``BIFROST_CONFIG``, ``BIFROST_*`` variables, detected providers)."""
+    """uvicorn app factory for the workers: ``BIFROST_DEMO=1`` -> the demo, else ``BIFROST_CONFIG``
+    (or ``BIFROST_APP_DIR/config.json``), ``BIFROST_*`` variables, detected providers."""
     from .asgi.app import bifrost_app
 
     environ: Mapping[str, str] = os.environ
     with _quiet_config_log(environ.get(_CHECKED_ENV) == "1"):
-        demo = environ.get("BIFROST_DEMO", "").strip().lower() in _TRUE
-        settings = demo_settings(environ=environ) if demo else load_settings()
+        settings = settings_from_environment(environ=environ)
     app = bifrost_app(settings)
     if environ.get(_TUNE_GC_ENV) == "1":
         _tune_gc()

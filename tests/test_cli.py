@@ -44,16 +44,18 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 def test_check_prints_providers_and_key_counts_never_values() -> None:
     env = {"TEST_OPENAI_KEY": SECRET, "TEST_AZURE_KEY": SECRET, "TEST_MCP_TOKEN": SECRET}
     result = run_cli("--check", "--config", str(FIXTURES / "bifrost_full.json"), env=env)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.stdout
     out = result.stdout
-    assert f"configuration OK: {FIXTURES / 'bifrost_full.json'}" in out
+    assert f"config: {FIXTURES / 'bifrost_full.json'}" in out
     assert "providers: 4" in out
-    assert "openai: 2 keys (1 enabled), env not set: TEST_OPENAI_BACKUP;" in out
-    assert "azure: 1 key (1 enabled);" in out and "local-llm: keyless;" in out
+    assert "openai: 2 keys (1 usable);" in out
+    assert "azure: 1 key (1 usable);" in out and "local-llm: keyless;" in out
     assert "https://api.openai.com, timeout 45s, max_retries 3" in out
     assert "mcp: 1 client(s)" in out
     assert SECRET not in out + result.stderr
-    assert "TEST_OPENAI_BACKUP" in result.stderr  # the unset variable is warned about by name
+    assert "environment variable TEST_OPENAI_BACKUP is not set" in out  # listed as a warning, by name
+    assert out.rstrip().splitlines()[-1].startswith("configuration OK with ")
+    assert result.stderr == ""
 
 
 def test_bad_config_exits_2_with_a_clean_message() -> None:
@@ -70,26 +72,30 @@ def test_bad_config_exits_2_with_a_clean_message() -> None:
 def test_check_on_bad_config_exits_1() -> None:
     result = run_cli("--check", "--config", str(FIXTURES / "bad_json.json"))
     assert result.returncode == 1
-    assert "bad_json.json:4:" in result.stderr and "invalid JSON" in result.stderr
+    assert "bad_json.json:4:" in result.stdout and "invalid JSON" in result.stdout
+    assert result.stdout.rstrip().splitlines()[-1] == "configuration NOT OK: 1 problem"
 
 
 def test_check_without_any_provider_exits_1_with_a_hint() -> None:
     result = run_cli("--check")
     assert result.returncode == 1
     assert "providers: 0" in result.stdout and "--demo" in result.stdout
+    assert "configuration OK" not in result.stdout
+    assert result.stdout.rstrip().splitlines()[-1] == "configuration NOT OK: 1 problem"
 
 
 def test_check_detects_providers_from_vendor_keys() -> None:
     result = run_cli("--check", env={"OPENAI_API_KEY": SECRET, "ANTHROPIC_API_KEY": SECRET})
     assert result.returncode == 0
-    assert "openai: 1 key (1 enabled)" in result.stdout and "anthropic: 1 key (1 enabled)" in result.stdout
+    assert "openai: 1 key (1 usable)" in result.stdout and "anthropic: 1 key (1 usable)" in result.stdout
+    assert result.stdout.rstrip().splitlines()[-1] == "configuration OK"
     assert SECRET not in result.stdout + result.stderr
 
 
 def test_bad_env_twin_is_a_config_error() -> None:
     result = run_cli("--check", "--demo", env={"BIFROST_LOG_LEVEL": "loud"})
     assert result.returncode == 1
-    assert "log_level" in result.stderr and "(from BIFROST_LOG_LEVEL)" in result.stderr
+    assert "log_level" in result.stdout and "(from BIFROST_LOG_LEVEL)" in result.stdout
 
 
 def test_demo_and_config_conflict() -> None:
@@ -239,3 +245,64 @@ def test_workers_share_a_socket_with_nagle_off(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(multiprocess, "Multiprocess", FakeSupervisor)
     cli.run_uvicorn("bifrost_asgi.cli:create_app_from_env", factory=True, host="127.0.0.1", port=0, workers=2)
     assert seen and all(value != 0 for value in seen)
+
+
+# --- Bifrost's Go command line: -config, -port, -host, -log-level, -app-dir ------------------------
+
+
+def test_go_style_single_dash_flags_work(uvicorn_calls: list[dict[str, Any]]) -> None:
+    config = FIXTURES / "guide_step2_config.json"
+    assert cli.main(["-config", str(config), "-port", "8090", "-host", "0.0.0.0", "-log-level", "warn"]) == 0
+    (call,) = uvicorn_calls
+    assert (call["host"], call["port"], call["log_level"]) == ("0.0.0.0", 8090, "warning")
+    assert call["env"]["BIFROST_CONFIG"] == str(config.resolve())
+
+
+def test_go_style_flags_with_equals(uvicorn_calls: list[dict[str, Any]]) -> None:
+    config = FIXTURES / "guide_step2_config.json"
+    assert cli.main([f"-config={config}", "-port=8091"]) == 0
+    assert uvicorn_calls[0]["port"] == 8091 and uvicorn_calls[0]["env"]["BIFROST_CONFIG"] == str(config.resolve())
+
+
+def test_app_dir_reads_its_config_json(uvicorn_calls: list[dict[str, Any]], tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text((FIXTURES / "guide_step2_config.json").read_text())
+    assert cli.main(["-app-dir", str(tmp_path)]) == 0
+    assert uvicorn_calls[0]["env"]["BIFROST_CONFIG"] == str((tmp_path / "config.json").resolve())
+
+
+def test_app_dir_without_config_json_configures_from_the_environment(
+    uvicorn_calls: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    assert cli.main(["--app-dir", str(tmp_path)]) == 0
+    assert uvicorn_calls[0]["env"]["BIFROST_CONFIG"] is None
+
+
+def test_app_dir_that_does_not_exist_and_config_conflict(
+    uvicorn_calls: list[dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["-app-dir", str(tmp_path / "nope")]) == 2
+    assert "app directory not found" in capsys.readouterr().err
+    assert cli.main(["-app-dir", str(tmp_path), "-config", "x.json"]) == 2
+    assert "cannot be used together" in capsys.readouterr().err
+
+
+def test_go_style_command_from_the_guide_checks(tmp_path: Path) -> None:
+    """``bifrost-http -config config.json -port 8080`` with our command name, as a subprocess."""
+    result = run_cli("-config", str(FIXTURES / "guide_step2_config.json"), "-port", "8080", "--check",
+                     env={"OPENAI_API_KEY": SECRET, "ANTHROPIC_API_KEY": SECRET})  # fmt: skip
+    assert result.returncode == 0, result.stdout
+    assert "server: http://127.0.0.1:8080" in result.stdout
+
+
+def test_factory_honours_bifrost_app_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import bifrost_asgi.asgi.app
+
+    built: list[BifrostSettings] = []
+    monkeypatch.setattr(bifrost_asgi.asgi.app, "bifrost_app", lambda settings: built.append(settings))
+    (tmp_path / "config.json").write_text('{"providers": {"mock": {"keys": []}}}')
+    for name in ("BIFROST_DEMO", "BIFROST_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BIFROST_APP_DIR", str(tmp_path))
+    cli.create_app_from_env()
+    assert list(built[0].providers) == ["mock"]

@@ -201,18 +201,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _check_top_level(data: Mapping[str, Any], source: str) -> dict[str, Any]:
+def _check_top_level(data: Mapping[str, Any], source: str) -> tuple[dict[str, Any], list[str]]:
+    """The sections to validate, and message lines for unknown ones (reported together with any
+    field errors, so one run shows every problem)."""
     ignored = sorted(k for k in data if k in IGNORED_SECTIONS)
     unknown = [k for k in data if k not in IGNORED_SECTIONS and k not in _FILE_FIELDS]
-    if unknown:
-        lines = [f"invalid configuration in {source}:"]
-        for key in unknown:
-            lines.append(f"  - {key}: unknown top-level section")
-            lines.append(f"    fix: {suggest(key, sorted(_FILE_FIELDS))}")
-        raise ConfigError("\n".join(lines))
+    lines: list[str] = []
+    for key in unknown:
+        lines.append(f"  - {key}: unknown top-level section")
+        lines.append(f"    fix: {suggest(key, sorted(_FILE_FIELDS))}")
     if ignored:
         logger.info("ignoring Bifrost config sections this gateway does not use: %s", ", ".join(ignored))
-    return {k: v for k, v in data.items() if k not in IGNORED_SECTIONS}
+    return {k: v for k, v in data.items() if k in _FILE_FIELDS}, lines
 
 
 def _source(config: Any, environ: Mapping[str, str]) -> tuple[dict[str, Any], str | None, str]:
@@ -242,6 +242,44 @@ def load_settings(
     return _load(raw, path, label, env, overrides)
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+def wants_demo(environ: Mapping[str, str]) -> bool:
+    """``BIFROST_DEMO`` is set to a true value (1, true, yes, on)."""
+    return environ.get("BIFROST_DEMO", "").strip().lower() in _TRUE
+
+
+def config_in_app_dir(directory: str | os.PathLike[str]) -> str | None:
+    """``DIR/config.json`` when it exists (Bifrost's ``-app-dir``), else None: providers then come
+    from the environment, as with no config at all."""
+    path = Path(directory).expanduser() / "config.json"
+    if path.is_file():
+        return str(path)
+    if not Path(directory).expanduser().is_dir():
+        raise ConfigError(f"app directory not found: {directory}\n  fix: pass an existing directory to --app-dir")
+    logger.info("no config.json in %s; configuring providers from the environment", directory)
+    return None
+
+
+def settings_from_environment(
+    config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> BifrostSettings:
+    """What the command, its app factory and ``bifrost_app()`` without settings load:
+    ``BIFROST_DEMO=1`` -> the demo; else ``config``, or ``BIFROST_CONFIG``, or
+    ``BIFROST_APP_DIR/config.json``, with the ``BIFROST_*`` variables and detected providers."""
+    env = os.environ if environ is None else environ
+    if config is None and wants_demo(env):
+        return demo_settings(environ=env, **overrides)
+    if config is None and not (env.get("BIFROST_CONFIG") or "").strip():
+        app_dir = (env.get("BIFROST_APP_DIR") or "").strip()
+        config = config_in_app_dir(app_dir) if app_dir else None
+    return load_settings(config, environ=env, **overrides)
+
+
 def demo_settings(*, environ: Mapping[str, str] | None = None, **overrides: Any) -> BifrostSettings:
     """The ``--demo`` configuration: a keyless ``mock`` provider and aliases that make the
     migration guide's models (gpt-4o-mini, claude-3-sonnet-20240229, gemini-2.0-flash...) answer
@@ -255,7 +293,7 @@ def demo_settings(*, environ: Mapping[str, str] | None = None, **overrides: Any)
 def _load(
     raw: Mapping[str, Any], path: str | None, label: str, env: Mapping[str, str], overrides: Mapping[str, Any]
 ) -> BifrostSettings:
-    data = _check_top_level(raw, label)
+    data, unknown_sections = _check_top_level(raw, label)
     unknown = sorted(set(overrides) - SETTINGS_FIELDS)
     if unknown:
         known = ", ".join(sorted(SETTINGS_FIELDS))
@@ -273,17 +311,23 @@ def _load(
             logger.info("no providers configured; detected from the environment: %s", ", ".join(detected))
     if path is not None:
         merged.setdefault("config", path)
-    return _validate(merged, env, label, origins)
+    return _validate(merged, env, label, origins, unknown_sections)
 
 
-def _validate(data: dict[str, Any], environ: Mapping[str, str], label: str, origins: Origins) -> BifrostSettings:
+def _validate(
+    data: dict[str, Any], environ: Mapping[str, str], label: str, origins: Origins, earlier: list[str]
+) -> BifrostSettings:
+    """``earlier``: problem lines already found (unknown sections), listed before the others."""
     context: dict[str, Any] = {"environ": environ, "missing_env": set(), "problems": []}
+    header = f"invalid configuration in {label}:"
     try:
         model = SettingsModel.model_validate(data, context=context)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, label, origins)) from None
-    if context["problems"]:
-        raise ConfigError(format_problems(context["problems"], label, origins))
+        found = format_validation_error(exc, label, origins).split("\n")[1:]
+        raise ConfigError("\n".join([header, *earlier, *found])) from None
+    if context["problems"] or earlier:
+        found = format_problems(context["problems"], label, origins).split("\n")[1:]
+        raise ConfigError("\n".join([header, *earlier, *found]))
     for name in sorted(context["missing_env"]):
         logger.warning(
             "environment variable %s is not set: settings that reference env.%s are empty until it is", name, name
