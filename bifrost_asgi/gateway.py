@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from . import _json
 from .config.settings import BifrostSettings
 from .dialects.base import Call, Dialect, Operation
+from .dialects.validate import check_depth, check_model_names
 from .errors import (
     ConfigError,
     GatewayError,
@@ -257,8 +258,10 @@ class Gateway:
         if operation in ("models", "model"):
             return self._models_reply(dialect, call, await self.router.list_models(ctx), operation, exchange)
         payload = _parse_json(body)
+        check_depth(body, payload)
         if operation == "chat":
             request = dialect.parse_chat(payload, call)
+            check_model_names(request.model, request.fallbacks)
             exchange.model = request.model
             if request.stream:
                 exchange.stream = True
@@ -267,11 +270,13 @@ class Gateway:
             return self._ok(dialect.render_chat(response, request), exchange)
         if operation == "embeddings":
             emb = dialect.parse_embeddings(payload, call)
+            check_model_names(emb.model, emb.fallbacks)
             exchange.model = emb.model
             result = await self.router.embeddings(emb, ctx, default)
             return self._ok(dialect.render_embeddings(result, emb, call), exchange)
         if operation == "count_tokens":
             request = dialect.parse_count_tokens(payload, call)
+            check_model_names(request.model, ())
             exchange.model = request.model
             tokens = await self.router.count_tokens(request, ctx, default)
             return self._ok(dialect.render_count_tokens(tokens), exchange)

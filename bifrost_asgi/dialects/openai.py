@@ -65,7 +65,7 @@ def parse_embeddings_body(body: Any) -> EmbeddingRequest:
     if dimensions is not None and (isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1):
         raise bad("dimensions", "expected a positive integer")
     encoding = body.get("encoding_format")
-    if encoding is not None and encoding not in _ENCODINGS:
+    if encoding is not None and (not isinstance(encoding, str) or encoding not in _ENCODINGS):
         raise bad("encoding_format", f"expected 'float' or 'base64', got {encoding!r}")
     user = body.get("user")
     if user is not None and not isinstance(user, str):

@@ -197,7 +197,7 @@ def _message(msg: Any, path: str, untranslatable: dict[str, Any]) -> Message:
     if not isinstance(msg, dict):
         raise bad(path, f"expected a message object, got {type_name(msg)}")
     role = msg.get("role")
-    if role not in _ROLES:
+    if not isinstance(role, str) or role not in _ROLES:
         expected = "'system', 'developer', 'user', 'assistant' or 'tool'"
         raise bad(f"{path}.role", f"expected {expected}, got {role!r}")
     name = msg.get("name")

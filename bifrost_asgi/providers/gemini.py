@@ -38,9 +38,12 @@ DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 
 
 def model_path(model: str) -> str:
-    """``models/<id>`` (``tunedModels/<id>`` stays as it is), URL-safe."""
-    name = model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
-    return quote(name, safe="/-._~")
+    """``models/<id>`` (``tunedModels/<id>`` stays as it is), the id percent-encoded whole (a ``/``
+    too) so that no model name can change the path it is sent to."""
+    collection, name = "models", model
+    if model.startswith(("models/", "tunedModels/")):
+        collection, _, name = model.partition("/")
+    return f"{collection}/{quote(name, safe='-._~')}"
 
 
 class GeminiProvider:

@@ -693,3 +693,11 @@ def test_passthrough_to_gemini3_fills_missing_signatures_only() -> None:
         "function_call": {"id": "call_X", "name": "f", "args": {}}
     }  # not mutated
     assert build(request, "gemini-2.5-flash") == body
+
+
+def test_model_names_are_encoded_whole_into_the_path() -> None:
+    from bifrost_asgi.providers.gemini import model_path
+
+    assert model_path("../../../../_stats") == "models/..%2F..%2F..%2F..%2F_stats"
+    assert model_path("models/a/b?c#d") == "models/a%2Fb%3Fc%23d"
+    assert model_path("tunedModels/my-model") == "tunedModels/my-model"
