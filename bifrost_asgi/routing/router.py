@@ -208,29 +208,31 @@ class Router:
         async def call(rt: ProviderRuntime, target: Target, key: KeyConfig | None, timeouts: Timeouts) -> EventStream:
             built = rt.impl.build_chat(request, target.model, key)
             started = self.clock()
-            # The attempt's total bounds the wait for the first content too, not only for the
-            # headers: an upstream that answers at once and then only sends keep-alive comments
-            # (each one resetting the idle timer) must still time out and let a fallback answer.
-            deadline = asyncio.get_running_loop().time() + timeouts.total
-            stream = await self.upstream.open(built, timeouts)
+            # The attempt's total bounds every read until the first content, not only the headers:
+            # an error body sent one byte at a time, or an upstream that answers at once and then
+            # only sends keep-alive comments (each resetting the idle timer), must still time out
+            # and let a fallback answer.
+            stream: UpstreamStream | None = None
             try:
-                if stream.status >= 400:
-                    body = self.scrub(await stream.read())
-                    raise rt.impl.parse_error(UpstreamResponse(stream.status, stream.headers, body))
-                parser = rt.impl.stream_parser(request, target.model)
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        primed = await self._prime(stream, parser, stack, int(self.wall_clock()))
-                except TimeoutError:
-                    raise UpstreamTimeoutError(
-                        f"upstream sent no content within {timeouts.total:g}s", provider=rt.name
-                    ) from None
+                async with asyncio.timeout(timeouts.total):
+                    stream = await self.upstream.open(built, timeouts)
+                    if stream.status >= 400:
+                        body = self.scrub(await stream.read())
+                        raise rt.impl.parse_error(UpstreamResponse(stream.status, stream.headers, body))
+                    parser = rt.impl.stream_parser(request, target.model)
+                    return await self._prime(stream, parser, stack, int(self.wall_clock()))
+            except TimeoutError:
+                if stream is not None:
+                    await stream.aclose()
+                raise UpstreamTimeoutError(
+                    f"upstream sent no content within {timeouts.total:g}s", provider=rt.name
+                ) from None
             except BaseException:
-                await stream.aclose()
+                if stream is not None:
+                    await stream.aclose()
                 raise
             finally:
                 ctx.upstream_seconds += self.clock() - started
-            return primed
 
         try:
             return await self._run(targets, ctx, "chat_completion", call, stack)

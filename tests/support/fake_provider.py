@@ -91,6 +91,7 @@ __all__ = [
     "Reply",
     "Reset",
     "SlowStream",
+    "Trickle",
     "Status",
     "answer",
     "anthropic_error_body",
@@ -171,6 +172,15 @@ class EarlyClose(Fault):
     """
 
     after_chunks: int = 1
+
+
+@dataclass(frozen=True)
+class Trickle(Fault):
+    """Headers of an HTTP ``code`` answer (the vendor's error JSON, full content-length) at once,
+    then its body one byte every ``delay`` seconds (ends early if the client leaves)."""
+
+    code: int = 500
+    delay: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -456,12 +466,17 @@ class FakeProvider:
     async def _deliver(
         self, exchange: HttpExchange, request: RecordedRequest, fault: Fault | None, planned: Planned | None
     ) -> None:
-        if isinstance(fault, Status):
-            planned = status_reply(request.vendor, fault.code, fault.body, fault.headers, request.seq)
+        if isinstance(fault, Status | Trickle):
+            body = fault.body if isinstance(fault, Status) else None
+            headers = fault.headers if isinstance(fault, Status) else {}
+            planned = status_reply(request.vendor, fault.code, body, headers, request.seq)
         elif planned is None:
             planned = self._default(request)
         if isinstance(fault, MidStreamError) and planned.status == 200:
             planned = with_inband_error(planned, request.vendor, fault.after_chunks, request.seq)
+        if isinstance(fault, Trickle):
+            await _trickle(exchange, planned, fault.delay)
+            return
         delay = fault.delay_per_chunk if isinstance(fault, SlowStream) else 0.0
         cut = fault.after_chunks if isinstance(fault, EarlyClose) else None
         await _send(exchange, planned, delay, cut)
@@ -503,6 +518,17 @@ class FakeProvider:
             headers.setdefault("content-type", "application/json")
             body = dumps(outcome.json).encode()
         return Planned(outcome.status, headers, [body], streaming=False)
+
+
+async def _trickle(exchange: HttpExchange, planned: Planned, delay: float) -> None:
+    body = b"".join(planned.frames)
+    await exchange.send_head(planned.status, planned.headers, content_length=len(body))
+    for index in range(len(body)):
+        await exchange.sleep(delay)
+        if exchange.client_gone:
+            return
+        await exchange.write(body[index : index + 1])
+    await exchange.end()
 
 
 async def _send(exchange: HttpExchange, planned: Planned, delay: float, cut: int | None) -> None:
