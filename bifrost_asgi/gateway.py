@@ -41,6 +41,7 @@ from .routing.router import EventStream, ProviderRuntime, RequestContext, Router
 from .store import KeyValueStore, open_store
 from .upstream._http import httpx
 from .upstream.base import HttpxUpstream, SchemeUpstream, Upstream
+from .upstream.limits import BodyLimits
 from .upstream.mock import MockUpstream
 
 logger = logging.getLogger("bifrost_asgi")
@@ -105,6 +106,7 @@ class Gateway:
             rng=self._rng,
             clock=clock,
             scrub=self._scrub.mask.mask_bytes,
+            max_event_bytes=int(settings.client.max_stream_event_size_mb * 1024 * 1024),
         )
         self.request_log = RequestLogger(
             logging.getLogger("bifrost_asgi.requests"),
@@ -144,9 +146,12 @@ class Gateway:
         max_connections = max(
             (p.concurrency_and_buffer_size.concurrency for p in settings.providers.values()), default=100
         )
-        return SchemeUpstream(
-            _network_upstream(settings.client.upstream_client, transport, max_connections), MockUpstream()
+        client = settings.client
+        limits = BodyLimits(
+            max_bytes=int(client.max_upstream_response_size_mb * 1024 * 1024), max_ratio=client.max_decompression_ratio
         )
+        network = _network_upstream(client.upstream_client, transport, max_connections, limits)
+        return SchemeUpstream(network, MockUpstream())
 
     def _install_redaction(self, secrets: list[str]) -> None:
         """Mask configured secret values (and credential shapes) in every gateway log record."""
@@ -456,7 +461,7 @@ def _secret_values(settings: BifrostSettings) -> list[str]:
 
 
 def _network_upstream(
-    choice: str, transport: httpx.AsyncBaseTransport | None, max_connections: int
+    choice: str, transport: httpx.AsyncBaseTransport | None, max_connections: int, limits: BodyLimits
 ) -> Upstream:
     """aiohttp when available and nothing asks for httpx (an injected transport is httpx-style)."""
     if transport is None and choice != "httpx":
@@ -469,8 +474,8 @@ def _network_upstream(
                     "pip install 'bifrost-asgi[fast]' or set it to \"auto\""
                 ) from None
         else:
-            return AiohttpUpstream(max_connections=max_connections)
-    return HttpxUpstream(transport, max_connections=max_connections)
+            return AiohttpUpstream(max_connections=max_connections, limits=limits)
+    return HttpxUpstream(transport, max_connections=max_connections, limits=limits)
 
 
 def _parse_json(body: bytes) -> Any:

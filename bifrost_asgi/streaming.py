@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Final
+
+from .errors import UpstreamProtocolError
+
+DEFAULT_MAX_EVENT_BYTES: Final = 16 * 1024 * 1024
+_LINE_END: Final = re.compile(rb"\r\n|\r|\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,52 +27,74 @@ def encode_sse(data: bytes, event: str | None = None) -> bytes:
 
 class SSEDecoder:
     """Feed raw bytes as they arrive; get back complete events. Handles ``\\n``, ``\\r\\n`` and
-    ``\\r`` line ends, multi-line ``data:``, comments and chunks split anywhere (even mid-UTF-8)."""
+    ``\\r`` line ends, multi-line ``data:``, comments and chunks split anywhere (even mid-UTF-8).
 
-    __slots__ = ("_buffer", "_data", "_event")
+    Linear in the bytes fed: only new bytes are searched for line ends, and an unfinished line is
+    kept as a list of pieces (joined once, when it ends). An event (its data lines and the line in
+    progress) larger than ``max_event_bytes`` raises ``UpstreamProtocolError``.
+    """
 
-    def __init__(self) -> None:
-        self._buffer = b""
+    __slots__ = ("_cr", "_data", "_data_size", "_event", "_max", "_partial", "_partial_size")
+
+    def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+        self._max = max_event_bytes
+        self._partial: list[bytes] = []  # the line in progress, in pieces
+        self._partial_size = 0
+        self._cr = False  # the last byte fed was a \r: a \n right after it ends nothing new
         self._data: list[str] = []
+        self._data_size = 0
         self._event: str | None = None
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        buffer = self._buffer + chunk if self._buffer else chunk
         events: list[SSEEvent] = []
         start = 0
-        length = len(buffer)
+        if self._cr and chunk[:1] == b"\n":
+            start = 1
+        self._cr = False
+        length = len(chunk)
         while start < length:
-            newline = buffer.find(b"\n", start)
-            carriage = buffer.find(b"\r", start, newline if newline != -1 else length)
-            if carriage != -1:
-                end, next_start = carriage, carriage + 1
-                if next_start == length:  # a lone \r at the end may be half of \r\n: wait
-                    break
-                if buffer[next_start : next_start + 1] == b"\n":
-                    next_start += 1
-            elif newline != -1:
-                end, next_start = newline, newline + 1
-            else:
+            found = _LINE_END.search(chunk, start)
+            if found is None:
                 break
-            self._line(buffer[start:end].decode("utf-8", errors="replace"), events)
-            start = next_start
-        self._buffer = buffer[start:]
+            end = found.start()
+            line = chunk[start:end]
+            if self._partial:
+                self._partial.append(line)
+                line = b"".join(self._partial)
+                self._partial, self._partial_size = [], 0
+            self._line(line.decode("utf-8", errors="replace"), events)
+            start = found.end()
+            if found.group() == b"\r" and start == length:
+                self._cr = True
+        if start < length:
+            rest = chunk[start:]
+            self._partial.append(rest)
+            self._partial_size += len(rest)
+            self._check_size()
         return events
 
     def close(self) -> list[SSEEvent]:
         """End of stream: a trailing event without its blank line still counts."""
         events: list[SSEEvent] = []
-        if self._buffer:
-            self._line(self._buffer.decode("utf-8", errors="replace"), events)
-            self._buffer = b""
+        if self._partial:
+            line = b"".join(self._partial)
+            self._partial, self._partial_size = [], 0
+            self._line(line.decode("utf-8", errors="replace"), events)
         self._line("", events)
         return events
+
+    def _check_size(self) -> None:
+        if self._partial_size + self._data_size > self._max:
+            raise UpstreamProtocolError(
+                f"upstream sent a stream event larger than {self._max} bytes (the limit for one event)"
+            )
 
     def _line(self, line: str, events: list[SSEEvent]) -> None:
         if not line:
             if self._data:
                 events.append(SSEEvent("\n".join(self._data), self._event))
             self._data = []
+            self._data_size = 0
             self._event = None
             return
         if line.startswith(":"):
@@ -75,5 +104,7 @@ class SSEDecoder:
             value = value[1:]
         if name == "data":
             self._data.append(value)
+            self._data_size += len(value)
+            self._check_size()
         elif name == "event":
             self._event = value

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import pytest
+
+from bifrost_asgi.errors import UpstreamProtocolError
 from bifrost_asgi.streaming import SSEDecoder, SSEEvent, encode_sse
 
 STREAM = (
@@ -40,3 +43,29 @@ def test_trailing_event_without_blank_line_counts_at_close() -> None:
 def test_encode() -> None:
     assert encode_sse(b'{"a":1}') == b'data: {"a":1}\n\n'
     assert encode_sse(b"{}", "ping") == b"event: ping\ndata: {}\n\n"
+
+
+def test_an_event_over_the_limit_raises_as_soon_as_it_passes_it() -> None:
+
+
+    decoder = SSEDecoder(max_event_bytes=1000)
+    assert decoder.feed(b"data: " + b"x" * 900 + b"\n\n") == [SSEEvent("x" * 900)]
+    piece = b"y" * 300
+    with pytest.raises(UpstreamProtocolError, match="larger than 1000 bytes"):
+        decoder.feed(b"data: ")
+        for _ in range(4):  # the line in progress passes the limit on the fourth piece
+            decoder.feed(piece)
+    many = SSEDecoder(max_event_bytes=1000)
+    with pytest.raises(UpstreamProtocolError):  # data lines of one event add up
+        many.feed(b"data: " + b"z" * 600 + b"\ndata: " + b"z" * 600 + b"\n")
+
+
+def test_line_ends_split_across_chunks_and_long_lines_in_pieces() -> None:
+    decoder = SSEDecoder()
+    out = decoder.feed(b"data: a\r")
+    out += decoder.feed(b"\n\r")
+    out += decoder.feed(b"\ndata: b" + b"c" * 5)
+    for _ in range(1000):
+        out += decoder.feed(b"c")
+    out += decoder.feed(b"\r\r")
+    assert out == [SSEEvent("a"), SSEEvent("b" + "c" * 1005)]

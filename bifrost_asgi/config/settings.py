@@ -423,6 +423,11 @@ class ClientConfig(_Model):
     # Upstream HTTP client: "auto" = aiohttp when installed (fastest measured), else httpx.
     # An httpx-style ``transport=`` passed to bifrost_app() always uses httpx.
     upstream_client: Literal["auto", "aiohttp", "httpx"] = "auto"
+    # What an upstream may send: a whole (decompressed) non-streamed body or error body, one SSE
+    # event of a stream, and how many times larger than on the wire a compressed body may get.
+    max_upstream_response_size_mb: float = Field(default=128.0, gt=0)
+    max_stream_event_size_mb: float = Field(default=16.0, gt=0)
+    max_decompression_ratio: float = Field(default=200.0, gt=1)
 
     @model_validator(mode="before")
     @classmethod

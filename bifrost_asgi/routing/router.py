@@ -47,7 +47,7 @@ from ..neutral import (
     Usage,
 )
 from ..providers.base import Provider, UpstreamRequest, UpstreamResponse
-from ..streaming import SSEDecoder
+from ..streaming import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
 from ..upstream.base import Timeouts, Upstream, UpstreamStream
 from .cooldown import Cooldowns
 from .keys import eligible_keys, select_key
@@ -171,6 +171,7 @@ class Router:
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         scrub: Callable[[bytes], bytes] = bytes,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     ) -> None:
         self.providers = providers
         self.planner = planner
@@ -183,6 +184,7 @@ class Router:
         self.sleep = sleep
         # Masks configured secrets in upstream error bodies before anything parses or cuts them.
         self.scrub = scrub
+        self.max_event_bytes = max_event_bytes
 
     # ------------------------------------------------------------------ operations
 
@@ -309,7 +311,7 @@ class Router:
     async def _prime(self, stream: UpstreamStream, parser: Any, stack: AsyncExitStack, now: int) -> EventStream:
         """Read until the first content event; a failure before it raises (so it can be retried).
         The rest of the chunk that carried the first content is kept, and so is the chunk iterator."""
-        decoder = SSEDecoder()
+        decoder = SSEDecoder(self.max_event_bytes)
         buffered: list[StreamEvent] = []
         chunks = stream.chunks()
         async for chunk in chunks:

@@ -16,6 +16,7 @@ import aiohttp
 from ..errors import UpstreamConnectionError, UpstreamTimeoutError
 from ..providers.base import UpstreamRequest, UpstreamResponse
 from .base import Timeouts, UpstreamStream
+from .limits import BodyLimits
 
 _CHUNK = 65536
 
@@ -39,13 +40,32 @@ def _map_error(exc: BaseException, url: str) -> Exception:
     return UpstreamConnectionError(f"transport error talking to upstream {host}: {type(exc).__name__}")
 
 
-class _AiohttpStream:
-    __slots__ = ("_idle", "_response", "_url", "headers", "status")
+async def _read(response: aiohttp.ClientResponse, limits: BodyLimits, url: str) -> bytes:
+    """The whole (decompressed) body, counted as it arrives against ``limits``."""
+    host = _host(url)
+    limits.check_declared(response.content_length, host)
+    content = response.content
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await content.readany()
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        wire = getattr(content, "total_compressed_bytes", None) or content.total_bytes
+        limits.check(size, wire, host)
+    return b"".join(chunks)
 
-    def __init__(self, response: aiohttp.ClientResponse, url: str, idle: float) -> None:
+
+class _AiohttpStream:
+    __slots__ = ("_idle", "_limits", "_response", "_url", "headers", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse, url: str, idle: float, limits: BodyLimits) -> None:
         self._response = response
         self._url = url
         self._idle = idle
+        self._limits = limits
         self.status = response.status
         self.headers: Mapping[str, str] = _lower(response.headers)
 
@@ -69,7 +89,7 @@ class _AiohttpStream:
 
     async def read(self) -> bytes:
         try:
-            return await self._response.read()
+            return await _read(self._response, self._limits, self._url)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _map_error(exc, self._url) from exc
 
@@ -83,8 +103,9 @@ class _AiohttpStream:
 class AiohttpUpstream:
     """Upstream calls through one shared, lazily created ``aiohttp.ClientSession``."""
 
-    def __init__(self, *, max_connections: int = 1000) -> None:
+    def __init__(self, *, max_connections: int = 1000, limits: BodyLimits | None = None) -> None:
         self._max_connections = max_connections
+        self._limits = limits or BodyLimits()
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
 
@@ -126,7 +147,7 @@ class AiohttpUpstream:
                 data=request.body,
                 timeout=self._send_timeout(timeouts),
             ) as response:
-                body = await response.read()
+                body = await _read(response, self._limits, request.url)
                 return UpstreamResponse(response.status, _lower(response.headers), body)
         except TimeoutError:
             raise UpstreamTimeoutError(
@@ -150,7 +171,7 @@ class AiohttpUpstream:
             ) from None
         except aiohttp.ClientError as exc:
             raise _map_error(exc, request.url) from exc
-        return _AiohttpStream(response, request.url, timeouts.idle)
+        return _AiohttpStream(response, request.url, timeouts.idle, self._limits)
 
     async def aclose(self) -> None:
         if self._session is not None:

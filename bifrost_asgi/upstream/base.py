@@ -16,6 +16,7 @@ from typing import Protocol
 from ..errors import UpstreamConnectionError, UpstreamTimeoutError
 from ..providers.base import UpstreamRequest, UpstreamResponse
 from ._http import httpx
+from .limits import BodyLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +74,28 @@ def _map_error(exc: Exception, request: UpstreamRequest, timeouts: Timeouts) -> 
     return exc
 
 
-class _HttpxStream:
-    __slots__ = ("_idle", "_request", "_response", "headers", "status")
+async def _read(response: httpx.Response, limits: BodyLimits, url: str) -> bytes:
+    """The whole (decoded) body, counted as it arrives against ``limits``."""
+    host = _host(url)
+    declared = response.headers.get("content-length")
+    limits.check_declared(int(declared) if declared and declared.isdigit() else None, host)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        limits.check(size, response.num_bytes_downloaded, host)
+    return b"".join(chunks)
 
-    def __init__(self, response: httpx.Response, request: UpstreamRequest, idle: float) -> None:
+
+class _HttpxStream:
+    __slots__ = ("_idle", "_limits", "_request", "_response", "headers", "status")
+
+    def __init__(self, response: httpx.Response, request: UpstreamRequest, idle: float, limits: BodyLimits) -> None:
         self._response = response
         self._request = request
         self._idle = idle
+        self._limits = limits
         self.status = response.status_code
         self.headers: Mapping[str, str] = _lower(response.headers)
 
@@ -102,7 +118,7 @@ class _HttpxStream:
     async def read(self) -> bytes:
         try:
             async with asyncio.timeout(self._idle):
-                return await self._response.aread()
+                return await _read(self._response, self._limits, self._request.url)
         except TimeoutError:
             raise UpstreamTimeoutError(f"upstream {_host(self._request.url)} stalled sending its body") from None
         except httpx.HTTPError as exc:
@@ -115,9 +131,16 @@ class _HttpxStream:
 class HttpxUpstream:
     """Upstream calls through one shared, lazily created ``httpx.AsyncClient``."""
 
-    def __init__(self, transport: httpx.AsyncBaseTransport | None = None, *, max_connections: int = 1000) -> None:
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        max_connections: int = 1000,
+        limits: BodyLimits | None = None,
+    ) -> None:
         self._transport = transport
         self._max_connections = max_connections
+        self._limits = limits or BodyLimits()
         self._client: httpx.AsyncClient | None = None
 
     def _get_client(self) -> httpx.AsyncClient:
@@ -142,20 +165,25 @@ class HttpxUpstream:
         client = self._get_client()
         try:
             async with asyncio.timeout(timeouts.total):
-                response = await client.request(
+                built = client.build_request(
                     request.method,
                     request.url,
                     headers=request.headers,
                     content=request.body,
                     timeout=self._timeout(timeouts, read=min(timeouts.first_byte, timeouts.total)),
                 )
+                response = await client.send(built, stream=True)
+                try:
+                    body = await _read(response, self._limits, request.url)
+                finally:
+                    await response.aclose()
         except TimeoutError:
             raise UpstreamTimeoutError(
                 f"upstream {_host(request.url)} did not answer within {timeouts.total:g}s"
             ) from None
         except httpx.HTTPError as exc:
             raise _map_error(exc, request, timeouts) from exc
-        return UpstreamResponse(response.status_code, _lower(response.headers), response.content)
+        return UpstreamResponse(response.status_code, _lower(response.headers), body)
 
     async def open(self, request: UpstreamRequest, timeouts: Timeouts) -> UpstreamStream:
         client = self._get_client()
@@ -176,7 +204,7 @@ class HttpxUpstream:
             ) from None
         except httpx.HTTPError as exc:
             raise _map_error(exc, request, timeouts) from exc
-        return _HttpxStream(response, request, timeouts.idle)
+        return _HttpxStream(response, request, timeouts.idle, self._limits)
 
     async def aclose(self) -> None:
         if self._client is not None:
