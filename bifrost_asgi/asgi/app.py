@@ -31,6 +31,7 @@ from ..gateway import Gateway
 from ..observability.metrics import render_metrics
 from ..replies import JsonReply, Reply, StreamReply
 from ..upstream._http import httpx
+from .mounts import INTEGRATION_DIALECTS, INTEGRATION_PREFIXES, MOUNTS, dialect_for_path, sniff_dialect
 
 _STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
@@ -139,22 +140,13 @@ async def _send_stream(reply: StreamReply, receive: Receive, send: Send) -> None
         raise pumping.exception()  # type: ignore[misc]
 
 
-MOUNTS: tuple[tuple[str, str, str | None], ...] = (
-    # (prefix, dialect, default provider)
-    ("", "openai", None),
-    ("/openai", "openai", "openai"),
-    ("/anthropic", "anthropic", "anthropic"),
-    ("/genai", "gemini", "gemini"),
-)
-
-
 class _GatewayApp(Starlette):
     """Starlette, with the gateway's fixed paths looked up in a dict before the router walks its
     regex list: the inference routes are the hot path, and a walk over ~60 routes plus two
     exception middlewares cost more than parsing the request body. Everything else (templated
     Gemini paths, /metrics, 404s, lifespan) goes through Starlette as usual."""
 
-    fast_routes: dict[tuple[str, str], _Endpoint]
+    fast_routes: dict[tuple[str, str], _Endpoint | _Sniffing]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -170,26 +162,52 @@ class _GatewayApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
+class _Sniffing:
+    """A path two dialects share under an integration prefix: the request's headers choose."""
+
+    def __init__(self, endpoints: Mapping[str, _Endpoint]) -> None:
+        self.endpoints = endpoints
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        chosen = self.endpoints.get(sniff_dialect(headers, query)) or self.endpoints["openai"]
+        await chosen(scope, receive, send)
+
+
+def _paths(prefix: str, name: str, spec: RouteSpec) -> list[str]:
+    """The OpenAI SDK's base URL already ends in /v1: its routes are served without it too."""
+    paths = [prefix + spec.path]
+    if prefix and name == "openai" and spec.path.startswith("/v1/"):
+        paths.append(prefix + spec.path[3:])
+    return paths
+
+
+def _mounts() -> list[tuple[str, str, str | None]]:
+    mounts = list(MOUNTS)
+    for prefix in INTEGRATION_PREFIXES:
+        mounts.extend((prefix, name, default) for name, default in INTEGRATION_DIALECTS)
+    return mounts
+
+
 def _routes(gateway: Gateway) -> list[BaseRoute]:
     dialects: dict[str, Dialect] = {
         "openai": OpenAIDialect(),
         "anthropic": AnthropicDialect(),
         "gemini": GenAIDialect(),
     }
-    routes: list[BaseRoute] = []
-    seen: set[tuple[str, str]] = set()
-    for prefix, name, default in MOUNTS:
+    # (method, path) -> {dialect: endpoint}, in registration order
+    table: dict[tuple[str, str], dict[str, _Endpoint]] = {}
+    for prefix, name, default in _mounts():
         dialect = dialects[name]
         for spec in dialect.routes:
-            paths = [prefix + spec.path]
-            if prefix == "/openai" and spec.path.startswith("/v1/"):
-                paths.append(prefix + spec.path[3:])
-            for path in paths:
-                if (spec.method, path) in seen:
-                    continue
-                seen.add((spec.method, path))
-                endpoint = _Endpoint(gateway, dialect, spec, path, default)
-                routes.append(Route(path, endpoint, methods=[spec.method], include_in_schema=False))
+            for path in _paths(prefix, name, spec):
+                served = table.setdefault((spec.method, path), {})
+                served.setdefault(name, _Endpoint(gateway, dialect, spec, path, default))
+    routes: list[BaseRoute] = []
+    for (method, path), served in table.items():
+        endpoint: Any = next(iter(served.values())) if len(served) == 1 else _Sniffing(served)
+        routes.append(Route(path, endpoint, methods=[method], include_in_schema=False))
     return routes
 
 
@@ -213,21 +231,32 @@ def _ops_routes(gateway: Gateway) -> list[BaseRoute]:
     ]
 
 
-def _dialect_for_path(path: str) -> Dialect:
-    if "/anthropic/" in path or path.endswith("/anthropic"):
-        return AnthropicDialect()
-    if "/genai/" in path:
-        return GenAIDialect()
-    return OpenAIDialect()
+_ERROR_DIALECTS: Mapping[str, Dialect] = {
+    "openai": OpenAIDialect(),
+    "anthropic": AnthropicDialect(),
+    "gemini": GenAIDialect(),
+}
+
+
+def _route_error(method: str, path: str, status: int) -> GatewayError:
+    last = path.rsplit("/", 1)[-1]
+    if ":" in last and "/models/" in path:  # /v1beta/models/gemini-x:unknownMethod
+        verb = last.rsplit(":", 1)[1]
+        return NotFoundError(f"method ':{verb}' is not supported on models (POST {path})")
+    if status == 405:
+        error = GatewayError(f"method {method} is not allowed on {path}", status=405)
+        error.kind = "invalid_request"
+        return error
+    return NotFoundError(f"route not found: {method} {path}")
 
 
 def _error_handlers() -> dict[Any, Any]:
     async def not_found(request: Request, exc: Exception) -> Response:
-        error: GatewayError = NotFoundError(f"route not found: {request.method} {request.url.path}")
-        if getattr(exc, "status_code", 404) == 405:
-            error = GatewayError(f"method {request.method} is not allowed on {request.url.path}", status=405)
-            error.kind = "invalid_request"
-        rendered = _dialect_for_path(request.url.path).render_error(error)
+        path: str = request.scope["path"]
+        root: str = request.scope.get("root_path", "")
+        relative = path[len(root) :] if root and path.startswith(root) else path
+        error = _route_error(request.method, path, getattr(exc, "status_code", 404))
+        rendered = _ERROR_DIALECTS[dialect_for_path(relative)].render_error(error)
         return Response(rendered.body, status_code=rendered.status, media_type="application/json")
 
     return {404: not_found, 405: not_found}
@@ -266,7 +295,7 @@ def bifrost_app(
     app.fast_routes = {
         (method, route.path): route.endpoint
         for route in routes
-        if isinstance(route, Route) and isinstance(route.endpoint, _Endpoint) and "{" not in route.path
+        if isinstance(route, Route) and isinstance(route.endpoint, (_Endpoint, _Sniffing)) and "{" not in route.path
         for method in route.methods or ()
         if method != "HEAD"
     }

@@ -6,6 +6,11 @@ delta; a tool call's ``id``/``type``/``function.name`` only in its first fragmen
 (``choices: []``) only when the client asked for it, after the finish chunk and before
 ``data: [DONE]``. After ``fail()`` nothing else is written.
 
+When the client did not ask for the usage chunk, the last finish chunk carries the stream's usage
+(as Bifrost does): clients that never set ``stream_options`` (LangChain, litellm) read their token
+counts from it (not both: LangChain sums usage across chunks). So the latest finish chunk is held
+until the next event shows it is not the last.
+
 Each chunk is the pre-encoded envelope plus one encoded choice: one small ``orjson.dumps`` per event.
 """
 
@@ -36,7 +41,18 @@ _DONE = b"data: [DONE]\n\n"
 class OpenAIStreamRenderer:
     media_type = "text/event-stream"
 
-    __slots__ = ("_closed", "_head", "_model", "_n", "_role_sent", "_tail", "_text", "_usage", "_want_usage")
+    __slots__ = (
+        "_closed",
+        "_head",
+        "_held",
+        "_model",
+        "_n",
+        "_role_sent",
+        "_tail",
+        "_text",
+        "_usage",
+        "_want_usage",
+    )
 
     def __init__(self, request: ChatRequest) -> None:
         self._model = request.model
@@ -47,6 +63,7 @@ class OpenAIStreamRenderer:
         self._tail = b'],"usage":null}\n\n' if request.include_usage else b"]}\n\n"
         self._role_sent: set[int] = set()
         self._usage: Usage | None = None
+        self._held: dict[str, Any] | None = None  # the latest finish choice, not yet written
         self._closed = False
 
     def _start(self, identifier: str, created: int) -> bytes:
@@ -71,7 +88,28 @@ class OpenAIStreamRenderer:
 
     def _chunk(self, choice: dict[str, Any]) -> bytes:
         head = self._head if self._head is not None else self._start("", 0)
+        held, self._held = self._held, None
+        if held is not None:  # a finish chunk that turned out not to be the last one
+            return head + _json.dumps(held) + self._tail + head + _json.dumps(choice) + self._tail
         return head + _json.dumps(choice) + self._tail
+
+    def _hold(self, choice: dict[str, Any]) -> bytes:
+        flushed = b""
+        if self._held is not None:
+            head = self._head if self._head is not None else self._start("", 0)
+            flushed = head + _json.dumps(self._held) + self._tail
+        self._held = choice
+        return flushed
+
+    def _release(self) -> bytes:
+        """The held finish chunk, now known to be the last, with the usage when there is one."""
+        held, self._held = self._held, None
+        if held is None:
+            return b""
+        head = self._head if self._head is not None else self._start("", 0)
+        if self._usage is None or self._want_usage:  # asked for: the usage chunk carries it (never twice)
+            return head + _json.dumps(held) + self._tail
+        return head + _json.dumps(held) + b'],"usage":' + _json.dumps(usage_object(self._usage)) + b"}\n\n"
 
     def _delta(self, index: int, delta: dict[str, Any]) -> bytes:
         if index not in self._role_sent:
@@ -111,8 +149,8 @@ class OpenAIStreamRenderer:
         if isinstance(event, Finish):
             reason = finish_reason(event.reason)
             if self._text:
-                return self._text_chunk(event.choice, "", reason)
-            return self._chunk({"index": event.choice, "delta": {}, "logprobs": None, "finish_reason": reason})
+                return self._hold({"text": "", "index": event.choice, "logprobs": None, "finish_reason": reason})
+            return self._hold({"index": event.choice, "delta": {}, "logprobs": None, "finish_reason": reason})
         if isinstance(event, ReasoningDelta):
             if self._text or not event.text:
                 return b""
@@ -136,14 +174,15 @@ class OpenAIStreamRenderer:
         if self._closed:
             return b""
         self._closed = True
+        last = self._release()
         if not (self._want_usage and self._usage is not None):
-            return _DONE
+            return last + _DONE
         head = self._head if self._head is not None else self._start("", 0)
         usage = _json.dumps(usage_object(self._usage))
-        return head + b'],"usage":' + usage + b"}\n\n" + _DONE
+        return last + head + b'],"usage":' + usage + b"}\n\n" + _DONE
 
     def fail(self, error: GatewayError) -> bytes:
         if self._closed:
             return b""
         self._closed = True
-        return b"data: " + _json.dumps({"error": error_object(error)}) + b"\n\n"
+        return self._release() + b"data: " + _json.dumps({"error": error_object(error)}) + b"\n\n"

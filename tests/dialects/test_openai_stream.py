@@ -117,8 +117,30 @@ def test_chunk_rules() -> None:
 def test_usage_chunk_only_when_asked() -> None:
     out = chunks(render(request(stream_usage=False), TOOL_STREAM))
     assert all(c["choices"] for c in out)
-    assert all("usage" not in c for c in out)
+    assert all("usage" not in c for c in out[:-1])
     assert out[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_unasked_usage_rides_on_the_last_finish_chunk() -> None:
+    """As Bifrost does: clients that never set stream_options (LangChain) get their counts."""
+    out = chunks(render(request(stream_usage=False), TOOL_STREAM))
+    assert out[-1]["usage"]["prompt_tokens"] == 10
+    assert out[-1]["usage"]["completion_tokens"] == 7
+
+
+def test_asked_usage_is_not_sent_twice() -> None:
+    out = chunks(render(request(), TOOL_STREAM))
+    assert [c["usage"] is not None for c in out].count(True) == 1
+
+
+def test_only_the_last_of_several_finishes_carries_usage() -> None:
+    events = [StreamStart("x", "m"), TextDelta("a"), TextDelta("b", choice=1), Finish("stop"),
+              Finish("length", choice=1), UsageUpdate(Usage(input_tokens=3, output_tokens=2))]  # fmt: skip
+    out = chunks(render(request(stream_usage=False, n=2), events))
+    finishes = [c for c in out if c["choices"][0]["finish_reason"]]
+    assert [c["choices"][0]["index"] for c in finishes] == [0, 1]
+    assert "usage" not in finishes[0]
+    assert finishes[1]["usage"]["total_tokens"] == 5
 
 
 def test_nothing_after_a_failure() -> None:

@@ -1,0 +1,69 @@
+"""Where each dialect is served: the SDK drop-in prefixes, the integration prefixes that serve all
+three dialects at once, and which dialect an error on a path is answered in.
+
+Pure data and functions (no Starlette): ``app.py`` builds the routes from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+# (prefix, dialect, default provider): the root and the per-SDK drop-in prefixes.
+MOUNTS: tuple[tuple[str, str, str | None], ...] = (
+    ("", "openai", None),
+    ("/openai", "openai", "openai"),
+    ("/anthropic", "anthropic", "anthropic"),
+    ("/genai", "gemini", "gemini"),
+)
+
+# Bifrost's integration prefixes: no protocol of their own, they serve the OpenAI, Anthropic and
+# GenAI routes again (``base_url=http://gw/langchain`` works for ChatOpenAI, ChatAnthropic and
+# ChatGoogleGenerativeAI alike), each dialect with its SDK's default provider.
+INTEGRATION_PREFIXES: tuple[str, ...] = ("/langchain", "/litellm", "/pydanticai")
+INTEGRATION_DIALECTS: tuple[tuple[str, str], ...] = (
+    ("openai", "openai"),
+    ("anthropic", "anthropic"),
+    ("gemini", "gemini"),
+)
+
+# Raw passthrough to one vendor's API (any path), answered in that vendor's dialect.
+PASSTHROUGH_PREFIXES: Mapping[str, str] = {
+    "/openai_passthrough": "openai",
+    "/anthropic_passthrough": "anthropic",
+    "/genai_passthrough": "gemini",
+}
+
+_GENAI_VERSIONS = ("/v1beta/", "/v1alpha/")
+
+
+def sniff_dialect(headers: Mapping[str, str], query: Mapping[str, str]) -> str:
+    """For a path two dialects share under an integration prefix (``GET /langchain/v1/models``):
+    the Anthropic SDK always sends ``anthropic-version``; google-genai sends ``x-goog-api-key``."""
+    if "anthropic-version" in headers:
+        return "anthropic"
+    if "x-goog-api-key" in headers or "key" in query:
+        return "gemini"
+    return "openai"
+
+
+def dialect_for_path(path: str) -> str:
+    """The dialect an error on ``path`` (relative to the app) is answered in, from the route's
+    prefix, never from a substring further in (``/genai/.../models/anthropic/x`` is GenAI)."""
+    head, _, rest = path.lstrip("/").partition("/")
+    prefix = "/" + head
+    for mount, dialect, _default in MOUNTS:
+        if mount and mount == prefix:
+            return dialect
+    if prefix in PASSTHROUGH_PREFIXES:
+        return PASSTHROUGH_PREFIXES[prefix]
+    if prefix in INTEGRATION_PREFIXES:
+        return _integration_dialect("/" + rest)
+    return "openai"
+
+
+def _integration_dialect(sub: str) -> str:
+    if sub.startswith("/v1/messages"):
+        return "anthropic"
+    if sub.startswith(_GENAI_VERSIONS) or (sub.startswith("/v1/models/") and ":" in sub.rsplit("/", 1)[-1]):
+        return "gemini"
+    return "openai"
