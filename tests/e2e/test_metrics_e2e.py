@@ -166,7 +166,8 @@ def test_plain_streamed_and_failing_requests_are_counted_exactly(gateway: Server
     assert (with_usage[-1].usage.prompt_tokens, with_usage[-1].usage.completion_tokens) == (11, 7)
 
     without_usage = list(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True))
-    assert without_usage and all(c.usage is None and c.choices for c in without_usage)
+    assert without_usage and all(c.usage is None and c.choices for c in without_usage[:-1])
+    assert without_usage[-1].choices and without_usage[-1].usage is not None  # on the finish chunk
     assert last_chat(fake, "openai").json["stream_options"] == {"include_usage": True}
 
     with httpx2.Client(base_url=gateway.url, timeout=10.0) as http:
@@ -178,7 +179,8 @@ def test_plain_streamed_and_failing_requests_are_counted_exactly(gateway: Server
     assert data[-1] == "[DONE]"
     chunks = [json.loads(d) for d in data[:-1]]
     assert chunks and all(c["choices"] for c in chunks), "no choices-[] usage chunk when the client did not ask"
-    assert not any(c.get("usage") for c in chunks)
+    assert not any(c.get("usage") for c in chunks[:-1])
+    assert chunks[-1]["choices"][0]["finish_reason"] and chunks[-1]["usage"]["completion_tokens"] == 7
     assert last_chat(fake, "openai").json["stream_options"] == {"include_usage": True}
 
     with claude.messages.stream(model="claude-haiku-4-5", max_tokens=16, messages=MESSAGES) as stream:

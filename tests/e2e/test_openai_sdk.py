@@ -150,8 +150,11 @@ def test_chat_stream_with_usage_arrives_incrementally(
 def test_stream_without_include_usage_sends_no_usage_chunk(fake_provider: FakeProvider, gateway: ServerHandle) -> None:
     client = sdk(gateway, "/openai/v1")
     chunks = list(client.chat.completions.create(model="gpt-4o-mini", messages=HELLO, stream=True))
-    assert all(chunk.usage is None for chunk in chunks)
+    assert all(chunk.usage is None for chunk in chunks[:-1])
     assert all(chunk.choices for chunk in chunks)
+    # No usage-only chunk, but the finish chunk carries the usage (as Bifrost does, for LangChain).
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == FAKE_COMPLETION_TOKENS
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == fake_text("openai", "hello")
     # The gateway still asks upstream for usage (to count tokens), but keeps it from this client.
     assert fake_provider.last("/chat/completions").json["stream_options"] == {"include_usage": True}
