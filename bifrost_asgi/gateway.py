@@ -236,6 +236,9 @@ class Gateway:
             return reply
         except GatewayError as exc:
             return self._error_reply(dialect, exc, exchange)
+        except asyncio.CancelledError:  # the client left (or the server is stopping)
+            exchange.status, exchange.error = 499, "client disconnected"
+            raise
         except Exception as exc:  # a bug of ours: never an exception page, never a secret
             logger.exception("internal error handling %s %s (request %s)", method, route, ctx.request_id)
             error = GatewayError(f"internal gateway error (request id {ctx.request_id}): {type(exc).__name__}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qsl
@@ -65,11 +65,49 @@ class _Endpoint:
                 options=self.spec.options,
                 default_provider=self.default_provider,
             )
-            reply = await gateway.handle(self.dialect, self.spec.operation, call, body, route=self.route, method=method)
+            handled = await _unless_client_leaves(
+                gateway.handle(self.dialect, self.spec.operation, call, body, route=self.route, method=method),
+                receive,
+            )
+            if handled is None:
+                return  # the client left: its request was cancelled wherever it was (queue, upstream)
+            reply = handled
         if isinstance(reply, StreamReply):
             await _send_stream(reply, receive, send)
         else:
             await _send_json(reply, send)
+
+
+async def _unless_client_leaves(work: Coroutine[Any, Any, Reply], receive: Receive) -> Reply | None:
+    """Run ``work`` while watching for ``http.disconnect``: a client that leaves before its reply
+    cancels it (out of the queue at once, the upstream call closed, nothing sent for it), and
+    gets None back. Cancelling the current task (not a new one) keeps the common path cheap."""
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        task.cancel()
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        reply = await work
+    except asyncio.CancelledError:
+        if gone and task.uncancel() == 0:
+            return None
+        raise
+    finally:
+        watcher.cancel()
+    if gone:  # left just as the reply was ready: the cancel is pending on us
+        task.uncancel()
+        if isinstance(reply, StreamReply):
+            await reply.chunks.aclose()
+        return None
+    return reply
 
 
 async def _read_body(receive: Receive, headers: Mapping[str, str], limit: int) -> bytes:

@@ -20,7 +20,7 @@ import pytest
 from starlette.applications import Starlette
 
 from bifrost_asgi import bifrost_app
-from tests.support import FakeProvider, ServerHandle, SlowStream, run_server
+from tests.support import FakeProvider, Hang, ServerHandle, SlowStream, run_gateway, run_server
 
 pytestmark = pytest.mark.e2e
 
@@ -124,3 +124,56 @@ def test_gateway_still_serves_after_disconnects(
     assert app.state.gateway.in_flight == 0
     assert ready["in_flight"] == 0
     assert ready["providers"]["openai"]["queue"]["in_flight"] == 0
+
+
+# --------------------------------------------------------------------------- before the first byte
+
+SETTLE = 20.0  # seconds: only bounds a hang (the upstream below would hold for 60)
+
+
+def _open_request(url: str, body: dict[str, Any]) -> socket.socket:
+    """A request sent on a raw socket, its answer not read."""
+    host, port = url.removeprefix("http://").split(":")
+    payload = httpx2.Request("POST", url, json=body).read()
+    sock = socket.create_connection((host, int(port)), timeout=SETTLE)
+    sock.sendall(
+        f"POST /v1/chat/completions HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(payload)}\r\n\r\n".encode()
+        + payload
+    )
+    return sock
+
+
+def test_clients_that_leave_before_the_first_byte_cost_nothing(fake_provider: FakeProvider) -> None:
+    """One request holds the only slot (its upstream hangs); five more queue behind it and leave.
+    They leave the queue at once and never reach the upstream; the holder leaving cancels its
+    upstream call; a live client afterwards is served at once."""
+    config = {
+        "providers": {
+            "openai": {
+                "keys": [{"value": "sk-test-secret-123"}],
+                "network_config": {"base_url": fake_provider.url, "default_request_timeout_in_seconds": 120},
+                "concurrency_and_buffer_size": {"concurrency": 1, "buffer_size": 100},
+            }
+        }
+    }
+    plain = {**BODY, "stream": False}
+    fake_provider.script("openai", [Hang(60)])
+    with run_gateway(config) as gw, httpx2.Client(base_url=gw.url, timeout=SETTLE) as http:
+
+        def queue() -> dict[str, int]:
+            return http.get("/health/ready").json()["providers"]["openai"]["queue"]  # type: ignore[no-any-return]
+
+        holder = _open_request(gw.url, plain)
+        wait_until(lambda: fake_provider.active_requests == 1, SETTLE, "the holder never reached the upstream")
+        leavers = [_open_request(gw.url, {**plain, "stream": stream}) for stream in (False, True, False, True, False)]
+        wait_until(lambda: queue()["waiting"] == 5, SETTLE, "the five never queued")
+        for sock in leavers:
+            sock.close()
+        wait_until(lambda: queue()["waiting"] == 0, SETTLE, "departed clients kept their places in the queue")
+        holder.close()
+        wait_until(lambda: fake_provider.active_requests == 0, SETTLE, "the holder's upstream call was not cancelled")
+        wait_until(lambda: queue()["in_flight"] == 0, SETTLE, "the holder's slot was not released")
+        live = http.post("/v1/chat/completions", json=plain)
+        assert live.status_code == 200
+    assert fake_provider.count("/chat/completions") == 2  # the holder and the live one: no leaver billed
