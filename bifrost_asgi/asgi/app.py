@@ -8,6 +8,7 @@ while watching for the client's disconnect, which closes the upstream request.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import asynccontextmanager
@@ -32,6 +33,8 @@ from ..observability.metrics import render_metrics
 from ..replies import JsonReply, Reply, StreamReply
 from ..upstream._http import httpx
 from .mounts import INTEGRATION_DIALECTS, INTEGRATION_PREFIXES, MOUNTS, dialect_for_path, sniff_dialect
+
+logger = logging.getLogger("bifrost_asgi")
 
 _STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
@@ -73,7 +76,7 @@ class _Endpoint:
                 return  # the client left: its request was cancelled wherever it was (queue, upstream)
             reply = handled
         if isinstance(reply, StreamReply):
-            await _send_stream(reply, receive, send)
+            await _send_stream(reply, receive, send, gateway.settings.client.stream_write_timeout_seconds)
         else:
             await _send_json(reply, send)
 
@@ -151,14 +154,18 @@ async def _send_json(reply: JsonReply, send: Send) -> None:
     await send({"type": "http.response.body", "body": reply.body, "more_body": False})
 
 
-async def _send_stream(reply: StreamReply, receive: Receive, send: Send) -> None:
+async def _send_stream(reply: StreamReply, receive: Receive, send: Send, write_timeout: float) -> None:
+    """Pump ``reply`` to the client while watching for its disconnect. A client that stops reading
+    (each send blocks once the socket buffer is full) for ``write_timeout`` seconds is treated as
+    gone: the stream ends and its provider slot is freed."""
     chunks = reply.chunks
     headers = _raw_headers({**_STREAM_HEADERS, **reply.headers}, reply.media_type)
 
     async def pump() -> None:
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         async for chunk in chunks:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            async with asyncio.timeout(write_timeout):
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def watch() -> None:
@@ -174,8 +181,13 @@ async def _send_stream(reply: StreamReply, receive: Receive, send: Send) -> None
             task.cancel()
         await asyncio.gather(pumping, watching, return_exceptions=True)
         await chunks.aclose()
-    if pumping.done() and not pumping.cancelled() and pumping.exception() is not None:
-        raise pumping.exception()  # type: ignore[misc]
+    if pumping.done() and not pumping.cancelled():
+        error = pumping.exception()
+        if isinstance(error, TimeoutError):
+            logger.info("client stopped reading for %gs: stream ended (client.stream_write_timeout_seconds)",
+                        write_timeout)  # fmt: skip
+        elif error is not None:
+            raise error
 
 
 class _GatewayApp(Starlette):

@@ -428,6 +428,8 @@ class ClientConfig(_Model):
     max_upstream_response_size_mb: float = Field(default=128.0, gt=0)
     max_stream_event_size_mb: float = Field(default=16.0, gt=0)
     max_decompression_ratio: float = Field(default=200.0, gt=1)
+    # A streaming client that accepts no bytes for this long is treated as gone (frees its slot).
+    stream_write_timeout_seconds: float = Field(default=60.0, gt=0)
 
     @model_validator(mode="before")
     @classmethod
