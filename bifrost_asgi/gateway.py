@@ -435,7 +435,7 @@ class Gateway:
         providers: dict[str, Any] = {}
         for name, rt in self.router.providers.items():
             keys = rt.config.keys
-            usable = [i for i, k in enumerate(keys) if k.enabled and (rt.impl.keyless or k.value.get_secret_value())]
+            usable = [i for i, k in enumerate(keys) if k.enabled and (rt.impl.keyless or k.has_credentials)]
             cooling_keys = {keys[i].label: s for (p, i), s in cooling.items() if p == name and i < len(keys)}
             providers[name] = {
                 "format": rt.impl.format,
@@ -456,8 +456,8 @@ class Gateway:
 
 
 def _secret_values(settings: BifrostSettings) -> list[str]:
-    """Every configured secret: provider key values and the Redis password."""
-    secrets = [k.value.get_secret_value() for p in settings.providers.values() for k in p.keys]
+    """Every configured secret: provider key values (and cloud credentials) and the Redis password."""
+    secrets = [s for p in settings.providers.values() for k in p.keys for s in k.secret_values()]
     if settings.redis_url is not None:
         secrets.append(urlsplit(settings.redis_url.get_secret_value()).password or "")
     return [s for s in secrets if s]

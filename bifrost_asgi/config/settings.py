@@ -14,6 +14,7 @@ used and a violation raises at once.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -38,7 +39,7 @@ logger = logging.getLogger("bifrost_asgi.config")
 #: Providers implemented natively, plus the OpenAI-compatible presets.
 STANDARD_PROVIDERS = frozenset(
     {
-        "openai", "anthropic", "gemini", "azure", "mock",
+        "openai", "anthropic", "gemini", "azure", "bedrock", "vertex", "cohere", "mock",
         "groq", "mistral", "ollama", "openrouter", "cerebras", "xai", "deepseek", "together",
         "fireworks", "perplexity", "vllm", "sgl", "nebius", "parasail",
     }
@@ -48,7 +49,7 @@ KEYLESS_PROVIDERS = frozenset({"ollama", "vllm", "sgl", "mock"})
 #: Bifrost providers this project does not implement (named in the error for a clearer fix).
 UNSUPPORTED_BIFROST_PROVIDERS = frozenset(
     {
-        "bedrock", "bedrock_mantle", "cohere", "vertex", "replicate", "elevenlabs", "huggingface",
+        "bedrock_mantle", "replicate", "elevenlabs", "huggingface",
         "deepgram", "runway", "runware", "sarvam", "sapaicore", "opencode-go", "opencode-zen",
     }
 )  # fmt: skip
@@ -67,6 +68,7 @@ PROVIDER_KEY_ENV: dict[str, tuple[str, ...]] = {
     "together": ("TOGETHER_API_KEY",),
     "fireworks": ("FIREWORKS_API_KEY",),
     "perplexity": ("PERPLEXITY_API_KEY",),
+    "cohere": ("COHERE_API_KEY", "CO_API_KEY"),
 }
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|us|µs|ns)?\s*$")
@@ -200,6 +202,33 @@ class KeyConfig(_Model):
     @classmethod
     def _meta_env(cls, value: Any, info: ValidationInfo) -> Any:
         return _resolve_strings(value, info)
+
+    @property
+    def has_credentials(self) -> bool:
+        """A value, or cloud credentials (``bedrock_key_config``/``vertex_key_config``, which may
+        also mean the platform's default credential chain)."""
+        return bool(self.value.get_secret_value()) or self.bedrock_key_config is not None or (
+            self.vertex_key_config is not None
+        )
+
+    def secret_values(self) -> list[str]:
+        """Every secret this key holds, for masking: the value, AWS secret and session keys, and a
+        service account's JSON and private key (also as JSON-escaped text)."""
+        values = [self.value.get_secret_value()]
+        bedrock = self.bedrock_key_config or {}
+        values += [str(bedrock[name]) for name in ("secret_key", "session_token", "api_key") if bedrock.get(name)]
+        credentials = (self.vertex_key_config or {}).get("auth_credentials")
+        if isinstance(credentials, str) and credentials.strip():
+            values.append(credentials)
+            try:
+                info = json.loads(credentials)
+            except ValueError:
+                info = None
+            private_key = info.get("private_key") if isinstance(info, dict) else None
+            if isinstance(private_key, str) and private_key:
+                values += [private_key, json.dumps(private_key)[1:-1]]
+                values += [line for line in private_key.splitlines() if len(line) >= 16]
+        return [v for v in values if v]
 
     @property
     def label(self) -> str:

@@ -29,10 +29,11 @@ from ..neutral import (
     TextPart,
     ToolCall,
 )
+from ..streaming import SSEDecoder
 from .anthropic_build import build_body
 from .anthropic_stream import AnthropicStreamParser
 from .anthropic_wire import error_from_body, finish_reason, parse_usage
-from .base import UpstreamRequest, UpstreamResponse, json_object, retry_after_seconds
+from .base import RequestAuth, UpstreamRequest, UpstreamResponse, json_object, retry_after_seconds
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -83,6 +84,11 @@ def _epoch(created_at: Any) -> int:
 
 class AnthropicProvider:
     format: Format = "anthropic"
+
+    auth: RequestAuth | None = None
+
+    def stream_decoder(self, max_event_bytes: int) -> SSEDecoder:
+        return SSEDecoder(max_event_bytes)
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self.name = name

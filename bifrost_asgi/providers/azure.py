@@ -15,7 +15,8 @@ from urllib.parse import quote
 from ..config.settings import AzureKeyConfig, KeyConfig, ProviderConfig
 from ..errors import GatewayError, UpstreamError
 from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo
-from .base import UpstreamRequest, UpstreamResponse
+from ..streaming import SSEDecoder
+from .base import RequestAuth, UpstreamRequest, UpstreamResponse
 from .openai import OpenAIProvider
 from .openai_stream import OpenAIStreamParser
 
@@ -25,6 +26,11 @@ _PATHS = {"chat": "chat/completions", "completions": "completions", "embeddings"
 class AzureProvider:
     format: Format = "openai"
     keyless = False
+
+    auth: RequestAuth | None = None
+
+    def stream_decoder(self, max_event_bytes: int) -> SSEDecoder:
+        return SSEDecoder(max_event_bytes)
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self.name = name

@@ -78,6 +78,23 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     return max(0.0, (until - now).total_seconds())
 
 
+class StreamDecoder(Protocol):
+    """Upstream stream bytes -> framed events (a name and a text payload) for the provider's
+    ``StreamParser``: SSE for most vendors (``streaming.SSEDecoder``), AWS event-stream for Bedrock."""
+
+    def feed(self, chunk: bytes) -> Iterable[SSEEvent]: ...
+
+    def close(self) -> Iterable[SSEEvent]: ...
+
+
+class RequestAuth(Protocol):
+    """Signs or authorizes a built request just before it is sent (SigV4, OAuth bearer tokens).
+    May do I/O (credential discovery, token minting), which is why it is async and separate from
+    the pure ``build_*``; failures are ``UpstreamError`` 401s so the key is rotated and cooled."""
+
+    async def authorize(self, request: UpstreamRequest, key: KeyConfig | None) -> UpstreamRequest: ...
+
+
 class StreamParser(Protocol):
     """Turns the upstream's SSE events into neutral events, keeping whatever state it needs."""
 
@@ -92,6 +109,11 @@ class Provider(Protocol):
     name: str  # as configured, e.g. "openai", "groq", "my-vllm"
     format: Format  # the upstream wire format
     keyless: bool  # requests may go without a key (ollama, vllm...)
+    auth: RequestAuth | None  # None: build_* put the credentials in the request already
+
+    def stream_decoder(self, max_event_bytes: int) -> StreamDecoder:
+        """A fresh decoder for one stream; SSE events over ``max_event_bytes`` are a 502."""
+        ...
 
     def build_chat(self, request: ChatRequest, model: str, key: KeyConfig | None) -> UpstreamRequest: ...
 
@@ -99,9 +121,7 @@ class Provider(Protocol):
 
     def stream_parser(self, request: ChatRequest, model: str) -> StreamParser: ...
 
-    def build_embeddings(
-        self, request: EmbeddingRequest, model: str, key: KeyConfig | None
-    ) -> UpstreamRequest: ...
+    def build_embeddings(self, request: EmbeddingRequest, model: str, key: KeyConfig | None) -> UpstreamRequest: ...
 
     def parse_embeddings(
         self, response: UpstreamResponse, request: EmbeddingRequest, model: str

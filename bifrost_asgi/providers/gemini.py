@@ -29,7 +29,8 @@ from ..neutral import (
     Message,
     ModelInfo,
 )
-from .base import UpstreamRequest, UpstreamResponse, json_object, retry_after_seconds
+from ..streaming import SSEDecoder
+from .base import RequestAuth, UpstreamRequest, UpstreamResponse, json_object, retry_after_seconds
 from .gemini_build import build_body, passthrough_body
 from .gemini_stream import GeminiStreamParser
 from .gemini_wire import candidate_parts, error_from_body, finish_reason, parse_usage, response_id
@@ -49,6 +50,11 @@ def model_path(model: str) -> str:
 class GeminiProvider:
     format: Format = "gemini"
     keyless = False
+
+    auth: RequestAuth | None = None
+
+    def stream_decoder(self, max_event_bytes: int) -> SSEDecoder:
+        return SSEDecoder(max_event_bytes)
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self.name = name

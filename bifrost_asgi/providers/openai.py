@@ -14,7 +14,8 @@ from .. import _json
 from ..config.settings import KeyConfig, ProviderConfig
 from ..errors import UpstreamError, UpstreamProtocolError
 from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo
-from .base import UpstreamRequest, UpstreamResponse
+from ..streaming import SSEDecoder
+from .base import RequestAuth, UpstreamRequest, UpstreamResponse
 from .openai_build import (
     Compat,
     build_chat_body,
@@ -43,6 +44,11 @@ class OpenAIProvider:
     """
 
     format: Format = "openai"
+
+    auth: RequestAuth | None = None
+
+    def stream_decoder(self, max_event_bytes: int) -> SSEDecoder:
+        return SSEDecoder(max_event_bytes)
 
     def __init__(
         self,

@@ -13,7 +13,7 @@ def key_allows(key: KeyConfig, model: str, *, keyless: bool) -> bool:
     and for Azure-style keys with ``deployments`` the model must be one of them."""
     if not key.allows(model):
         return False
-    if not keyless and not key.value.get_secret_value():
+    if not keyless and not key.has_credentials:
         return False
     azure = key.azure_key_config
     return not (azure is not None and azure.deployments and model not in azure.deployments)

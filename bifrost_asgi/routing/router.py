@@ -46,8 +46,8 @@ from ..neutral import (
     StreamStart,
     Usage,
 )
-from ..providers.base import Provider, UpstreamRequest, UpstreamResponse
-from ..streaming import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
+from ..providers.base import Provider, StreamDecoder, UpstreamRequest, UpstreamResponse
+from ..streaming import DEFAULT_MAX_EVENT_BYTES
 from ..upstream.base import Timeouts, Upstream, UpstreamStream
 from .cooldown import Cooldowns
 from .keys import eligible_keys, select_key
@@ -121,7 +121,7 @@ class EventStream:
 
     buffered: list[StreamEvent]
     chunks: AsyncIterator[bytes] | None
-    decoder: SSEDecoder
+    decoder: StreamDecoder
     parser: Any
     _stack: AsyncExitStack
 
@@ -194,7 +194,7 @@ class Router:
 
         async def call(rt: ProviderRuntime, target: Target, key: KeyConfig | None, timeouts: Timeouts) -> ChatResponse:
             built = rt.impl.build_chat(request, target.model, key)
-            response = await self._send(rt, built, timeouts, ctx)
+            response = await self._send(rt, built, key, timeouts, ctx)
             return rt.impl.parse_chat(response, request, target.model)
 
         response = await self._run(targets, ctx, method, call, None)
@@ -208,7 +208,11 @@ class Router:
         stack = AsyncExitStack()
 
         async def call(rt: ProviderRuntime, target: Target, key: KeyConfig | None, timeouts: Timeouts) -> EventStream:
-            built = rt.impl.build_chat(request, target.model, key)
+            started = self.clock()
+            try:
+                built = await self._authorized(rt, rt.impl.build_chat(request, target.model, key), key)
+            finally:
+                ctx.upstream_seconds += self.clock() - started
             started = self.clock()
             # The attempt's total bounds every read until the first content, not only the headers:
             # an error body sent one byte at a time, or an upstream that answers at once and then
@@ -222,7 +226,8 @@ class Router:
                         body = self.scrub(await stream.read())
                         raise rt.impl.parse_error(UpstreamResponse(stream.status, stream.headers, body))
                     parser = rt.impl.stream_parser(request, target.model)
-                    return await self._prime(stream, parser, stack, int(self.wall_clock()))
+                    decoder = rt.impl.stream_decoder(self.max_event_bytes)
+                    return await self._prime(stream, decoder, parser, stack, int(self.wall_clock()))
             except TimeoutError:
                 if stream is not None:
                     await stream.aclose()
@@ -251,7 +256,7 @@ class Router:
             rt: ProviderRuntime, target: Target, key: KeyConfig | None, timeouts: Timeouts
         ) -> EmbeddingResponse:
             built = rt.impl.build_embeddings(request, target.model, key)
-            response = await self._send(rt, built, timeouts, ctx)
+            response = await self._send(rt, built, key, timeouts, ctx)
             return rt.impl.parse_embeddings(response, request, target.model)
 
         response = await self._run(targets, ctx, "embedding", call, None)
@@ -265,7 +270,7 @@ class Router:
             built = rt.impl.build_count_tokens(request, target.model, key)
             if built is None:
                 return estimate_tokens(request)
-            return rt.impl.parse_count_tokens(await self._send(rt, built, timeouts, ctx))
+            return rt.impl.parse_count_tokens(await self._send(rt, built, key, timeouts, ctx))
 
         return await self._run(targets[:1], ctx, "count_tokens", call, None)
 
@@ -280,7 +285,7 @@ class Router:
     async def _models_of(self, rt: ProviderRuntime, ctx: RequestContext) -> list[ModelInfo]:
         configured = sorted({m for key in rt.config.keys for m in key.models})
         fallback = [ModelInfo(id=m, provider=rt.name) for m in configured]
-        usable = [k for k in rt.config.keys if k.enabled and (rt.impl.keyless or k.value.get_secret_value())]
+        usable = [k for k in rt.config.keys if k.enabled and (rt.impl.keyless or k.has_credentials)]
         key = usable[0] if usable else None
         if key is None and not rt.impl.keyless:
             return fallback
@@ -289,18 +294,29 @@ class Router:
             return fallback
         timeouts = Timeouts(connect=3.0, first_byte=5.0, total=5.0, idle=5.0)
         try:
-            response = await self._send(rt, built, timeouts, ctx)
+            response = await self._send(rt, built, key, timeouts, ctx)
             listed = list(rt.impl.parse_list_models(response))
         except GatewayError:
             return fallback
         seen = {m.id for m in listed}
         return listed + [m for m in fallback if m.id not in seen]
 
+    @staticmethod
+    async def _authorized(rt: ProviderRuntime, built: UpstreamRequest, key: KeyConfig | None) -> UpstreamRequest:
+        """The request signed or given its token by the provider's ``auth`` (when it has one)."""
+        return built if rt.impl.auth is None else await rt.impl.auth.authorize(built, key)
+
     async def _send(
-        self, rt: ProviderRuntime, built: UpstreamRequest, timeouts: Timeouts, ctx: RequestContext
+        self,
+        rt: ProviderRuntime,
+        built: UpstreamRequest,
+        key: KeyConfig | None,
+        timeouts: Timeouts,
+        ctx: RequestContext,
     ) -> UpstreamResponse:
         started = self.clock()
         try:
+            built = await self._authorized(rt, built, key)
             response = await self.upstream.send(built, timeouts)
         finally:
             ctx.upstream_seconds += self.clock() - started
@@ -308,10 +324,11 @@ class Router:
             raise rt.impl.parse_error(UpstreamResponse(response.status, response.headers, self.scrub(response.body)))
         return response
 
-    async def _prime(self, stream: UpstreamStream, parser: Any, stack: AsyncExitStack, now: int) -> EventStream:
+    async def _prime(
+        self, stream: UpstreamStream, decoder: StreamDecoder, parser: Any, stack: AsyncExitStack, now: int
+    ) -> EventStream:
         """Read until the first content event; a failure before it raises (so it can be retried).
         The rest of the chunk that carried the first content is kept, and so is the chunk iterator."""
-        decoder = SSEDecoder(self.max_event_bytes)
         buffered: list[StreamEvent] = []
         chunks = stream.chunks()
         async for chunk in chunks:

@@ -188,8 +188,8 @@ def test_unknown_top_level_section_is_an_error() -> None:
 
 
 def test_unsupported_bifrost_provider_and_wrong_case() -> None:
-    with pytest.raises(ConfigError, match="'bedrock' is a Bifrost provider that bifrost-asgi does not implement"):
-        load_settings({"providers": {"bedrock": {"keys": [{"value": "x"}]}}}, environ={})
+    with pytest.raises(ConfigError, match="'replicate' is a Bifrost provider that bifrost-asgi does not implement"):
+        load_settings({"providers": {"replicate": {"keys": [{"value": "x"}]}}}, environ={})
     with pytest.raises(ConfigError) as info:
         load_settings({"providers": {"OpenAI": {"keys": [{"value": "x"}]}}}, environ={})
     assert "(did you mean 'openai'?)\n    fix: rename it to \"openai\"" in str(info.value)

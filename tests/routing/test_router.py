@@ -37,7 +37,7 @@ from bifrost_asgi.routing.cooldown import Cooldowns
 from bifrost_asgi.routing.plan import Planner
 from bifrost_asgi.routing.queues import ProviderQueue
 from bifrost_asgi.routing.router import ProviderRuntime, RequestContext, Router
-from bifrost_asgi.streaming import SSEEvent
+from bifrost_asgi.streaming import SSEDecoder, SSEEvent
 from bifrost_asgi.upstream.base import Timeouts
 
 pytestmark = pytest.mark.anyio
@@ -72,6 +72,10 @@ class Parser:
 class EchoProvider:
     format = "openai"
     keyless = False
+    auth = None
+
+    def stream_decoder(self, max_event_bytes: int) -> SSEDecoder:
+        return SSEDecoder(max_event_bytes)
 
     def __init__(self, name: str) -> None:
         self.name = name
