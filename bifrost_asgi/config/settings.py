@@ -207,8 +207,10 @@ class KeyConfig(_Model):
     def has_credentials(self) -> bool:
         """A value, or cloud credentials (``bedrock_key_config``/``vertex_key_config``, which may
         also mean the platform's default credential chain)."""
-        return bool(self.value.get_secret_value()) or self.bedrock_key_config is not None or (
-            self.vertex_key_config is not None
+        return (
+            bool(self.value.get_secret_value())
+            or self.bedrock_key_config is not None
+            or (self.vertex_key_config is not None)
         )
 
     def secret_values(self) -> list[str]:

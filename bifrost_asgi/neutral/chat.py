@@ -23,7 +23,7 @@ from .. import _json
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "stop_sequence", "length", "tool_calls", "content_filter", "error", "other"]
-Format = Literal["openai", "anthropic", "gemini"]
+Format = Literal["openai", "anthropic", "gemini", "bedrock", "cohere"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,7 @@ _IMAGE_SIGNATURES = (
 )
 
 
-def _image_media_type(data: str, media_type: str | None, where: str) -> str:
+def image_media_type(data: str, media_type: str | None, where: str) -> str:
     if media_type:
         return media_type
     for prefix, guessed in _IMAGE_SIGNATURES:
@@ -63,7 +63,7 @@ def _image_media_type(data: str, media_type: str | None, where: str) -> str:
     raise InvalidRequestError(f"{where}: the image's media type is unknown (Anthropic needs one)", param=where)
 
 
-def _split_data_url(url: str) -> tuple[str | None, str] | None:
+def split_data_url(url: str) -> tuple[str | None, str] | None:
     """``data:image/png;base64,XXX`` -> (``image/png``, ``XXX``); ``None`` for other URLs."""
     if not url.startswith("data:"):
         return None
@@ -77,13 +77,13 @@ def _split_data_url(url: str) -> tuple[str | None, str] | None:
 def _image(part: ImagePart, where: str) -> dict[str, Any]:
     data, media_type = part.data, part.media_type
     if data is None and part.url is not None:
-        inline = _split_data_url(part.url)
+        inline = split_data_url(part.url)
         if inline is None:
             return {"type": "image", "source": {"type": "url", "url": part.url}}
         media_type, data = inline[0] or media_type, inline[1]
     if data is None:
         raise InvalidRequestError(f"{where}: image without data or url", param=where)
-    source = {"type": "base64", "media_type": _image_media_type(data, media_type, where), "data": data}
+    source = {"type": "base64", "media_type": image_media_type(data, media_type, where), "data": data}
     return {"type": "image", "source": source}
 
 
@@ -237,7 +237,7 @@ def _tool_choice(request: ChatRequest) -> dict[str, Any] | None:
     return out
 
 
-def _thinking(request: ChatRequest) -> tuple[dict[str, Any] | None, int]:
+def thinking_config(request: ChatRequest) -> tuple[dict[str, Any] | None, int]:
     """(``thinking``, ``max_tokens``): Anthropic needs ``1024 <= budget_tokens < max_tokens``."""
     max_tokens = request.max_tokens
     reasoning = request.reasoning
@@ -299,7 +299,7 @@ def build_body(request: ChatRequest, model: str, *, counting: bool = False) -> d
     body: dict[str, Any] = {"model": model, "messages": messages}
     if system is not None:
         body["system"] = system
-    thinking, max_tokens = _thinking(request)
+    thinking, max_tokens = thinking_config(request)
     if thinking is not None:
         body["thinking"] = thinking
     if request.tools:

@@ -10,6 +10,7 @@ from ..errors import ConfigError
 from .anthropic import AnthropicProvider
 from .azure import AzureProvider
 from .base import Provider
+from .bedrock import BedrockProvider
 from .compat import PRESETS, compat_provider
 from .gemini import GeminiProvider
 from .openai import OpenAIProvider
@@ -42,6 +43,7 @@ FACTORIES: Mapping[str, Callable[[str, ProviderConfig], Provider]] = MappingProx
         "anthropic": AnthropicProvider,
         "gemini": GeminiProvider,
         "azure": AzureProvider,
+        "bedrock": BedrockProvider,
         "mock": _mock,
         **dict.fromkeys(PRESETS, compat_provider),
     }

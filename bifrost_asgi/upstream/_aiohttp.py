@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
+from yarl import URL
 
 from ..errors import UpstreamConnectionError, UpstreamTimeoutError
 from ..providers.base import UpstreamRequest, UpstreamResponse
@@ -23,6 +24,12 @@ _CHUNK = 65536
 
 def _host(url: str) -> str:
     return url.split("://", 1)[-1].split("/", 1)[0]
+
+
+def _url(url: str) -> URL:
+    """Providers percent-encode their URLs; yarl must not re-normalise them (it would decode
+    ``%3A`` in a Bedrock model id, and a signed path would no longer match what is sent)."""
+    return URL(url, encoded=True)
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:
@@ -142,7 +149,7 @@ class AiohttpUpstream:
         try:
             async with session.request(
                 request.method,
-                request.url,
+                _url(request.url),
                 headers=request.headers,
                 data=request.body,
                 timeout=self._send_timeout(timeouts),
@@ -163,7 +170,7 @@ class AiohttpUpstream:
         try:
             async with asyncio.timeout(wait):
                 response = await session.request(
-                    request.method, request.url, headers=request.headers, data=request.body, timeout=timeout
+                    request.method, _url(request.url), headers=request.headers, data=request.body, timeout=timeout
                 )
         except TimeoutError:
             raise UpstreamTimeoutError(

@@ -118,14 +118,20 @@ class ConverseFrame:
     readable: bool = True
 
 
-def read_frame(message: EventMessage) -> ConverseFrame:
+def frame_type(message: EventMessage) -> tuple[str, str]:
+    """(``event`` | ``exception``, its event or exception type)."""
     kind = message.header(":message-type") or "event"
     name = message.header(":exception-type") if kind == "exception" else message.header(":event-type")
+    return kind, name or ""
+
+
+def read_frame(message: EventMessage) -> ConverseFrame:
+    kind, name = frame_type(message)
     try:
         payload = _json.loads(message.payload) if message.payload else {}
     except ValueError:
-        return ConverseFrame(kind, name or "", {}, readable=False)
+        return ConverseFrame(kind, name, {}, readable=False)
     if not isinstance(payload, dict):
-        return ConverseFrame(kind, name or "", {}, readable=False)
+        return ConverseFrame(kind, name, {}, readable=False)
     payload.pop("p", None)  # padding some events carry
-    return ConverseFrame(kind, name or "", payload)
+    return ConverseFrame(kind, name, payload)

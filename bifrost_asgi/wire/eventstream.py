@@ -127,15 +127,29 @@ def _decode_headers(data: bytes) -> dict[str, HeaderValue]:
 class EventStreamDecoder:
     """Feed raw bytes as they arrive; get back complete, checksum-verified messages."""
 
-    __slots__ = ("_buffer",)
+    __slots__ = ("_buffer", "_error")
 
     def __init__(self) -> None:
         self._buffer = b""
+        self._error: EventStreamError | None = None
 
     def feed(self, chunk: bytes) -> list[EventMessage]:
-        buffer = self._buffer + chunk if self._buffer else chunk
+        """The complete messages so far. A bad message raises, after the good ones before it in
+        the same chunk have been returned (the error is raised by the next call)."""
+        if self._error is not None:
+            raise self._error
         messages: list[EventMessage] = []
+        try:
+            self._decode(self._buffer + chunk if self._buffer else chunk, messages)
+        except EventStreamError as exc:
+            if not messages:
+                raise
+            self._error = exc
+        return messages
+
+    def _decode(self, buffer: bytes, messages: list[EventMessage]) -> None:
         at = 0
+        self._buffer = b""
         while len(buffer) - at >= _PRELUDE:
             total, headers_length, prelude_crc = struct.unpack_from("!III", buffer, at)
             if binascii.crc32(buffer[at : at + 8]) != prelude_crc:
@@ -155,10 +169,11 @@ class EventStreamDecoder:
             messages.append(EventMessage(headers, buffer[start + headers_length : at + total - 4]))
             at += total
         self._buffer = buffer[at:]
-        return messages
 
     def close(self) -> list[EventMessage]:
         """End of stream: leftover bytes are a truncated message."""
+        if self._error is not None:
+            raise self._error
         if self._buffer:
             left, self._buffer = len(self._buffer), b""
             raise EventStreamError(f"the stream ended inside a message ({left} bytes left over)")

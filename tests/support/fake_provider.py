@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from tests.support.fake_answers import (
     FAKE_ANTHROPIC_MODELS,
@@ -62,6 +62,7 @@ from tests.support.fake_answers import (
     status_reply,
     with_inband_error,
 )
+from tests.support.fake_cloud import CloudAccounts, cloud_answer, cloud_vendor
 from tests.support.servers import HttpExchange, RawServerHandle, run_raw_http
 
 __all__ = [
@@ -223,6 +224,8 @@ class RecordedRequest:
 
     @property
     def stream(self) -> bool:
+        if "/converse-stream" in self.path or ":streamRawPredict" in self.path:
+            return True
         return ":streamGenerateContent" in self.path or (
             isinstance(self.json, dict) and self.json.get("stream") is True
         )
@@ -231,12 +234,16 @@ class RecordedRequest:
     def model(self) -> str | None:
         if isinstance(self.json, dict) and isinstance(self.json.get("model"), str):
             return str(self.json["model"])
+        bedrock = re.search(r"/model/([^/]+)/(?:converse|invoke)", self.path)
+        if bedrock is not None:
+            return unquote(bedrock.group(1))
         match = re.search(r"/models/([^/:]+):", self.path)
         return match.group(1) if match else None
 
 
 Hook = Callable[[RecordedRequest], Any]
-_ALIASES = {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini", "genai": "gemini", "google": "gemini"}
+_ALIASES = {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini", "genai": "gemini", "google": "gemini",
+            "bedrock": "bedrock", "vertex": "vertex"}
 
 
 def _matches(target: str, request: RecordedRequest) -> bool:
@@ -245,6 +252,9 @@ def _matches(target: str, request: RecordedRequest) -> bool:
 
 
 def vendor_of(path: str, headers: Mapping[str, str]) -> str:
+    cloud = cloud_vendor(path)
+    if cloud is not None:
+        return cloud
     if re.search(r"/(?:models|tunedModels)/[^/]+:\w+$", path) or re.search(r"/v1(?:beta|alpha)(?:/|$)", path):
         return "gemini"
     if "x-goog-api-key" in headers:
@@ -262,6 +272,7 @@ class FakeProvider:
 
     def __init__(self, *, host: str = "127.0.0.1", gemini_sse_separator: str = "\r\n\r\n") -> None:
         self.host = host
+        self.cloud = CloudAccounts()  # who the Bedrock / Vertex / OAuth routes accept (fake_cloud)
         self.gemini_sse_separator = gemini_sse_separator
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
@@ -492,6 +503,8 @@ class FakeProvider:
             raw_body=request.body,
             gemini_sep=self.gemini_sse_separator,
         )
+        if request.vendor in ("bedrock", "vertex", "google-oauth"):
+            return cloud_answer(request.vendor, ctx, self.cloud, self.url)
         try:
             return answer(request.vendor, ctx)
         except Invalid as exc:

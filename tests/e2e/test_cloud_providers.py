@@ -1,0 +1,253 @@
+"""The cloud providers (Bedrock; Vertex and Cohere below) from every client dialect, over real sockets.
+
+One gateway, one fake vendor server (``tests/support/fake_cloud.py``) that checks what the real
+services check: Bedrock recomputes each request's SigV4 signature. The OpenAI, Anthropic and
+google-genai SDKs run the translation matrix's scenarios (plain, streamed, tool call, streamed
+tool call, tool-result turn) against each cloud model; the fake's records show what went upstream.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+from google import genai
+
+from bifrost_asgi.wire.converse import CONTENT_TYPE_STREAM, encode_event, encode_exception
+from tests.e2e.test_translation_matrix import (
+    CLIENT_KEY,
+    CLIENTS,
+    DRIVERS,
+    FINISH,
+    HELLO,
+    RESULT,
+    SCENARIOS,
+    TOOL,
+    USAGE,
+    Clients,
+)
+from tests.support import (
+    FAKE_TOOL_ARGS,
+    FakeProvider,
+    Reply,
+    ServerHandle,
+    fake_text,
+    fake_tool_result_text,
+    run_gateway,
+)
+from tests.support.fake_cloud import FAKE_AWS, FAKE_AWS_TEMPORARY, FAKE_BEDROCK_API_KEY
+
+pytestmark = pytest.mark.e2e
+
+BEDROCK_CLAUDE = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+MODELS = {"bedrock": "bedrock/claude-sonnet"}
+VENDOR_TEXT = {"bedrock": "bedrock"}
+
+
+def bedrock_config(fake: FakeProvider, **key: Any) -> dict[str, Any]:
+    credentials = {"access_key": FAKE_AWS.access_key, "secret_key": FAKE_AWS.secret_key, **key}
+    return {
+        "keys": [{"bedrock_key_config": {"region": "us-east-1", "deployments": {"claude-sonnet": BEDROCK_CLAUDE},
+                                         **credentials}}],
+        "network_config": {"base_url": fake.url, "max_retries": 1, "retry_backoff_initial_ms": 1,
+                           "retry_backoff_max_ms": 2},
+    }  # fmt: skip
+
+
+def gateway_config(fake: FakeProvider) -> dict[str, Any]:
+    return {"providers": {"bedrock": bedrock_config(fake)}}
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeProvider]:
+    with FakeProvider() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def gateway(fake: FakeProvider) -> Iterator[ServerHandle]:
+    with run_gateway(gateway_config(fake)) as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def clients(gateway: ServerHandle) -> Iterator[Clients]:
+    made = Clients(
+        openai=openai.OpenAI(api_key=CLIENT_KEY, base_url=f"{gateway.url}/openai/v1", max_retries=0),
+        anthropic=anthropic.Anthropic(api_key=CLIENT_KEY, base_url=f"{gateway.url}/anthropic", max_retries=0),
+        genai=genai.Client(api_key=CLIENT_KEY, http_options={"base_url": f"{gateway.url}/genai"}),
+        genai_v1beta=genai.Client(
+            api_key=CLIENT_KEY, http_options={"base_url": f"{gateway.url}/genai", "api_version": "v1beta"}
+        ),
+    )
+    yield made
+    made.openai.close()
+    made.anthropic.close()
+    made.genai.close()
+    made.genai_v1beta.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_fake(fake: FakeProvider) -> Iterator[None]:
+    fake.reset()
+    yield
+    assert not fake.errors, f"the fake provider raised: {fake.errors!r}"
+
+
+def _check_bedrock_upstream(fake: FakeProvider, scenario: str) -> None:
+    requests = [r for r in fake.requests if r.vendor == "bedrock"]
+    assert requests, [f"{r.method} {r.path}" for r in fake.requests]
+    rec = requests[-1]
+    operation = "converse-stream" if scenario in ("stream", "streamed_tool_call") else "converse"
+    assert rec.path == f"/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/{operation}"
+    assert rec.headers["authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={FAKE_AWS.access_key}/")
+    assert not any(CLIENT_KEY in v or FAKE_AWS.secret_key in v for v in rec.headers.values())
+    body = rec.json
+    assert "model" not in body and "modelId" not in body
+    if scenario in ("plain", "stream"):
+        assert body["messages"] == [{"role": "user", "content": [{"text": HELLO}]}]
+        assert "toolConfig" not in body
+        return
+    (tool,) = body["toolConfig"]["tools"]
+    assert tool["toolSpec"]["name"] == TOOL
+    assert tool["toolSpec"]["inputSchema"]["json"]["properties"]["city"]["type"] == "string"
+    if scenario == "tool_result_turn":
+        assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
+        (use,) = body["messages"][1]["content"]
+        assert use["toolUse"]["name"] == TOOL and use["toolUse"]["input"] == FAKE_TOOL_ARGS
+        (result,) = body["messages"][2]["content"]
+        assert result["toolResult"]["toolUseId"] == use["toolUse"]["toolUseId"]
+        assert result["toolResult"]["content"] == [{"text": RESULT}]
+
+
+UPSTREAM_CHECKS = {"bedrock": _check_bedrock_upstream}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("provider", list(MODELS))
+@pytest.mark.parametrize("client", CLIENTS)
+def test_cloud_translation(client: str, provider: str, scenario: str, clients: Clients, fake: FakeProvider) -> None:
+    outcome = DRIVERS[client, scenario](clients, MODELS[provider])
+    text_finish, tool_finish = FINISH[client]
+    assert outcome.usage == USAGE[client]
+    if scenario in ("tool_call", "streamed_tool_call"):
+        assert outcome.text == ""
+        (call,) = outcome.calls
+        assert call.name == TOOL and dict(call.args) == FAKE_TOOL_ARGS
+        if client != "genai":
+            assert call.id
+        assert outcome.finish == tool_finish
+    else:
+        vendor = VENDOR_TEXT[provider]
+        expected = fake_tool_result_text(vendor, RESULT) if scenario == "tool_result_turn" else fake_text(vendor, HELLO)
+        assert outcome.text == expected
+        assert outcome.finish == text_finish
+    UPSTREAM_CHECKS[provider](fake, scenario)
+
+
+# --------------------------------------------------------------------------- Bedrock specifics
+
+
+def _openai(gateway: ServerHandle) -> openai.OpenAI:
+    return openai.OpenAI(api_key=CLIENT_KEY, base_url=f"{gateway.url}/openai/v1", max_retries=0)
+
+
+def test_bedrock_rejects_a_bad_signature(fake: FakeProvider) -> None:
+    """A wrong secret key: the fake's own SigV4 computation disagrees, the client gets a 403 that says so."""
+    config = {"providers": {"bedrock": bedrock_config(fake, secret_key="wrong/secret/key")}}
+    with run_gateway(config) as gateway, _openai(gateway) as client:
+        with pytest.raises(openai.PermissionDeniedError) as info:
+            client.chat.completions.create(model=MODELS["bedrock"], messages=[{"role": "user", "content": HELLO}])
+    assert "signature we calculated does not match" in str(info.value)
+    assert "wrong/secret/key" not in str(info.value)
+
+
+def test_bedrock_session_token_and_api_key(fake: FakeProvider) -> None:
+    temporary = {"access_key": FAKE_AWS_TEMPORARY.access_key, "secret_key": FAKE_AWS_TEMPORARY.secret_key,
+                 "session_token": FAKE_AWS_TEMPORARY.session_token}  # fmt: skip
+    config = {"providers": {"bedrock": bedrock_config(fake, **temporary)}}
+    with run_gateway(config) as gateway, _openai(gateway) as client:
+        answer = client.chat.completions.create(model=MODELS["bedrock"], messages=[{"role": "user", "content": HELLO}])
+    assert answer.choices[0].message.content == fake_text("bedrock", HELLO)
+    assert fake.last("/converse").headers["x-amz-security-token"] == FAKE_AWS_TEMPORARY.session_token
+    fake.reset()
+    config = {"providers": {"bedrock": {"keys": [{"value": FAKE_BEDROCK_API_KEY, "bedrock_key_config": {}}],
+                                        "network_config": {"base_url": fake.url}}}}  # fmt: skip
+    with run_gateway(config) as gateway, _openai(gateway) as client:
+        answer = client.chat.completions.create(
+            model=f"bedrock/{BEDROCK_CLAUDE}", messages=[{"role": "user", "content": HELLO}]
+        )
+    assert answer.choices[0].message.content == fake_text("bedrock", HELLO)
+    assert fake.last("/converse").headers["authorization"] == f"Bearer {FAKE_BEDROCK_API_KEY}"
+
+
+def test_bedrock_throttling_event_before_content_is_retried(fake: FakeProvider, clients: Clients) -> None:
+    throttled = [encode_event("messageStart", {"role": "assistant"}),
+                 encode_exception("throttlingException", "Too many requests")]  # fmt: skip
+    calls: list[int] = []
+
+    def first_throttled(_: Any) -> Reply | None:
+        calls.append(1)
+        return Reply(sse=throttled, headers={"content-type": CONTENT_TYPE_STREAM}) if len(calls) == 1 else None
+
+    fake.respond("/converse-stream", first_throttled)
+    with clients.anthropic.messages.stream(
+        model=MODELS["bedrock"], max_tokens=64, messages=[{"role": "user", "content": HELLO}]
+    ) as stream:
+        text = "".join(stream.text_stream)
+    assert text == fake_text("bedrock", HELLO)
+    assert fake.count("/converse-stream") == 2
+
+
+def test_bedrock_exception_event_mid_stream_reaches_each_client(fake: FakeProvider, clients: Clients) -> None:
+    frames = [encode_event("messageStart", {"role": "assistant"}),
+              encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "partial"}}),
+              encode_exception("modelStreamErrorException", "The model stream broke")]  # fmt: skip
+    fake.always("/converse-stream", None)
+    fake.respond("/converse-stream", lambda _: Reply(sse=frames, headers={"content-type": CONTENT_TYPE_STREAM}))
+    with pytest.raises(openai.APIError) as info:
+        list(clients.openai.chat.completions.create(
+            model=MODELS["bedrock"], messages=[{"role": "user", "content": HELLO}], stream=True))  # fmt: skip
+    assert "The model stream broke" in str(info.value)
+    with pytest.raises(anthropic.APIStatusError) as error, clients.anthropic.messages.stream(
+        model=MODELS["bedrock"], max_tokens=64, messages=[{"role": "user", "content": HELLO}]
+    ) as stream:
+        list(stream)
+    assert "The model stream broke" in str(error.value)
+
+
+def test_bedrock_corrupt_crc_is_a_clear_error(fake: FakeProvider, clients: Clients) -> None:
+    good = encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "fine"}})
+    bad = bytearray(encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "flipped"}}))
+    bad[-6] ^= 0x01  # one payload bit: the message CRC no longer matches
+    frames = [encode_event("messageStart", {"role": "assistant"}), good, bytes(bad)]
+    fake.respond("/converse-stream", lambda _: Reply(sse=frames, headers={"content-type": CONTENT_TYPE_STREAM}))
+    stream = clients.openai.chat.completions.create(
+        model=MODELS["bedrock"], messages=[{"role": "user", "content": HELLO}], stream=True
+    )
+    with pytest.raises(openai.APIError) as info:
+        for _ in stream:
+            pass
+    assert "corrupt event-stream frame" in str(info.value) and "checksum" in str(info.value)
+
+
+def test_bedrock_embeddings(fake: FakeProvider) -> None:
+    provider = bedrock_config(fake)
+    provider["keys"][0]["bedrock_key_config"]["deployments"] = {"titan": "amazon.titan-embed-text-v2:0",
+                                                                "cohere-embed": "cohere.embed-english-v3"}
+    with run_gateway({"providers": {"bedrock": provider}}) as gateway, _openai(gateway) as client:
+        titan = client.embeddings.create(model="bedrock/titan", input="hello", dimensions=4)
+        cohere = client.embeddings.create(model="bedrock/cohere-embed", input=["a", "b"])
+        with pytest.raises(openai.BadRequestError) as info:
+            client.embeddings.create(model="bedrock/titan", input=["a", "b"])
+    assert len(titan.data) == 1 and len(titan.data[0].embedding) == 4
+    assert titan.usage.prompt_tokens == 11
+    assert [d.index for d in cohere.data] == [0, 1]
+    assert "one text per request" in str(info.value)
+    titan_body = json.loads(fake.matching("amazon.titan")[0].body)
+    assert titan_body == {"inputText": "hello", "dimensions": 4, "normalize": True}
+    assert json.loads(fake.matching("cohere.embed")[0].body) == {"texts": ["a", "b"], "input_type": "search_document"}
