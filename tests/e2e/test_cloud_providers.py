@@ -159,9 +159,9 @@ def _openai(gateway: ServerHandle) -> openai.OpenAI:
 def test_bedrock_rejects_a_bad_signature(fake: FakeProvider) -> None:
     """A wrong secret key: the fake's own SigV4 computation disagrees, the client gets a 403 that says so."""
     config = {"providers": {"bedrock": bedrock_config(fake, secret_key="wrong/secret/key")}}
-    with run_gateway(config) as gateway, _openai(gateway) as client:
-        with pytest.raises(openai.PermissionDeniedError) as info:
-            client.chat.completions.create(model=MODELS["bedrock"], messages=[{"role": "user", "content": HELLO}])
+    denied = pytest.raises(openai.PermissionDeniedError)
+    with run_gateway(config) as gateway, _openai(gateway) as client, denied as info:
+        client.chat.completions.create(model=MODELS["bedrock"], messages=[{"role": "user", "content": HELLO}])
     assert "signature we calculated does not match" in str(info.value)
     assert "wrong/secret/key" not in str(info.value)
 
