@@ -51,8 +51,8 @@ class BedrockProvider:
         self._default_region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         self.auth: RequestAuth | None = BedrockAuth(name, self._default_region, chain)
 
-    def stream_decoder(self) -> BedrockStreamDecoder:
-        return BedrockStreamDecoder(self.name)
+    def stream_decoder(self, max_event_bytes: int) -> BedrockStreamDecoder:
+        return BedrockStreamDecoder(self.name, max_event_bytes)
 
     # --- requests -----------------------------------------------------------------------------
 

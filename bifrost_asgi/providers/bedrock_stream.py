@@ -31,15 +31,15 @@ from ..neutral import (
 )
 from ..streaming import SSEEvent
 from ..wire.converse import frame_type
-from ..wire.eventstream import EventMessage, EventStreamDecoder, EventStreamError
+from ..wire.eventstream import MAX_PAYLOAD_LENGTH, EventMessage, EventStreamDecoder, EventStreamError
 from .bedrock_parse import error_from, finish_reason, parse_usage
 
 
 class BedrockStreamDecoder:
     __slots__ = ("_decoder", "_provider")
 
-    def __init__(self, provider: str) -> None:
-        self._decoder = EventStreamDecoder()
+    def __init__(self, provider: str, max_event_bytes: int = MAX_PAYLOAD_LENGTH) -> None:
+        self._decoder = EventStreamDecoder(max_payload=max_event_bytes)
         self._provider = provider
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:

@@ -127,9 +127,10 @@ def _decode_headers(data: bytes) -> dict[str, HeaderValue]:
 class EventStreamDecoder:
     """Feed raw bytes as they arrive; get back complete, checksum-verified messages."""
 
-    __slots__ = ("_buffer", "_error")
+    __slots__ = ("_buffer", "_error", "_max_payload")
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_payload: int = MAX_PAYLOAD_LENGTH) -> None:
+        self._max_payload = min(max_payload, MAX_PAYLOAD_LENGTH)
         self._buffer = b""
         self._error: EventStreamError | None = None
 
@@ -157,7 +158,7 @@ class EventStreamDecoder:
             if headers_length > MAX_HEADERS_LENGTH:
                 raise EventStreamError(f"headers of {headers_length} bytes exceed {MAX_HEADERS_LENGTH}")
             payload_length = total - _MINIMUM - headers_length
-            if payload_length < 0 or payload_length > MAX_PAYLOAD_LENGTH:
+            if payload_length < 0 or payload_length > self._max_payload:
                 raise EventStreamError(f"message length {total} is out of bounds")
             if len(buffer) - at < total:
                 break

@@ -220,7 +220,7 @@ def test_errors_by_type() -> None:
 
 
 def stream(*frames: bytes) -> list[StreamEvent]:
-    decoder = PROVIDER.stream_decoder()
+    decoder = PROVIDER.stream_decoder(1 << 20)
     parser = PROVIDER.stream_parser(request(stream=True), "sonnet")
     events: list[StreamEvent] = []
     data = b"".join(frames)
