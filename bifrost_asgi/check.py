@@ -104,9 +104,9 @@ def report_source(ctx: CheckContext, report: CheckReport) -> None:
 
 
 def usable_keys(name: str, provider: ProviderConfig) -> int:
-    """Keys a request could use now: enabled and with a value (or any enabled key when keyless)."""
+    """Keys a request could use now: enabled and with a value or cloud credentials (or any enabled key when keyless)."""
     keyless = is_keyless(name, provider)
-    return sum(1 for key in provider.keys if key.enabled and (keyless or key.value.get_secret_value()))
+    return sum(1 for key in provider.keys if key.enabled and (keyless or key.has_credentials))
 
 
 def provider_usable(name: str, provider: ProviderConfig) -> bool:
