@@ -9,6 +9,7 @@
     ├── PermissionDeniedError         403     permission        no         no
     ├── NotFoundError                 404     not_found         no         no
     ├── RequestTooLargeError          413     request_too_large no         no
+    ├── BudgetExceededError           402     permission        no         yes  (a governance budget)
     ├── RateLimitedError              429     rate_limit        yes        yes
     │   └── QueueFullError            429     rate_limit        no         yes
     ├── ServiceUnavailableError       503     overloaded        no         no   (gateway shutting down)
@@ -125,6 +126,14 @@ class NotFoundError(GatewayError):
     status = 404
     kind: ErrorKind = "not_found"
     allow_fallbacks = False
+
+
+class BudgetExceededError(GatewayError):
+    """A governance budget has no room for the request (402: SDKs do not retry it)."""
+
+    status = 402
+    kind: ErrorKind = "permission"
+    allow_fallbacks = True
 
 
 class RequestTooLargeError(GatewayError):

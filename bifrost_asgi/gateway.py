@@ -29,6 +29,8 @@ from .errors import (
     NotFoundError,
     ServiceUnavailableError,
 )
+from .governance.admission import Estimate
+from .governance.setup import build_governance
 from .neutral import CONTENT_EVENTS, ChatRequest, StreamFailure, UsageUpdate
 from .observability.metrics import Metrics
 from .observability.request_log import Redactor, RequestLogger, RequestRecord, SecretRedactingFilter, request_id_from
@@ -117,6 +119,9 @@ class Gateway:
         self.store: KeyValueStore = store if store is not None else open_store(
             settings.redis_url.get_secret_value() if settings.redis_url else None, clock=clock
         )
+        self.governance, self._governance_store = build_governance(
+            settings, self.store, self.registry, clock=clock
+        )
         self._install_redaction(secrets)
 
     def _provider_runtimes(self, settings: BifrostSettings) -> dict[str, ProviderRuntime]:
@@ -200,6 +205,8 @@ class Gateway:
     async def aclose(self) -> None:
         await self.upstream.aclose()
         await self.store.close()
+        if self._governance_store is not None:
+            await self._governance_store.close()
         for filtered in self._filtered:
             filtered.removeFilter(self._redactor)
 
@@ -230,6 +237,8 @@ class Gateway:
             if self.closing:
                 raise ServiceUnavailableError("the gateway is shutting down; retry on another instance")
             ctx.timeout_override = _timeout_override(call.headers)
+            if self.governance.active:
+                ctx.virtual_key = await self.governance.authenticate(call.headers, call.query)
             reply = await self._dispatch(dialect, operation, call, body, exchange)
             if isinstance(reply, StreamReply):
                 handed_over = True
@@ -271,6 +280,8 @@ class Gateway:
             request = dialect.parse_chat(payload, call)
             check_model_names(request.model, request.fallbacks)
             exchange.model = request.model
+            if self.governance.active:
+                ctx.guard = self.governance.guard(ctx.virtual_key, ctx.request_id, _chat_estimate(request, len(body)))
             if request.stream:
                 exchange.stream = True
                 return await self._stream(dialect, request, exchange, default)
@@ -280,6 +291,9 @@ class Gateway:
             emb = dialect.parse_embeddings(payload, call)
             check_model_names(emb.model, emb.fallbacks)
             exchange.model = emb.model
+            if self.governance.active:
+                tokens = sum(len(i) // 4 + 1 if isinstance(i, str) else len(i) for i in emb.inputs)
+                ctx.guard = self.governance.guard(ctx.virtual_key, ctx.request_id, Estimate(tokens, 0))
             result = await self.router.embeddings(emb, ctx, default)
             return self._ok(dialect.render_embeddings(result, emb, call), exchange)
         if operation == "count_tokens":
@@ -311,6 +325,7 @@ class Gateway:
 
         async def abandon() -> None:
             exchange.status, exchange.error = 499, "client disconnected"
+            exchange.ctx.abandoned = True
             await self._end_stream(events, exchange)
 
         chunks = RelayChunks(self._relay(events, renderer, exchange), abandon)
@@ -328,6 +343,7 @@ class Gateway:
                         error = ServiceUnavailableError("the gateway shut down before the stream finished")
                     exchange.status = error.status
                     exchange.error = error.message
+                    ctx.abandoned = True
                     yield self._scrubbed(renderer.fail(error))
                     return
                 if isinstance(event, UsageUpdate):
@@ -346,6 +362,7 @@ class Gateway:
             if tail:
                 yield tail
         except BaseException:
+            ctx.abandoned = True
             if exchange.error is None:
                 exchange.status = 499
                 exchange.error = "client disconnected"
@@ -411,6 +428,7 @@ class Gateway:
             self.metrics.add_tokens(
                 provider=provider, model=model, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens
             )
+            self.governance.record_cost(provider, model, usage)
         if self.settings.client.enable_logging:
             self.request_log.log(
                 RequestRecord(
@@ -423,6 +441,7 @@ class Gateway:
                     input_tokens=usage.input_tokens if usage else None,
                     output_tokens=usage.output_tokens if usage else None,
                     stream=exchange.stream, error=exchange.error,
+                    virtual_key=ctx.virtual_key.id if ctx.virtual_key is not None else None,
                 )
             )  # fmt: skip
 
@@ -456,10 +475,15 @@ class Gateway:
 
 
 def _secret_values(settings: BifrostSettings) -> list[str]:
-    """Every configured secret: provider key values (and cloud credentials) and the Redis password."""
+    """Every configured secret: provider key values, virtual keys, the admin token, Redis passwords."""
     secrets = [s for p in settings.providers.values() for k in p.keys for s in k.secret_values()]
-    if settings.redis_url is not None:
-        secrets.append(urlsplit(settings.redis_url.get_secret_value()).password or "")
+    secrets += [vk.value.get_secret_value() for vk in settings.governance.virtual_keys]
+    for token in (settings.client.admin_token, settings.admin_token):
+        if token is not None:
+            secrets.append(token.get_secret_value())
+    for url in (settings.redis_url, settings.governance.store.url):
+        if url is not None:
+            secrets.append(urlsplit(url.get_secret_value()).password or "")
     return [s for s in secrets if s]
 
 
@@ -488,6 +512,16 @@ def _parse_json(body: bytes) -> Any:
         return _json.loads(body)
     except ValueError as exc:
         raise InvalidRequestError(f"request body is not valid JSON: {exc}") from None
+
+
+def _chat_estimate(request: ChatRequest, body_bytes: int) -> Estimate:
+    """Prompt tokens estimated from the message text (about four characters a token, plus framing),
+    never above the body size; output: ``max_tokens`` x ``n`` when given."""
+    chars = sum(len(message.text()) + 16 for message in request.messages)
+    chars += sum(len(tool.name) + 200 for tool in request.tools)
+    tokens = max(1, min(chars, body_bytes) // 4 + 1)
+    output = request.max_tokens * (request.n or 1) if request.max_tokens is not None else None
+    return Estimate(tokens, output)
 
 
 def _timeout_override(headers: Mapping[str, str]) -> float | None:

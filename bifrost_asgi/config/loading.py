@@ -28,10 +28,10 @@ logger = logging.getLogger("bifrost_asgi.config")
 #: Top-level Bifrost config.json sections this gateway accepts and ignores.
 IGNORED_SECTIONS = frozenset(
     {
-        "$schema", "encryption_key", "auth_config", "framework", "governance", "vector_store",
+        "$schema", "encryption_key", "auth_config", "framework", "vector_store",
         "config_store", "logs_store", "cluster_config", "saml_config", "load_balancer_config",
         "guardrails_config", "plugins", "audit_logs", "large_payload_optimization", "websocket",
-        "server", "version", "source_of_truth", "env_label", "alerting", "webhooks", "skills_registry",
+        "server", "source_of_truth", "env_label", "alerting", "webhooks", "skills_registry",
         "scim_config", "access_profiles", "feature_flags", "circuit_breaker_config",
     }
 )  # fmt: skip

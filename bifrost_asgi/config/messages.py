@@ -22,7 +22,7 @@ _SECRET_NAMES = frozenset(
     {
         "value", "client_secret", "password", "extra_headers", "headers", "ca_cert_pem",
         "connection_string", "bedrock_key_config", "vertex_key_config", "sapaicore_key_config",
-        "proxy_config", "mcp", "env_var",
+        "proxy_config", "mcp", "env_var", "admin_token", "url",
     }
 )  # fmt: skip
 _STRING_LISTS = frozenset({"models", "blacklisted_models", "prometheus_labels", "scopes"})

@@ -34,6 +34,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ..governance.config import GovernanceConfig, governance_problems
+
 logger = logging.getLogger("bifrost_asgi.config")
 
 #: Providers implemented natively, plus the OpenAI-compatible presets.
@@ -428,10 +430,10 @@ def _targets(spec: Any) -> Any:
 #: Bifrost ``client`` fields accepted for compatibility and ignored here.
 IGNORED_CLIENT_FIELDS = frozenset(
     {
-        "initial_pool_size", "allowed_origins", "allowed_headers", "disable_content_logging",
-        "disable_db_pings_in_health", "log_retention_days", "enforce_auth_on_inference",
-        "enforce_governance_header", "enforce_scim_auth", "allow_direct_keys", "enable_litellm_fallbacks",
-        "header_filter_config", "async_job_result_ttl", "required_headers", "logging_headers",
+        "initial_pool_size", "disable_content_logging",
+        "disable_db_pings_in_health", "log_retention_days",
+        "allow_direct_keys", "enable_litellm_fallbacks",
+        "header_filter_config", "async_job_result_ttl", "logging_headers",
         "hide_deleted_virtual_keys_in_filters", "whitelisted_routes", "mcp_agent_depth",
         "mcp_tool_execution_timeout", "mcp_code_mode_binding_level", "mcp_tool_sync_interval",
         "mcp_disable_auto_tool_inject", "mcp_enable_temp_token_auth", "mcp_external_client_url",
@@ -461,12 +463,30 @@ class ClientConfig(_Model):
     max_decompression_ratio: float = Field(default=200.0, gt=1)
     # A streaming client that accepts no bytes for this long is treated as gone (frees its slot).
     stream_write_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Access control (governance/): a virtual key is required on inference routes when true.
+    enforce_auth_on_inference: bool = False
+    #: Browser origins allowed by CORS (none by default; "*" allows any origin without credentials).
+    allowed_origins: list[str] = Field(default_factory=list)
+    allowed_headers: list[str] = Field(default_factory=list)
+    #: Request headers every inference request must carry (400 ``missing_required_headers``).
+    required_headers: list[str] = Field(default_factory=list)
+    #: Enables the management API under /api/governance/ and guards it (also ``BIFROST_ADMIN_TOKEN``).
+    admin_token: SecretStr | None = None
 
     @model_validator(mode="before")
     @classmethod
-    def _drop_bifrost_only(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            return {k: v for k, v in data.items() if k not in IGNORED_CLIENT_FIELDS}
+    def _drop_bifrost_only(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = {k: v for k, v in data.items() if k not in IGNORED_CLIENT_FIELDS}
+        for alias in ("enforce_governance_header", "enforce_scim_auth"):
+            if alias in data:
+                value = data.pop(alias)
+                logger.warning("client.%s is deprecated: use client.enforce_auth_on_inference", alias)
+                if value is True:
+                    data.setdefault("enforce_auth_on_inference", True)
+        if "admin_token" in data:
+            data["admin_token"] = _secret_input(data["admin_token"], info)[0] or None
         return data
 
 
@@ -481,6 +501,8 @@ class ConfigProblem(NamedTuple):
 def settings_problems(settings: SettingsModel) -> list[ConfigProblem]:
     """Cross-field rules: provider names, keys, and that routing targets name configured providers."""
     problems = [p for name, cfg in settings.providers.items() for p in _provider_problems(name, cfg)]
+    gov = governance_problems(settings.governance, settings.providers, settings.version)
+    problems += [ConfigProblem(*p) for p in gov]
     routing = settings.routing
     targets = [(f"routing.aliases.{a}", t.target) for a, ts in routing.aliases.items() for t in ts]
     targets += [(f"routing.fallbacks.{m}", t) for m, chain in routing.fallbacks.items() for t in chain]
@@ -549,6 +571,12 @@ class SettingsModel(_Model):
     client: ClientConfig = Field(default_factory=ClientConfig)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     mcp: dict[str, Any] = Field(default_factory=dict)
+    #: Virtual keys, budgets, rate limits (Bifrost's section; see governance/).
+    governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
+    #: Bifrost's config version: 2 (default) = an empty allow-list denies; 1 = an empty list allows.
+    version: Literal[1, 2] = 2
+    #: The management API token (``BIFROST_ADMIN_TOKEN``); same as ``client.admin_token``.
+    admin_token: SecretStr | None = None
     #: Shared state for all replicas (``BIFROST_REDIS_URL``): ``redis://[:password@]host:6379/0``.
     redis_url: SecretStr | None = None
     config: str | None = None

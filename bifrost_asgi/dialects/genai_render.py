@@ -42,6 +42,7 @@ _GATEWAY_CALL_ID = re.compile(r"call_[0-9a-f]{24}")
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
+    402: "RESOURCE_EXHAUSTED",  # a gateway budget (Google has no 402 of its own)
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
     413: "INVALID_ARGUMENT",  # Google has no status name for 413; the code stays truthful
@@ -141,6 +142,8 @@ def error_code(error: GatewayError) -> int:
     """The HTTP status for a Gemini client: by kind, keeping 5xx detail (502) where it is truthful."""
     if error.kind == "api_error" and error.status in (500, 501, 502):
         return error.status
+    if error.status == 402:
+        return 402
     return _CODE_BY_KIND.get(error.kind, 500)
 
 

@@ -170,6 +170,7 @@ class RequestRecord:
     error: str | None = None
     client_ip: str | None = None
     key: str | None = None  # the key's name/id, never its value
+    virtual_key: str | None = None  # the governance virtual key's id, never its value
     # Logged only when the logger was built with ``log_content=True``.
     request_content: str | None = None
     response_content: str | None = None
@@ -221,6 +222,7 @@ class RequestLogger:
             "input_tokens": record.input_tokens,
             "output_tokens": record.output_tokens,
             "key": record.key,
+            "virtual_key": record.virtual_key,
             "client_ip": record.client_ip,
             "error": _cut(record.error, _MAX_ERROR_LEN),
         }

@@ -34,6 +34,7 @@ from ..errors import (
     UpstreamError,
     UpstreamTimeoutError,
 )
+from ..governance.identity import AuthenticatedKey
 from ..neutral import (
     CONTENT_EVENTS,
     ChatRequest,
@@ -50,6 +51,7 @@ from ..providers.base import Provider, StreamDecoder, UpstreamRequest, UpstreamR
 from ..streaming import DEFAULT_MAX_EVENT_BYTES
 from ..upstream.base import Timeouts, Upstream, UpstreamStream
 from .cooldown import Cooldowns
+from .guard import AttemptGuard, AttemptTicket
 from .keys import eligible_keys, select_key
 from .plan import Planner, Target
 from .queues import ProviderQueue
@@ -105,6 +107,12 @@ class RequestContext:
     provider: str | None = None
     model: str | None = None
     usage: Usage | None = None
+    #: The virtual key the request authenticated with (None: no key presented, or no governance).
+    virtual_key: AuthenticatedKey | None = None
+    #: Admission control for each attempt (None: nothing limits this request).
+    guard: AttemptGuard | None = None
+    #: The client left (or the stream broke) before the answer was complete.
+    abandoned: bool = False
 
 
 @dataclass(slots=True)
@@ -195,10 +203,11 @@ class Router:
         async def call(rt: ProviderRuntime, target: Target, key: KeyConfig | None, timeouts: Timeouts) -> ChatResponse:
             built = rt.impl.build_chat(request, target.model, key)
             response = await self._send(rt, built, key, timeouts, ctx)
-            return rt.impl.parse_chat(response, request, target.model)
+            parsed = rt.impl.parse_chat(response, request, target.model)
+            ctx.usage = parsed.usage
+            return parsed
 
         response = await self._run(targets, ctx, method, call, None)
-        ctx.usage = response.usage
         if not response.created:  # translated answers carry no timestamp of their own
             response = replace(response, created=int(self.wall_clock()))
         return response
@@ -257,11 +266,11 @@ class Router:
         ) -> EmbeddingResponse:
             built = rt.impl.build_embeddings(request, target.model, key)
             response = await self._send(rt, built, key, timeouts, ctx)
-            return rt.impl.parse_embeddings(response, request, target.model)
+            parsed = rt.impl.parse_embeddings(response, request, target.model)
+            ctx.usage = parsed.usage
+            return parsed
 
-        response = await self._run(targets, ctx, "embedding", call, None)
-        ctx.usage = response.usage
-        return response
+        return await self._run(targets, ctx, "embedding", call, None)
 
     async def count_tokens(self, request: ChatRequest, ctx: RequestContext, default_provider: str | None) -> int:
         targets = self.planner.plan(request.model, (), default_provider=default_provider, rng=self.rng)
@@ -429,7 +438,7 @@ class Router:
             # Time spent queued counts against the first attempt's budget (retries get a full one).
             first = _remaining(timeouts, timeouts.total - (self.clock() - queued_at))
         try:
-            result = await self._with_retries(rt, target, ctx, method, call, timeouts, first)
+            result = await self._with_retries(rt, target, ctx, method, call, timeouts, first, stack)
         except BaseException:
             queue.release()
             raise
@@ -448,6 +457,7 @@ class Router:
         call: Call[T],
         timeouts: Timeouts,
         first: Timeouts,
+        stack: AsyncExitStack | None = None,
     ) -> T:
         keys = rt.config.keys
         candidates = eligible_keys(keys, target.model, keyless=rt.impl.keyless)
@@ -460,9 +470,14 @@ class Router:
             key = keys[index] if index is not None else None
             label = key.label if key is not None else None
             started = self.clock()
+            ticket = await self._admit(rt, target, ctx)
             try:
                 result = await call(rt, target, key, first)
-            except UpstreamError as exc:
+            except BaseException as exc:
+                if ticket is not None:
+                    await ticket.settle(None, "failed" if isinstance(exc, Exception) else "abandoned")
+                if not isinstance(exc, UpstreamError):
+                    raise
                 first = timeouts
                 self._record_failure(rt, target, ctx, method, exc, started, index, key)
                 if exc.key_failure and index is not None:
@@ -480,6 +495,8 @@ class Router:
                 continue
             ctx.attempts.append(Attempt(rt.name, target.model, label, 200))
             ctx.provider, ctx.model = rt.name, target.model
+            if ticket is not None:
+                await self._settle_success(ticket, ctx, stack)
             self.metrics.observe_upstream(
                 provider=rt.name, model=target.model, method=method, status=200,
                 latency=self.clock() - started, success=True, custom=ctx.custom_labels,
@@ -487,6 +504,29 @@ class Router:
             if index is not None and self.cooldowns.success(rt.name, index) and key is not None:
                 self.metrics.set_cooldown(rt.name, key.label, False)
             return result
+
+    async def _admit(self, rt: ProviderRuntime, target: Target, ctx: RequestContext) -> AttemptTicket | None:
+        """Admission for this attempt (governance); a refusal is recorded as an attempt and raised."""
+        guard = ctx.guard
+        if guard is None:
+            return None
+        try:
+            return await guard.admit(rt.name, target.model)
+        except GatewayError as exc:
+            ctx.attempts.append(Attempt(rt.name, target.model, None, exc.status, exc.code or "refused"))
+            raise
+
+    @staticmethod
+    async def _settle_success(ticket: AttemptTicket, ctx: RequestContext, stack: AsyncExitStack | None) -> None:
+        """Settle now, or for a stream when it ends (its usage arrives with the last chunks)."""
+        if stack is None:
+            await ticket.settle(ctx.usage, "ok")
+            return
+
+        async def at_end() -> None:
+            await ticket.settle(ctx.usage, "abandoned" if ctx.abandoned else "ok")
+
+        stack.push_async_callback(at_end)
 
     def _pick_key(self, rt: ProviderRuntime, candidates: list[int], excluded: set[int]) -> int | None:
         """A weighted pick among the eligible keys not excluded, preferring keys not cooling down."""

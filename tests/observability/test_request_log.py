@@ -92,6 +92,7 @@ def test_json_line_parses_and_has_no_prompt(captured: tuple[logging.Logger, List
         "input_tokens": 12,
         "output_tokens": 34,
         "key": "primary",
+        "virtual_key": None,
         "client_ip": "10.0.0.7",
         "error": None,
     }

@@ -1,0 +1,180 @@
+"""Counters with reservations: the in-process implementation and the interface the Redis one shares.
+
+Each limit is one counter (``key``) holding its window start, its settled usage and the live
+reservations (id -> amount, with an expiry). ``reserve`` checks every limit of a request and, only
+if all fit (``used + reserved + amount <= maximum``), records the reservation on all of them: all or
+nothing. ``settle`` removes the reservation and adds the real amount, once per reservation id (a
+second settle of the same id is a no-op). Expired reservations are dropped at the next check, so a
+replica that died mid-request frees its headroom after the TTL.
+
+Amounts are integers: requests, tokens, or nano-dollars for budgets (exact sums, no float drift).
+Also here: the governance document (virtual keys, teams... as JSON) with a version number, so all
+replicas sharing a store see the management API's changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from .windows import Window
+
+Unit = Literal["requests", "tokens", "dollars"]
+NANO = 1_000_000_000  # nano-dollars per dollar
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    key: str  # counter key, hash-tagged by entity: "{rl:<id>}:req", "{budget:<id>}"
+    maximum: int
+    window: Window
+    unit: Unit
+    owner: str  # for messages: "virtual key 'team-a'"
+    limit_id: str
+    duration: str
+    kind: Literal["budget", "rate_limit"] = "rate_limit"
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    index: int  # which limit (position in the request's list)
+    used: int
+    reserved: int
+    start_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    used: int
+    reserved: int
+    start_ms: int | None
+
+
+class Counters(Protocol):
+    name: str
+
+    async def reserve(
+        self, limits: Sequence[Limit], amounts: Sequence[int], res_id: str, now_ms: int, ttl_ms: int
+    ) -> Denial | None: ...
+
+    async def settle(
+        self, limits: Sequence[Limit], amounts: Sequence[int], res_id: str, now_ms: int, marker_ttl_ms: int
+    ) -> list[int] | None:
+        """Drop reservation ``res_id`` and add ``amounts``: each counter's usage after, or None when
+        this reservation was settled before (nothing changes)."""
+        ...
+
+    async def read(self, limits: Sequence[Limit], now_ms: int) -> list[Reading]: ...
+
+    async def reset(self, keys: Sequence[str]) -> None: ...
+
+    async def seed(self, limit: Limit, used: int, now_ms: int) -> None:
+        """Set a counter's usage unless it exists (``current_usage`` from config.json)."""
+        ...
+
+    async def doc_version(self) -> int: ...
+
+    async def load_doc(self) -> tuple[int, bytes | None]: ...
+
+    async def save_doc(self, data: bytes, expected_version: int | None) -> int | None:
+        """Store the document; None when ``expected_version`` is stale (someone else wrote)."""
+        ...
+
+
+@dataclass(slots=True)
+class _Counter:
+    start: int
+    used: int = 0
+    held: dict[str, tuple[int, int]] = field(default_factory=dict)  # res_id -> (amount, expires_ms)
+
+    def reserved(self, now_ms: int) -> int:
+        dead = [rid for rid, (_, exp) in self.held.items() if exp <= now_ms]
+        for rid in dead:
+            del self.held[rid]
+        return sum(amount for amount, _ in self.held.values())
+
+    def roll(self, window: Window) -> None:
+        if self.start <= window.threshold_ms:
+            self.start, self.used = window.start_ms, 0
+
+
+class MemoryCounters:
+    """``Counters`` in this process (one gateway process, or the local side of ``fail_open``)."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self._counters: dict[str, _Counter] = {}
+        self._settled: dict[str, int] = {}  # res_id -> expires_ms
+        self._doc: bytes | None = None
+        self._version = 0
+
+    def _get(self, limit: Limit) -> _Counter:
+        counter = self._counters.get(limit.key)
+        if counter is None:
+            counter = self._counters[limit.key] = _Counter(limit.window.start_ms)
+        counter.roll(limit.window)
+        return counter
+
+    async def reserve(
+        self, limits: Sequence[Limit], amounts: Sequence[int], res_id: str, now_ms: int, ttl_ms: int
+    ) -> Denial | None:
+        counters = [self._get(limit) for limit in limits]
+        for index, (limit, counter, amount) in enumerate(zip(limits, counters, amounts, strict=True)):
+            reserved = counter.reserved(now_ms)
+            if counter.used + reserved + amount > limit.maximum:
+                return Denial(index, counter.used, reserved, counter.start)
+        for counter, amount in zip(counters, amounts, strict=True):
+            counter.held[res_id] = (amount, now_ms + ttl_ms)
+        return None
+
+    async def settle(
+        self, limits: Sequence[Limit], amounts: Sequence[int], res_id: str, now_ms: int, marker_ttl_ms: int
+    ) -> list[int] | None:
+        if self._settled.get(res_id, 0) > now_ms:
+            return None
+        if len(self._settled) > 10_000:
+            self._settled = {k: v for k, v in self._settled.items() if v > now_ms}
+        self._settled[res_id] = now_ms + marker_ttl_ms
+        out = []
+        for limit, amount in zip(limits, amounts, strict=True):
+            counter = self._get(limit)
+            counter.held.pop(res_id, None)
+            counter.used += amount
+            out.append(counter.used)
+        return out
+
+    async def read(self, limits: Sequence[Limit], now_ms: int) -> list[Reading]:
+        out = []
+        for limit in limits:
+            counter = self._counters.get(limit.key)
+            if counter is None:
+                out.append(Reading(0, 0, None))
+                continue
+            counter.roll(limit.window)
+            out.append(Reading(counter.used, counter.reserved(now_ms), counter.start))
+        return out
+
+    async def reset(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            counter = self._counters.get(key)
+            if counter is not None:
+                counter.used = 0
+
+    async def seed(self, limit: Limit, used: int, now_ms: int) -> None:
+        if limit.key not in self._counters:
+            self._counters[limit.key] = _Counter(limit.window.start_ms, used)
+
+    async def doc_version(self) -> int:
+        return self._version
+
+    async def load_doc(self) -> tuple[int, bytes | None]:
+        return self._version, self._doc
+
+    async def save_doc(self, data: bytes, expected_version: int | None) -> int | None:
+        if expected_version is not None and expected_version != self._version:
+            return None
+        self._doc = data
+        self._version += 1
+        return self._version

@@ -1,0 +1,112 @@
+"""Governance metrics, on the gateway's registry. Labels are bounded: virtual keys by name (at most
+``MAX_KEYS`` distinct, then ``"other"``), budgets and rate limits by id; never a key's value.
+
+==================================================== ======= =========================================
+``bifrost_cost_usd_total``                           counter provider, model (every priced request)
+``bifrost_virtual_key_requests_total``               counter virtual_key
+``bifrost_virtual_key_tokens_total``                 counter virtual_key, direction (input/output)
+``bifrost_virtual_key_cost_usd_total``               counter virtual_key
+``bifrost_governance_rejections_total``              counter virtual_key ("none" without a key), reason
+``bifrost_budget_used_usd``                          gauge   budget (settled usage in the window)
+``bifrost_rate_limit_used``                          gauge   rate_limit, unit (requests/tokens)
+``bifrost_governance_store_errors_total``            counter mode (fail_closed/fail_open)
+==================================================== ======= =========================================
+
+The usage gauges carry the shared store's value after this replica's last settlement (with Redis,
+the total over all replicas; scrape any replica, or take the max).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+MAX_KEYS = 500
+MAX_LIMITS = 2000
+
+
+class _Bounded:
+    __slots__ = ("_limit", "_seen")
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._seen: set[str] = set()
+
+    def __call__(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        if len(self._seen) >= self._limit:
+            return "other"
+        self._seen.add(value)
+        return value
+
+
+class GovernanceMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._key = _Bounded(MAX_KEYS)
+        self._limit = _Bounded(MAX_LIMITS)
+        self._models = _Bounded(MAX_LIMITS)
+        self.cost = Counter(
+            "bifrost_cost_usd", "Cost of priced requests in USD", ["provider", "model"], registry=registry
+        )
+        self.vk_requests = Counter(
+            "bifrost_virtual_key_requests", "Requests admitted per virtual key", ["virtual_key"], registry=registry
+        )
+        self.vk_tokens = Counter(
+            "bifrost_virtual_key_tokens", "Tokens per virtual key", ["virtual_key", "direction"], registry=registry
+        )
+        self.vk_cost = Counter(
+            "bifrost_virtual_key_cost_usd", "Cost per virtual key in USD", ["virtual_key"], registry=registry
+        )
+        self.rejections = Counter(
+            "bifrost_governance_rejections",
+            "Requests refused by governance",
+            ["virtual_key", "reason"],
+            registry=registry,
+        )
+        self.budget_used = Gauge(
+            "bifrost_budget_used_usd",
+            "Settled budget usage in the current window (USD)",
+            ["budget"],
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.rate_used = Gauge(
+            "bifrost_rate_limit_used",
+            "Settled rate-limit usage in the current window",
+            ["rate_limit", "unit"],
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.store_errors = Counter(
+            "bifrost_governance_store_errors", "Governance store unreachable", ["mode"], registry=registry
+        )
+
+    def add_cost(self, provider: str, model: str, usd: float) -> None:
+        if usd > 0:
+            bounded = self._models(f"{provider}/{model}") != "other"
+            self.cost.labels(provider, model if bounded else "other").inc(usd)
+
+    def admitted(self, key_name: str) -> None:
+        self.vk_requests.labels(self._key(key_name)).inc()
+
+    def billed(self, key_name: str, input_tokens: int, output_tokens: int, usd: float) -> None:
+        name = self._key(key_name)
+        if input_tokens:
+            self.vk_tokens.labels(name, "input").inc(input_tokens)
+        if output_tokens:
+            self.vk_tokens.labels(name, "output").inc(output_tokens)
+        if usd > 0:
+            self.vk_cost.labels(name).inc(usd)
+
+    def rejected(self, key_name: str | None, reason: str) -> None:
+        self.rejections.labels(self._key(key_name) if key_name else "none", reason).inc()
+
+    def usage(self, kind: str, limit_id: str, unit: str, value: float) -> None:
+        label = self._limit(limit_id)
+        if kind == "budget":
+            self.budget_used.labels(label).set(value)
+        else:
+            self.rate_used.labels(label, unit).set(value)
+
+    def store_error(self, mode: str) -> None:
+        self.store_errors.labels(mode).inc()

@@ -1,0 +1,92 @@
+"""Reservations on both counter implementations (in-process, and Redis via its Lua scripts on a real
+``redis-server``): all-or-nothing admission, idempotent settlement, expiry of a dead replica's
+reservations, rolling and calendar windows."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bifrost_asgi.governance.counters import Counters, Limit, MemoryCounters
+from bifrost_asgi.governance.redis_counters import RedisCounters
+from bifrost_asgi.governance.windows import window
+from bifrost_asgi.store import open_store
+from bifrost_asgi.store.redis import RedisStore
+from tests.support.redis_server import RedisServer
+
+pytestmark = pytest.mark.anyio
+T0 = 1_800_000_000_000  # ms
+
+
+def limit(key: str, maximum: int, now: int = T0, duration: str = "1m", calendar: bool = False) -> Limit:
+    return Limit(key, maximum, window(duration, calendar, now), "requests", "virtual key 'a'", key, duration)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def counters(request: pytest.FixtureRequest) -> AsyncIterator[Counters]:
+    if request.param == "memory":
+        yield MemoryCounters()
+        return
+    server: RedisServer = request.getfixturevalue("redis_server")
+    store = open_store(server.url)
+    assert isinstance(store, RedisStore)
+    try:
+        yield RedisCounters(store)
+    finally:
+        await store.close()
+
+
+async def test_all_or_nothing(counters: Counters) -> None:
+    a, b = limit("{a}", 2), limit("{b}", 1)
+    assert await counters.reserve([a, b], [1, 1], "r1", T0, 60_000) is None
+    denial = await counters.reserve([a, b], [1, 1], "r2", T0, 60_000)
+    assert denial is not None and denial.index == 1 and denial.reserved == 1
+    # r2 reserved nothing on a: one more request still fits there
+    assert await counters.reserve([a], [1], "r3", T0, 60_000) is None
+    readings = await counters.read([a, b], T0)
+    assert [(r.used, r.reserved) for r in readings] == [(0, 2), (0, 1)]
+
+
+async def test_settle_is_idempotent_and_releases(counters: Counters) -> None:
+    a = limit("{a}", 3)
+    assert await counters.reserve([a], [2], "r1", T0, 60_000) is None
+    assert await counters.settle([a], [1], "r1", T0, 60_000) == [1]
+    assert await counters.settle([a], [1], "r1", T0, 60_000) is None  # a second settle changes nothing
+    reading = (await counters.read([a], T0))[0]
+    assert (reading.used, reading.reserved) == (1, 0)
+
+
+async def test_expired_reservations_free_their_headroom(counters: Counters) -> None:
+    a = limit("{a}", 1)
+    assert await counters.reserve([a], [1], "dead-replica:1", T0, 1_000) is None
+    assert await counters.reserve([a], [1], "r2", T0 + 500, 1_000) is not None
+    later = T0 + 1_001
+    assert await counters.reserve([limit("{a}", 1, later)], [1], "r3", later, 1_000) is None
+
+
+async def test_rolling_window_resets_after_its_duration(counters: Counters) -> None:
+    a = limit("{a}", 1)
+    assert await counters.reserve([a], [1], "r1", T0, 1_000) is None
+    assert await counters.settle([a], [1], "r1", T0, 60_000) == [1]
+    assert await counters.reserve([limit("{a}", 1, T0 + 59_999)], [1], "r2", T0 + 59_999, 1_000) is not None
+    after = T0 + 60_000
+    assert await counters.reserve([limit("{a}", 1, after)], [1], "r3", after, 1_000) is None
+
+
+async def test_calendar_window_resets_at_the_utc_boundary(counters: Counters) -> None:
+    day = 86_400_000
+    midnight = (T0 // day + 1) * day
+    a = limit("{a}", 1, midnight - 1, "1d", calendar=True)
+    assert await counters.reserve([a], [1], "r1", midnight - 1, 1) is None
+    assert await counters.settle([a], [1], "r1", midnight - 1, 60_000) == [1]
+    b = limit("{a}", 1, midnight, "1d", calendar=True)
+    assert await counters.reserve([b], [1], "r2", midnight, 1) is None
+
+
+async def test_document_compare_and_set(counters: Counters) -> None:
+    assert await counters.load_doc() == (0, None)
+    assert await counters.save_doc(b"one", 0) == 1
+    assert await counters.save_doc(b"stale", 0) is None
+    assert await counters.load_doc() == (1, b"one")
+    assert await counters.doc_version() == 1
