@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from .. import _json
-from ..errors import GatewayError, UpstreamError
+from ..errors import BudgetExceededError, GatewayError, UpstreamError
 from ..neutral import (
     AudioPart,
     ChatResponse,
@@ -142,7 +142,7 @@ def error_code(error: GatewayError) -> int:
     """The HTTP status for a Gemini client: by kind, keeping 5xx detail (502) where it is truthful."""
     if error.kind == "api_error" and error.status in (500, 501, 502):
         return error.status
-    if error.status == 402:
+    if isinstance(error, BudgetExceededError):  # the gateway's own budget: a truthful 402
         return 402
     return _CODE_BY_KIND.get(error.kind, 500)
 
