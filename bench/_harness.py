@@ -217,16 +217,41 @@ def _system_busy_s() -> float:
     return (user + nice + system + steal) / _CLK
 
 
-def _tree_cpu_s(roots: list[int]) -> float:
+def _task_cpu_ns(pid: int) -> int | None:
+    """On-CPU time (user + system) of every thread of ``pid`` in nanoseconds, from schedstat; None
+    when the kernel does not provide it."""
     total = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except FileNotFoundError:
+            continue  # the thread ended meanwhile
+        except (OSError, ValueError, IndexError):
+            return None
+    return total
+
+
+def tree_cpu_s(roots: list[int]) -> float:
+    """User + system CPU seconds of the given processes and all their descendants (from /proc): the
+    schedstat nanosecond counters when the kernel has them, else utime + stime (clock ticks)."""
+    total = 0.0
     for root in roots:
         for pid in tree_pids(root):
+            ns = _task_cpu_ns(pid)
+            if ns is not None:
+                total += ns / 1e9
+                continue
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / _CLK
+            total += (int(fields[11]) + int(fields[12])) / _CLK  # utime, stime
+    return total
 
 
 def _self_cpu_s() -> float:
@@ -243,11 +268,11 @@ class CpuMeter:
         self.roots = roots
         self.t0 = time.monotonic()
         self.sys0 = _system_busy_s()
-        self.ours0 = _tree_cpu_s(roots) + _self_cpu_s()
+        self.ours0 = tree_cpu_s(roots) + _self_cpu_s()
 
     def foreign_pct(self) -> float:
         elapsed = time.monotonic() - self.t0
-        ours = _tree_cpu_s(self.roots) + _self_cpu_s() - self.ours0
+        ours = tree_cpu_s(self.roots) + _self_cpu_s() - self.ours0
         foreign = _system_busy_s() - self.sys0 - ours
         return max(0.0, foreign / elapsed * 100) if elapsed > 0 else 0.0
 
@@ -342,8 +367,8 @@ def chat_completion_body() -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def sse_chunks() -> list[bytes]:
-    """A realistic OpenAI stream: role chunk, 20 content chunks, finish chunk, usage chunk, [DONE]."""
+def sse_chunks(pieces_n: int = 20) -> list[bytes]:
+    """A realistic OpenAI stream: role chunk, ``pieces_n`` content chunks, finish chunk, usage chunk, [DONE]."""
     base = {
         "id": "chatcmpl-BvQ3kX9mZp2Lr8sT4uYw6aE1nC0dF",
         "object": "chat.completion.chunk",
@@ -360,9 +385,12 @@ def sse_chunks() -> list[bytes]:
         return b"data: " + json.dumps(doc, separators=(",", ":")).encode() + b"\n\n"
 
     words = _WORDS.split(" ")
-    per = max(1, len(words) // 20)
-    pieces = [" ".join(words[i * per : (i + 1) * per]) + " " for i in range(19)]
-    pieces.append(" ".join(words[19 * per :]))
+    if pieces_n <= 20:
+        per = max(1, len(words) // 20)
+        pieces = [" ".join(words[i * per : (i + 1) * per]) + " " for i in range(19)]
+        pieces.append(" ".join(words[19 * per :]))
+    else:  # a long answer: one word per chunk, the text repeated
+        pieces = [words[i % len(words)] + " " for i in range(pieces_n)]
     out = [chunk({"role": "assistant", "content": "", "refusal": None}, None)]
     out += [chunk({"content": p}, None) for p in pieces]
     out.append(chunk({}, "stop"))
@@ -376,6 +404,25 @@ def sse_chunks() -> list[bytes]:
     out.append(chunk({}, None, usage=usage, choices=False))
     out.append(b"data: [DONE]\n\n")
     return out
+
+
+LONG_STREAM_PIECES = 220  # content chunks of the long stream (the per-chunk cost comes from the difference)
+
+
+def anthropic_message_body() -> bytes:
+    """A non-streaming Anthropic ``message`` with the same text as ``chat_completion_body``."""
+    doc = {
+        "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-3-5-haiku-20241022",
+        "content": [{"type": "text", "text": _WORDS}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 42, "output_tokens": 118, "cache_creation_input_tokens": 0,
+                  "cache_read_input_tokens": 0},
+    }  # fmt: skip
+    return json.dumps(doc, separators=(",", ":")).encode()
 
 
 ERROR_500 = (
@@ -406,6 +453,16 @@ def anthropic_request(model: str, stream: bool = False) -> bytes:
     }
     if stream:
         doc["stream"] = True
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def genai_request() -> bytes:
+    """The same question as a Google GenAI ``generateContent`` body."""
+    doc = {
+        "systemInstruction": {"parts": [{"text": _MESSAGES[0]["content"]}]},
+        "contents": [{"role": "user", "parts": [{"text": _MESSAGES[1]["content"]}]}],
+        "generationConfig": {"maxOutputTokens": 200, "temperature": 0.2},
+    }
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
@@ -452,12 +509,15 @@ def write_nginx_conf(directory: Path, port: int) -> Path:
 
     /v1/chat/completions          200 chat.completion JSON (~1.3 KB)
     /stream/v1/chat/completions   200 SSE stream (role, 20 content chunks, finish, usage, [DONE])
+    /streamlong/v1/chat/completions  the same with LONG_STREAM_PIECES content chunks (per-chunk cost)
+    /v1/messages                  200 Anthropic message JSON (the OpenAI->Anthropic row)
     /slow/v1/chat/completions     the same SSE stream trickled at ~1 KB/s after the first 600 bytes
     /err500/v1/chat/completions   500 OpenAI error JSON
     """
     for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (directory / sub).mkdir(parents=True, exist_ok=True)
     chunks = sse_chunks()
+    long_chunks = sse_chunks(LONG_STREAM_PIECES)
     body = chat_completion_body()
     conf = f"""
 worker_processes 1;
@@ -479,6 +539,8 @@ http {{
     listen 127.0.0.1:{port} backlog=4096;
     location = /v1/chat/completions {_return_block(200, "application/json", [body])}
     location = /stream/v1/chat/completions {_return_block(200, "text/event-stream", chunks)}
+    location = /streamlong/v1/chat/completions {_return_block(200, "text/event-stream", long_chunks)}
+    location = /v1/messages {_return_block(200, "application/json", [anthropic_message_body()])}
     location = /slow/v1/chat/completions {
         _return_block(200, "text/event-stream", chunks, "limit_rate_after 600; limit_rate 1k;")
     }

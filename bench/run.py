@@ -1,8 +1,10 @@
-"""The benchmark: direct nginx vs the floor proxy vs bifrost-asgi vs LiteLLM, side by side, one invocation.
+"""The benchmark: direct nginx vs the floor proxy vs bifrost-asgi vs LiteLLM and Portkey, one invocation.
 
 Launched by bench/run.sh (which installs what is missing); run directly with the project venv's python:
-    .venv/bin/python bench/run.py [--duration 10] [--warmup 3] [--only direct,floor-aiohttp] [--skip-litellm]
+    .venv/bin/python bench/run.py [--requests 20000] [--only direct,floor-aiohttp] [--skip-litellm]
 Servers under test are pinned to core 0; nginx, wrk and the probes to core 1 (see README.md).
+The figure that decides is CPU per request: user + system time of the server's process tree, read from
+/proc, over a fixed number of requests. It holds still when other jobs make req/s move.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from _harness import (
     BENCH,
     CLIENT_CPUS,
     CLIENT_KEY,
+    LONG_STREAM_PIECES,
     OPENAI_HEADERS,
     ROOT,
     SERVER_CPUS,
@@ -43,16 +46,19 @@ from _harness import (
     free_port,
     gateway_argv,
     gateway_runnable,
+    genai_request,
     make_workdir,
     openai_request,
     pin_self,
     rss_mb,
     run_wrk,
     start_nginx,
+    tree_cpu_s,
     wait_port,
 )
 
 LITELLM_BIN = BENCH / ".litellm-venv" / "bin" / "litellm"
+PORTKEY_JS = BENCH / ".portkey" / "node_modules" / "@portkey-ai" / "gateway" / "build" / "start-server.js"
 GW_MODEL = "openai/gpt-4o-mini"
 # The gateway CLI runs uvicorn with its defaults (loop="auto", http="auto": uvloop/httptools only when
 # installed). The floor gets exactly the same uvicorn options so the comparison is fair.
@@ -72,6 +78,7 @@ class Row:
     p50: float | None = None
     p99: float | None = None
     rss: float | None = None
+    cpu_us: float | None = None  # server CPU (user + system, whole process tree) per request, µs
     errors: int = 0
     noise: float = 0.0  # CPU used by other jobs on the machine meanwhile, % of one core
     problem: str = ""  # non-empty: the row is flagged
@@ -84,6 +91,8 @@ class StreamRow:
     ttfb_p90: float | None = None
     total_p50: float | None = None
     total_p90: float | None = None
+    cpu_us: float | None = None  # server CPU per streamed request (24 events), µs
+    chunk_us: float | None = None  # server CPU per extra event, from the long stream, µs
     noise: float = 0.0
     problem: str = ""
 
@@ -101,6 +110,10 @@ class Job:
     note: str = ""
     wrk_cpus: str | None = CLIENT_CPUS
     wrk_threads: int = 1
+    # streams: the same request with an upstream stream of LONG_STREAM_PIECES content chunks
+    long_path: str = ""
+    long_body: bytes = b""
+    long_headers: dict[str, str] | None = None
 
 
 @dataclass
@@ -109,6 +122,7 @@ class Server:
     start: Callable[[Procs, int], None] | None  # None: nginx itself (the direct rows)
     jobs: list[Job] = field(default_factory=list)
     startup_timeout: float = 30.0
+    requests_scale: float = 1.0  # a slow peer measures fewer requests (still bounded by --max-seconds)
 
 
 @dataclass
@@ -137,6 +151,14 @@ def is_anthropic_message(body: bytes) -> bool:
     return isinstance(doc, dict) and doc.get("type") == "message" and bool(doc.get("content"))
 
 
+def is_genai_answer(body: bytes) -> bool:
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and bool(doc.get("candidates"))
+
+
 def is_openai_stream(body: bytes) -> bool:
     return b"chat.completion.chunk" in body and body.rstrip().endswith(b"data: [DONE]")
 
@@ -148,20 +170,30 @@ def is_anthropic_stream(body: bytes) -> bool:
 # --------------------------------------------------------------------------------------------- servers
 
 
+def gateway_config(ctx: Ctx, base_path: str) -> dict[str, object]:
+    """OpenAI at nginx (``base_path`` prefix), Anthropic at nginx, and ``long``: an OpenAI-type provider
+    whose streams have LONG_STREAM_PIECES content chunks (the per-chunk cost)."""
+    up = f"http://127.0.0.1:{ctx.nginx_port}"
+
+    def provider(base_url: str, **extra: object) -> dict[str, object]:
+        keys = [{"value": "sk-bench", "models": [], "weight": 1.0}]
+        return {"keys": keys, "network_config": {"base_url": base_url}, **extra}
+
+    return {
+        "providers": {
+            "openai": provider(up + base_path),
+            "anthropic": provider(up),
+            "long": provider(up + "/streamlong", custom_provider_config={"base_provider_type": "openai"}),
+        }
+    }
+
+
 def gateway_starter(
     ctx: Ctx, base_path: str, *, workers: int = 1, pinned: bool = True, log_level: str = "warning"
 ) -> Callable[[Procs, int], None]:
     def start(procs: Procs, port: int) -> None:
-        config = {
-            "providers": {
-                "openai": {
-                    "keys": [{"value": "sk-bench", "models": [], "weight": 1.0}],
-                    "network_config": {"base_url": f"http://127.0.0.1:{ctx.nginx_port}{base_path}"},
-                }
-            }
-        }
         path = ctx.workdir / f"gateway-{port}.json"
-        path.write_text(json.dumps(config, indent=2))
+        path.write_text(json.dumps(gateway_config(ctx, base_path), indent=2))
         argv = [*gateway_argv(), "--config", str(path), "--host", "127.0.0.1", "--port", str(port)]
         argv += ["--log-level", log_level]
         if workers > 1:
@@ -190,7 +222,11 @@ def litellm_starter(ctx: Ctx) -> Callable[[Procs, int], None]:
             return {"model_name": name, "litellm_params": params}
 
         config = {  # JSON is YAML
-            "model_list": [model("gpt-4o-mini", base + "/v1"), model("gpt-4o-mini-stream", base + "/stream/v1")],
+            "model_list": [
+                model("gpt-4o-mini", base + "/v1"),
+                model("gpt-4o-mini-stream", base + "/stream/v1"),
+                model("gpt-4o-mini-long", base + "/streamlong/v1"),
+            ],
             "litellm_settings": {
                 "telemetry": False,
                 "set_verbose": False,
@@ -223,147 +259,269 @@ def litellm_starter(ctx: Ctx) -> Callable[[Procs, int], None]:
     return start
 
 
+def portkey_starter(ctx: Ctx) -> Callable[[Procs, int], None]:
+    """Portkey's open-source gateway (Node). It takes the upstream from each request's headers."""
+
+    def start(procs: Procs, port: int) -> None:
+        argv = ["node", str(PORTKEY_JS), f"--port={port}", "--headless"]
+        env = {"NODE_ENV": "production", "ENVIRONMENT": "production"}
+        procs.start(f"portkey-{port}", argv, cpus=SERVER_CPUS, env=env, cwd=ctx.workdir)
+
+    return start
+
+
+def portkey_headers(ctx: Ctx, prefix: str) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "Authorization": "Bearer sk-bench",
+        "x-portkey-provider": "openai",
+        "x-portkey-custom-host": f"http://127.0.0.1:{ctx.nginx_port}{prefix}/v1",
+    }
+
+
 # --------------------------------------------------------------------------------------------- plan
 
+CHAT = "/v1/chat/completions"
+GENAI_PATH = "/genai/v1beta/models/openai/gpt-4o-mini:generateContent"
 
-def build_plan(ctx: Ctx) -> tuple[list[Server], list[Row]]:
-    """Servers to start (in order) with their jobs, plus rows that are known failures up front."""
-    a = ctx.args
+
+def plain_job(
+    label: str, path: str, body: bytes, headers: dict[str, str], check: Callable[[bytes], bool], **kw: object
+) -> Job:
+    return Job(label, path, body, headers, check, **kw)  # type: ignore[arg-type]
+
+
+def stream_job(
+    label: str,
+    path: str,
+    body: bytes,
+    long_body: bytes,
+    headers: dict[str, str],
+    check: Callable[[bytes], bool],
+    long_path: str | None = None,
+    long_headers: dict[str, str] | None = None,
+) -> Job:
+    return Job(
+        label,
+        path,
+        body,
+        headers,
+        check,
+        stream=True,
+        long_path=long_path or path,
+        long_body=long_body,
+        long_headers=long_headers,
+    )
+
+
+def reference_servers(ctx: Ctx) -> list[Server]:
+    """direct (nginx) and the two floors."""
     oa_plain = openai_request("gpt-4o-mini")
     oa_stream = openai_request("gpt-4o-mini", stream=True)
-    gw_plain = openai_request(GW_MODEL)
-    gw_stream = openai_request(GW_MODEL, stream=True)
-    chat = "/v1/chat/completions"
-    skipped: list[Row] = []
     servers = [
         Server(
             "direct",
             None,
             [
-                Job("direct (nginx)", chat, oa_plain, OPENAI_HEADERS, is_openai_chat),
-                Job("direct (nginx)", "/stream" + chat, oa_stream, OPENAI_HEADERS, is_openai_stream, stream=True),
+                plain_job("direct (nginx)", CHAT, oa_plain, OPENAI_HEADERS, is_openai_chat),
+                stream_job(
+                    "direct (nginx)",
+                    "/stream" + CHAT,
+                    oa_stream,
+                    oa_stream,
+                    OPENAI_HEADERS,
+                    is_openai_stream,
+                    "/streamlong" + CHAT,
+                ),
             ],
         )
     ]
     for client in ("aiohttp", "httpx2"):
+        label = f"floor ({client})"
         servers.append(
             Server(
                 f"floor-{client}",
                 floor_starter(ctx, client),
                 [
-                    Job(f"floor ({client})", chat, oa_plain, OPENAI_HEADERS, is_openai_chat),
-                    Job(f"floor ({client})", "/stream" + chat, oa_stream, OPENAI_HEADERS, is_openai_stream, True),
-                ],
-            )
-        )
-    reason = "skipped (--no-gateway)" if a.no_gateway else gateway_runnable()
-    gw_labels = [
-        "bifrost-asgi openai->openai",
-        "bifrost-asgi /openai base path",
-        "bifrost-asgi anthropic->openai",
-        "bifrost-asgi openai->openai, log level info",
-        "bifrost-asgi 1 worker, unpinned",
-        "bifrost-asgi 2 workers, unpinned",
-    ]
-    gw_stream_labels = ["bifrost-asgi openai->openai", "bifrost-asgi anthropic->openai"]
-    if reason:
-        eprint(f"!! bifrost-asgi rows not run: {reason}")
-        skipped += [Row(label, problem=reason) for label in gw_labels]
-        ctx.streams += [StreamRow(label, problem=reason) for label in gw_stream_labels]
-    else:
-        servers.append(
-            Server(
-                "bifrost-asgi",
-                gateway_starter(ctx, ""),
-                [
-                    Job(gw_labels[0], chat, gw_plain, OPENAI_HEADERS, is_openai_chat),
-                    Job(gw_labels[1], "/openai" + chat, oa_plain, OPENAI_HEADERS, is_openai_chat),
-                    Job(
-                        gw_labels[2],
-                        "/anthropic/v1/messages",
-                        anthropic_request(GW_MODEL),
-                        ANTHROPIC_HEADERS,
-                        is_anthropic_message,
-                    ),
-                ],
-            )
-        )
-        servers.append(
-            Server(
-                "bifrost-asgi-info",
-                gateway_starter(ctx, "", log_level="info"),
-                [
-                    Job(
-                        gw_labels[3],
-                        chat,
-                        gw_plain,
+                    plain_job(label, CHAT, oa_plain, OPENAI_HEADERS, is_openai_chat),
+                    stream_job(
+                        label,
+                        "/stream" + CHAT,
+                        oa_stream,
+                        oa_stream,
                         OPENAI_HEADERS,
-                        is_openai_chat,
-                        note="the CLI default: one log line per request",
-                    )
-                ],
-            )
-        )
-        servers.append(
-            Server(
-                "bifrost-asgi-stream",
-                gateway_starter(ctx, "/stream"),
-                [
-                    Job(gw_stream_labels[0], chat, gw_stream, OPENAI_HEADERS, is_openai_stream, stream=True),
-                    Job(
-                        gw_stream_labels[1],
-                        "/anthropic/v1/messages",
-                        anthropic_request(GW_MODEL, stream=True),
-                        ANTHROPIC_HEADERS,
-                        is_anthropic_stream,
-                        stream=True,
+                        is_openai_stream,
+                        "/streamlong" + CHAT,
                     ),
                 ],
             )
         )
+    return servers
+
+
+GW = "bifrost-asgi "
+
+
+def gateway_servers(ctx: Ctx) -> list[Server]:
+    gw_plain = openai_request(GW_MODEL)
+    info_note = "the CLI default: one log line per request"
+    main = Server(
+        "bifrost-asgi",
+        gateway_starter(ctx, ""),
+        [
+            plain_job(GW + "openai->openai", CHAT, gw_plain, OPENAI_HEADERS, is_openai_chat),
+            plain_job(
+                GW + "/openai base path",
+                "/openai" + CHAT,
+                openai_request("gpt-4o-mini"),
+                OPENAI_HEADERS,
+                is_openai_chat,
+            ),
+            plain_job(
+                GW + "anthropic->openai",
+                "/anthropic/v1/messages",
+                anthropic_request(GW_MODEL),
+                ANTHROPIC_HEADERS,
+                is_anthropic_message,
+            ),
+            plain_job(
+                GW + "openai->anthropic",
+                CHAT,
+                openai_request("anthropic/claude-3-5-haiku-latest"),
+                OPENAI_HEADERS,
+                is_openai_chat,
+            ),
+            plain_job(GW + "genai->openai", GENAI_PATH, genai_request(), OPENAI_HEADERS, is_genai_answer),
+        ],
+    )
+    info = Server(
+        "bifrost-asgi-info",
+        gateway_starter(ctx, "", log_level="info"),
+        [
+            plain_job(
+                GW + "openai->openai, log level info", CHAT, gw_plain, OPENAI_HEADERS, is_openai_chat, note=info_note
+            )
+        ],
+    )
+    stream = Server(
+        "bifrost-asgi-stream",
+        gateway_starter(ctx, "/stream"),
+        [
+            stream_job(
+                GW + "openai->openai",
+                CHAT,
+                openai_request(GW_MODEL, stream=True),
+                openai_request("long/gpt-4o-mini", stream=True),
+                OPENAI_HEADERS,
+                is_openai_stream,
+            ),
+            stream_job(
+                GW + "anthropic->openai",
+                "/anthropic/v1/messages",
+                anthropic_request(GW_MODEL, stream=True),
+                anthropic_request("long/gpt-4o-mini", stream=True),
+                ANTHROPIC_HEADERS,
+                is_anthropic_stream,
+            ),
+        ],
+    )
+    return [main, info, stream]
+
+
+def worker_servers(ctx: Ctx) -> list[Server]:
+    out = []
+    for workers in (1, 2):
+        label = f"{GW}{workers} worker{'s' if workers > 1 else ''}, unpinned"
+        job = plain_job(
+            label,
+            CHAT,
+            openai_request(GW_MODEL),
+            OPENAI_HEADERS,
+            is_openai_chat,
+            note="unpinned; wrk -t2 unpinned",
+            wrk_cpus=None,
+            wrk_threads=2,
+        )
+        out.append(Server(f"bifrost-asgi-{workers}w", gateway_starter(ctx, "", workers=workers, pinned=False), [job]))
+    return out
+
+
+def peer_servers(ctx: Ctx, skipped: list[Row]) -> list[Server]:
+    a = ctx.args
+    out: list[Server] = []
+    oa_plain = openai_request("gpt-4o-mini")
     if a.skip_litellm or not LITELLM_BIN.exists():
         why = "skipped (--skip-litellm)" if a.skip_litellm else f"not installed ({LITELLM_BIN} missing)"
         skipped.append(Row("LiteLLM proxy", problem=why))
         ctx.streams.append(StreamRow("LiteLLM proxy", problem=why))
     else:
-        servers.append(
+        out.append(
             Server(
                 "litellm",
                 litellm_starter(ctx),
                 [
-                    Job("LiteLLM proxy", chat, oa_plain, OPENAI_HEADERS, is_openai_chat),
-                    Job(
+                    plain_job("LiteLLM proxy", CHAT, oa_plain, OPENAI_HEADERS, is_openai_chat),
+                    stream_job(
                         "LiteLLM proxy",
-                        chat,
+                        CHAT,
                         openai_request("gpt-4o-mini-stream", stream=True),
+                        openai_request("gpt-4o-mini-long", stream=True),
                         OPENAI_HEADERS,
                         is_openai_stream,
-                        stream=True,
                     ),
                 ],
                 startup_timeout=180,
+                requests_scale=0.1,
             )
         )
-    if not reason:
-        for workers, label in ((1, gw_labels[4]), (2, gw_labels[5])):
-            servers.append(
-                Server(
-                    f"bifrost-asgi-{workers}w",
-                    gateway_starter(ctx, "", workers=workers, pinned=False),
-                    [
-                        Job(
-                            label,
-                            chat,
-                            gw_plain,
-                            OPENAI_HEADERS,
-                            is_openai_chat,
-                            note="unpinned; wrk -t2 unpinned",
-                            wrk_cpus=None,
-                            wrk_threads=2,
-                        )
-                    ],
-                )
+    if a.skip_portkey or not PORTKEY_JS.exists() or not shutil.which("node"):
+        why = "skipped (--skip-portkey)" if a.skip_portkey else f"not installed ({PORTKEY_JS} or node missing)"
+        skipped.append(Row("Portkey gateway", problem=why))
+        ctx.streams.append(StreamRow("Portkey gateway", problem=why))
+    else:
+        out.append(
+            Server(
+                "portkey",
+                portkey_starter(ctx),
+                [
+                    plain_job("Portkey gateway", CHAT, oa_plain, portkey_headers(ctx, ""), is_openai_chat),
+                    stream_job(
+                        "Portkey gateway",
+                        CHAT,
+                        openai_request("gpt-4o-mini", stream=True),
+                        openai_request("gpt-4o-mini", stream=True),
+                        portkey_headers(ctx, "/stream"),
+                        is_openai_stream,
+                        long_headers=portkey_headers(ctx, "/streamlong"),
+                    ),
+                ],
+                startup_timeout=60,
+                requests_scale=0.25,
             )
+        )
+    return out
+
+
+def build_plan(ctx: Ctx) -> tuple[list[Server], list[Row]]:
+    """Servers to start (in order) with their jobs, plus rows that are known failures up front."""
+    a = ctx.args
+    skipped: list[Row] = []
+    servers = reference_servers(ctx)
+    reason = "skipped (--no-gateway)" if a.no_gateway else gateway_runnable()
+    gateway = gateway_servers(ctx) + worker_servers(ctx)
+    if reason:
+        eprint(f"!! bifrost-asgi rows not run: {reason}")
+        for server in gateway:
+            for job in server.jobs:
+                if job.stream:
+                    ctx.streams.append(StreamRow(job.label, problem=reason))
+                else:
+                    skipped.append(Row(job.label, problem=reason))
+    else:
+        servers += gateway[:-2]
+    servers += peer_servers(ctx, skipped)
+    if not reason:
+        servers += gateway[-2:]
     if a.only:
         wanted = {w.strip() for w in a.only.split(",")}
         servers = [s for s in servers if s.name in wanted]
@@ -425,14 +583,26 @@ def measured(ctx: Ctx, pid: int | None, label: str, once: Callable[[], R]) -> R:
     return best
 
 
-def measure_plain(ctx: Ctx, port: int, pid: int | None, job: Job) -> Row:
+def server_roots(ctx: Ctx, pid: int | None) -> list[int]:
+    """The processes whose CPU a row counts: the server's tree, or nginx itself for the direct rows."""
+    return [pid if pid is not None else ctx.procs.running["nginx"].pid]
+
+
+def cpu_per_request_us(roots: list[int], before: float, requests: int) -> float | None:
+    time.sleep(0.3)  # let requests still in flight when wrk stopped finish, so their CPU is counted
+    return (tree_cpu_s(roots) - before) / requests * 1e6 if requests else None
+
+
+def measure_plain(ctx: Ctx, server: Server, port: int, pid: int | None, job: Job) -> Row:
     a = ctx.args
     problem = validate(port, job)
     if problem:
         return Row(job.label, note=job.note, problem=problem)
     url = f"http://127.0.0.1:{port}{job.path}"
+    roots = server_roots(ctx, pid)
+    count = max(200, round(a.requests * server.requests_scale))
 
-    def wrk(conns: int, duration: float) -> WrkResult:
+    def wrk(conns: int, duration: float, max_requests: int = 0) -> WrkResult:
         return run_wrk(
             ctx.workdir,
             url,
@@ -442,12 +612,17 @@ def measure_plain(ctx: Ctx, port: int, pid: int | None, job: Job) -> Row:
             duration=duration,
             threads=job.wrk_threads,
             cpus=job.wrk_cpus,
+            max_requests=max_requests,
+            timeout_s=30 if server.requests_scale < 1 else 10,
         )
 
     def once() -> Row:
         row = Row(job.label, note=job.note)
         wrk(a.conns, a.warmup)
-        high = wrk(a.conns, a.duration)
+        before = tree_cpu_s(roots)
+        # a fixed number of requests (each wrk thread stops after its share), bounded by --max-seconds
+        high = wrk(a.conns, a.max_seconds, max_requests=max(1, count // job.wrk_threads))
+        row.cpu_us = cpu_per_request_us(roots, before, high.requests)
         low = wrk(1, a.duration)
         row.rps, row.p50, row.p99 = high.rps, low.p50_ms, low.p99_ms
         row.errors = high.errors + low.errors
@@ -456,44 +631,66 @@ def measure_plain(ctx: Ctx, port: int, pid: int | None, job: Job) -> Row:
         return row
 
     row = measured(ctx, pid, job.label, once)
-    if pid is not None:
-        row.rss = rss_mb(pid)
+    row.rss = rss_mb(roots[0]) if pid is not None else None
     eprint(
-        f"   {job.label}: {row.rps:.0f} req/s @{a.conns}, p50 {row.p50:.3f} ms, p99 {row.p99:.3f} ms @1, "
-        f"errors {row.errors}, other jobs {row.noise:.0f}% of a core" + (f", RSS {row.rss:.0f} MB" if row.rss else "")
+        f"   {job.label}: {fmt(row.cpu_us, 1)} µs CPU/request, {fmt(row.rps, 0)} req/s @{a.conns}, "
+        f"p50 {fmt(row.p50)} ms, p99 {fmt(row.p99)} ms @1, errors {row.errors}, "
+        f"other jobs {row.noise:.0f}% of a core" + (f", RSS {row.rss:.0f} MB" if row.rss else "")
     )
     return row
 
 
-def measure_stream(ctx: Ctx, port: int, pid: int | None, job: Job) -> StreamRow:
+def _probe(
+    port: int, path: str, body: bytes, headers: dict[str, str], check: Callable[[bytes], bool], n: int
+) -> tuple[list[float], list[float], str]:
+    """n sequential requests on one keep-alive connection: first-byte and total times (ms), or a problem."""
+    client = KeepAliveClient(port, timeout=30)
+    ttfb, total = [], []
+    try:
+        for i in range(n):
+            reply = client.post(path, body, headers)
+            if reply.status != 200 or not check(reply.body):
+                return ttfb, total, f"request {i}: HTTP {reply.status} {reply.body[:200]!r}"
+            ttfb.append(reply.first_body_s * 1000)
+            total.append(reply.total_s * 1000)
+    finally:
+        client.close()
+    return ttfb, total, ""
+
+
+def measure_stream(ctx: Ctx, server: Server, port: int, pid: int | None, job: Job) -> StreamRow:
+    a = ctx.args
     problem = validate(port, job)
     if problem:
         return StreamRow(job.label, problem=problem)
+    roots = server_roots(ctx, pid)
+    n = max(50, round(a.probe_n * server.requests_scale))
+    long_headers = job.long_headers or job.headers
 
     def once() -> StreamRow:
         row = StreamRow(job.label)
-        client = KeepAliveClient(port, timeout=30)
-        ttfb, total = [], []
-        try:
-            for i in range(ctx.args.probe_warmup + ctx.args.probe_n):
-                reply = client.post(job.path, job.body, job.headers)
-                if reply.status != 200 or not job.check(reply.body):
-                    row.problem = f"request {i}: HTTP {reply.status} {reply.body[:200]!r}"
-                    return row
-                if i >= ctx.args.probe_warmup:
-                    ttfb.append(reply.first_body_s * 1000)
-                    total.append(reply.total_s * 1000)
-        finally:
-            client.close()
+        _probe(port, job.path, job.body, job.headers, job.check, a.probe_warmup)
+        before = tree_cpu_s(roots)
+        ttfb, total, row.problem = _probe(port, job.path, job.body, job.headers, job.check, n)
+        if row.problem:
+            return row
+        row.cpu_us = cpu_per_request_us(roots, before, n)
         row.ttfb_p50, row.total_p50 = statistics.median(ttfb), statistics.median(total)
         row.ttfb_p90 = statistics.quantiles(ttfb, n=10)[-1]
         row.total_p90 = statistics.quantiles(total, n=10)[-1]
+        if job.long_path:
+            before = tree_cpu_s(roots)
+            _, _, row.problem = _probe(port, job.long_path, job.long_body, long_headers, job.check, n)
+            long_us = cpu_per_request_us(roots, before, n)
+            if long_us is not None and row.cpu_us is not None:
+                row.chunk_us = (long_us - row.cpu_us) / (LONG_STREAM_PIECES - 20)
         return row
 
     row = measured(ctx, pid, job.label + " (stream)", once)
     if not row.problem:
         eprint(
             f"   {job.label} stream: first byte {row.ttfb_p50:.3f} ms, total {row.total_p50:.3f} ms (p50), "
+            f"{fmt(row.cpu_us, 1)} µs CPU/stream, {fmt(row.chunk_us, 2)} µs CPU/extra chunk, "
             f"other jobs {row.noise:.0f}% of a core"
         )
     return row
@@ -527,7 +724,8 @@ def run_server(ctx: Ctx, server: Server) -> None:
         for job in server.jobs:
             result: Row | StreamRow
             try:
-                result = measure_stream(ctx, port, pid, job) if job.stream else measure_plain(ctx, port, pid, job)
+                measure = measure_stream if job.stream else measure_plain
+                result = measure(ctx, server, port, pid, job)
             except BenchError as exc:
                 result = StreamRow(job.label) if job.stream else Row(job.label)
                 result.problem = str(exc).replace("\n", " ")[:300]
@@ -560,39 +758,43 @@ def ratio(a: float | None, b: float | None) -> str:
     return "-" if not a or not b else f"{a / b:.2f}x"
 
 
+def delta(a: float | None, b: float | None) -> str:
+    return "-" if a is None or b is None else f"{a - b:+.3f}"
+
+
 def main_table(ctx: Ctx) -> list[list[str]]:
-    direct = next((r for r in ctx.rows if r.label.startswith("direct") and r.p50), None)
     floor = next((r for r in ctx.rows if r.label == "floor (aiohttp)" and r.rps), None)
-    lite = next((r for r in ctx.rows if r.label == "LiteLLM proxy" and r.rps), None)
     one_w = next((r for r in ctx.rows if r.label.endswith("1 worker, unpinned") and r.rps), None)
     head = [
         "contender",
+        "CPU µs/request",
+        "CPU vs floor",
         f"req/s @{ctx.args.conns}",
+        "req/s vs floor",
         "p50 @1 (ms)",
+        "p50 vs floor (ms)",
         "p99 @1 (ms)",
-        "overhead p50 vs direct (ms)",
         "RSS MB",
-        "ratio to floor req/s",
-        "ratio to LiteLLM req/s",
         "errors",
         "other jobs (% core)",
     ]
     out = [head]
     for r in ctx.rows:
-        over = None if r.p50 is None or direct is None or direct.p50 is None else r.p50 - direct.p50
         label = r.label + ("  [!]" if r.problem else "")
         if r.label.endswith("2 workers, unpinned") and one_w and one_w.rps and r.rps:
             label += f" ({r.rps / one_w.rps:.2f}x 1 worker)"
+        base = r is not floor and floor is not None and not r.label.startswith("direct")
         out.append(
             [
                 label,
+                fmt(r.cpu_us, 1),
+                ratio(r.cpu_us, floor.cpu_us) if base and floor else "-",
                 fmt(r.rps, 0),
+                ratio(r.rps, floor.rps) if base and floor else "-",
                 fmt(r.p50),
+                delta(r.p50, floor.p50) if base and floor else "-",
                 fmt(r.p99),
-                fmt(over),
                 fmt(r.rss, 0),
-                "-" if r is direct else ratio(r.rps, floor.rps if floor else None),
-                "-" if r is direct else ratio(r.rps, lite.rps if lite else None),
                 str(r.errors) if r.rps is not None else "-",
                 fmt(r.noise, 0) if r.rps is not None else "-",
             ]
@@ -601,27 +803,31 @@ def main_table(ctx: Ctx) -> list[list[str]]:
 
 
 def stream_table(ctx: Ctx) -> list[list[str]]:
-    direct = next((r for r in ctx.streams if r.label.startswith("direct") and r.ttfb_p50), None)
+    floor = next((r for r in ctx.streams if r.label == "floor (aiohttp)" and r.ttfb_p50), None)
     head = [
         "contender",
         "first byte p50 (ms)",
         "first byte p90 (ms)",
         "total p50 (ms)",
-        "total p90 (ms)",
-        "first-byte overhead vs direct (ms)",
+        "first byte vs floor (ms)",
+        "CPU µs/stream",
+        "CPU vs floor",
+        "CPU µs/extra chunk",
         "other jobs (% core)",
     ]
     out = [head]
     for r in ctx.streams:
-        over = None if r.ttfb_p50 is None or direct is None else r.ttfb_p50 - (direct.ttfb_p50 or 0)
+        base = r is not floor and floor is not None and not r.label.startswith("direct")
         out.append(
             [
                 r.label + ("  [!]" if r.problem else ""),
                 fmt(r.ttfb_p50),
                 fmt(r.ttfb_p90),
                 fmt(r.total_p50),
-                fmt(r.total_p90),
-                fmt(over),
+                delta(r.ttfb_p50, floor.ttfb_p50) if base and floor else "-",
+                fmt(r.cpu_us, 1),
+                ratio(r.cpu_us, floor.cpu_us) if base and floor else "-",
+                fmt(r.chunk_us, 2),
                 fmt(r.noise, 0) if r.ttfb_p50 is not None else "-",
             ]
         )
@@ -717,10 +923,14 @@ def write_markdown(ctx: Ctx, path: Path) -> None:
         "- versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
         f"- pinning: servers under test on core {SERVER_CPUS}, nginx + wrk + probes on core {CLIENT_CPUS} "
         "(except the two 'unpinned' rows)",
-        f"- load: wrk -t1 -c{a.conns} -d{a.duration:g}s after a {a.warmup:g}s warm-up (req/s); "
+        f"- load: after a {a.warmup:g}s warm-up, {a.requests} requests over {a.conns} connections (wrk -t1, "
+        f"at most {a.max_seconds:g}s; LiteLLM a tenth of that) give req/s and CPU per request; then "
         f"wrk -t1 -c1 -d{a.duration:g}s (latency); upstream: static nginx, ~1.3 KB chat.completion",
+        "- CPU µs/request: user + system time of the server's whole process tree (from /proc) over the "
+        "measured requests, divided by their number; ratios are to the floor (aiohttp)",
         f"- streaming: {a.probe_n} sequential requests on one keep-alive connection after {a.probe_warmup} "
-        "warm-up; first byte = first body byte; upstream sends a 25-event SSE body at once",
+        "warm-up; first byte = first body byte; upstream sends a 24-event SSE body at once; per extra chunk: "
+        f"the same with {LONG_STREAM_PIECES - 20} more content chunks, CPU difference / {LONG_STREAM_PIECES - 20}",
         "",
         "## Non-streaming",
         "",
@@ -750,7 +960,11 @@ def write_markdown(ctx: Ctx, path: Path) -> None:
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--duration", type=float, default=10, help="seconds per wrk run (default 10)")
+    p.add_argument("--requests", type=int, default=20000, help="requests of the measured @conns run (default 20000)")
+    p.add_argument(
+        "--max-seconds", type=float, default=40, help="upper bound on the @conns run when a contender is slow"
+    )
+    p.add_argument("--duration", type=float, default=6, help="seconds of the 1-connection latency run (default 6)")
     p.add_argument("--warmup", type=float, default=3, help="warm-up seconds before the @conns run (default 3)")
     p.add_argument("--conns", type=int, default=64, help="connections for the throughput run (default 64)")
     p.add_argument("--probe-n", type=int, default=400, help="streaming probe requests per contender")
@@ -758,12 +972,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--max-noise", type=float, default=10, help="re-measure a row when other jobs used more than this %% of a core"
     )
-    p.add_argument("--retries", type=int, default=2, help="re-measurements per noisy row (default 2)")
+    p.add_argument("--retries", type=int, default=1, help="re-measurements per noisy row (default 1)")
     p.add_argument(
-        "--quiet-wait", type=float, default=60, help="seconds to wait for other jobs to go quiet before each row"
+        "--quiet-wait", type=float, default=20, help="seconds to wait for other jobs to go quiet before each row"
     )
     p.add_argument("--only", default="", help="comma-separated server names (direct, floor-aiohttp, ...)")
     p.add_argument("--skip-litellm", action="store_true")
+    p.add_argument("--skip-portkey", action="store_true")
     p.add_argument("--no-gateway", action="store_true", help="only direct/floor/LiteLLM (harness check)")
     p.add_argument("--out", type=Path, default=BENCH / "results" / "latest.md", help="markdown report path")
     return p.parse_args()

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One command from a fresh clone (Debian, root): installs what is missing, then runs the whole benchmark.
-#   bash bench/run.sh                      # full run (~6 minutes), writes bench/results/latest.md
-#   bash bench/run.sh --duration 3         # quicker, noisier
-#   bash bench/run.sh --skip-litellm       # any other flag goes to bench/run.py (see --help)
+#   bash bench/run.sh                      # full run, writes bench/results/latest.md
+#   bash bench/run.sh --requests 5000      # quicker, noisier
+#   bash bench/run.sh --skip-litellm       # any other flag goes to bench/run.py (see --help; --skip-portkey)
 #   bash bench/run.sh leak                 # the leak check instead (bench/leak_check.py)
 set -euo pipefail
 
@@ -66,7 +66,22 @@ if [[ "$*" != *--skip-litellm* && "${1:-}" != leak ]] && [[ ! -x $LITE/bin/litel
     fi
 fi
 
-# 4. run
+# 4. Portkey's open-source gateway (Node) in its own folder (optional row)
+PORTKEY=bench/.portkey
+if [[ "$*" != *--skip-portkey* && "${1:-}" != leak ]] && [[ ! -f $PORTKEY/node_modules/@portkey-ai/gateway/build/start-server.js ]]; then
+    if command -v npm >/dev/null 2>&1; then
+        log "installing @portkey-ai/gateway into $PORTKEY (one time)"
+        mkdir -p "$PORTKEY"
+        if ! npm install --prefix "$PORTKEY" --no-audit --no-fund @portkey-ai/gateway >bench/.portkey-install.log 2>&1; then
+            log "Portkey install failed, continuing without the Portkey row. Last lines:"
+            tail -n 15 bench/.portkey-install.log >&2 || true
+        fi
+    else
+        log "npm not found: no Portkey row (apt-get install nodejs npm to add it)"
+    fi
+fi
+
+# 5. run
 script=bench/run.py
 if [[ "${1:-}" == leak ]]; then
     shift

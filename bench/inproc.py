@@ -1,0 +1,282 @@
+"""The gateway's own cost per request, in process: no sockets, no event-loop I/O, no load generator.
+
+The app built by ``bifrost_app`` is called as an ASGI app N times in a row, with the upstream seam
+replaced by a static one that returns the bench's fixed answers at once. What is left is exactly
+the gateway's per-request work: body reading, parsing, routing, request building, response parsing
+and rendering, metrics, headers, the request log. Three ways to look at it:
+
+    .venv/bin/python bench/inproc.py                     # CPU µs per request for every pair
+    .venv/bin/python bench/inproc.py openai --profile    # + cProfile top functions (deterministic)
+    .venv/bin/python bench/inproc.py openai anthropic --callgrind   # instructions per request (valgrind)
+
+Pairs: openai (OpenAI -> OpenAI provider), openai-path (/openai/v1 drop-in path), anthropic
+(Anthropic -> OpenAI provider), to-anthropic (OpenAI -> Anthropic provider), genai (GenAI -> OpenAI),
+stream (OpenAI -> OpenAI, streamed, 25 events), anthropic-stream (Anthropic stream from the OpenAI one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import io
+import logging
+import os
+import pstats
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import (
+    ANTHROPIC_HEADERS,
+    OPENAI_HEADERS,
+    anthropic_message_body,
+    anthropic_request,
+    chat_completion_body,
+    genai_request,
+    openai_request,
+    sse_chunks,
+)
+
+from bifrost_asgi.asgi.app import bifrost_app
+from bifrost_asgi.providers.base import UpstreamRequest, UpstreamResponse
+from bifrost_asgi.upstream.base import Timeouts
+
+
+class _Stream:
+    status = 200
+    headers: Mapping[str, str] = {"content-type": "text/event-stream"}
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = chunks
+
+    async def chunks(self) -> Any:
+        for chunk in self._chunks:
+            yield chunk
+
+    async def read(self) -> bytes:
+        return b"".join(self._chunks)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class StaticUpstream:
+    """Answers every call at once: the OpenAI body for OpenAI URLs, the Anthropic one for Anthropic's."""
+
+    def __init__(self) -> None:
+        self.openai = UpstreamResponse(200, {"content-type": "application/json"}, chat_completion_body())
+        self.anthropic = UpstreamResponse(200, {"content-type": "application/json"}, anthropic_message_body())
+        self.sse = sse_chunks()
+
+    async def send(self, request: UpstreamRequest, timeouts: Timeouts) -> UpstreamResponse:
+        return self.anthropic if "/messages" in request.url else self.openai
+
+    async def open(self, request: UpstreamRequest, timeouts: Timeouts) -> _Stream:
+        return _Stream(self.sse)
+
+    async def aclose(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Pair:
+    path: str
+    body: bytes
+    headers: Mapping[str, str]
+    expect: bytes  # a byte string the 200 answer must contain
+
+
+PAIRS: dict[str, Pair] = {
+    "openai": Pair("/v1/chat/completions", openai_request("openai/gpt-4o-mini"), OPENAI_HEADERS, b'"choices"'),
+    "openai-path": Pair("/openai/v1/chat/completions", openai_request("gpt-4o-mini"), OPENAI_HEADERS, b'"choices"'),
+    "anthropic": Pair(
+        "/anthropic/v1/messages", anthropic_request("openai/gpt-4o-mini"), ANTHROPIC_HEADERS, b'"type":"message"'
+    ),
+    "to-anthropic": Pair(
+        "/v1/chat/completions", openai_request("anthropic/claude-3-5-haiku-latest"), OPENAI_HEADERS, b'"choices"'
+    ),
+    "genai": Pair(
+        "/genai/v1beta/models/openai/gpt-4o-mini:generateContent", genai_request(), OPENAI_HEADERS, b'"candidates"'
+    ),
+    "stream": Pair(
+        "/v1/chat/completions", openai_request("openai/gpt-4o-mini", stream=True), OPENAI_HEADERS, b"[DONE]"
+    ),
+    "anthropic-stream": Pair(
+        "/anthropic/v1/messages",
+        anthropic_request("openai/gpt-4o-mini", stream=True),
+        ANTHROPIC_HEADERS,
+        b"message_stop",
+    ),
+}
+
+DEFAULT_N = 5000
+CONFIG = {
+    "providers": {
+        "openai": {"keys": [{"value": "sk-bench", "models": [], "weight": 1.0}]},
+        "anthropic": {"keys": [{"value": "sk-ant-bench", "models": [], "weight": 1.0}]},
+    }
+}
+
+
+def build_app(config: Mapping[str, Any] | None = None) -> Any:
+    app = bifrost_app(config=dict(config or CONFIG))
+    gateway = app.state.gateway
+    gateway.upstream = gateway.router.upstream = StaticUpstream()
+    return app
+
+
+class Driver:
+    """Calls the ASGI app the way uvicorn does: one scope, one body message, collect what it sends."""
+
+    def __init__(self, app: Any, pair: Pair) -> None:
+        self.app = app
+        self.pair = pair
+        path, _, query = pair.path.partition("?")
+        self.raw_headers = [(k.lower().encode(), v.encode()) for k, v in pair.headers.items()]
+        self.raw_headers.append((b"content-length", str(len(pair.body)).encode()))
+        self.path = path
+        self.query = query.encode()
+
+    async def one(self) -> bytes:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": self.path,
+            "raw_path": self.path.encode(),
+            "root_path": "",
+            "query_string": self.query,
+            "headers": self.raw_headers,
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8080),
+            "state": {},
+        }
+        sent = False
+        body = self.pair.body
+        parts: list[bytes] = []
+        status = 0
+        done = asyncio.Event()
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await done.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                parts.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    done.set()
+
+        await self.app(scope, receive, send)
+        out = b"".join(parts)
+        if status != 200 or self.pair.expect not in out:
+            raise RuntimeError(f"{self.pair.path}: HTTP {status}: {out[:300]!r}")
+        return out
+
+
+async def run(driver: Driver, n: int) -> None:
+    one = driver.one
+    for _ in range(n):
+        await one()
+
+
+def measure(name: str, n: int, warmup: int, log_level: str) -> float:
+    """CPU µs per request (process time) over ``n`` requests after ``warmup``."""
+    logging.basicConfig(level=getattr(logging, log_level.upper()))
+    app = build_app()
+    driver = Driver(app, PAIRS[name])
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(run(driver, warmup))
+        gc.collect()
+        t0 = time.process_time()
+        loop.run_until_complete(run(driver, n))
+        return (time.process_time() - t0) / n * 1e6
+    finally:
+        loop.close()
+
+
+def profile(name: str, n: int, warmup: int, top: int) -> str:
+    app = build_app()
+    driver = Driver(app, PAIRS[name])
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(run(driver, warmup))
+    prof = cProfile.Profile()
+    prof.enable()
+    loop.run_until_complete(run(driver, n))
+    prof.disable()
+    loop.close()
+    out = io.StringIO()
+    stats = pstats.Stats(prof, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
+def instructions(name: str, n: int, warmup: int) -> float:
+    """Instructions per request: two runs under callgrind (n and 2n requests after the same warm-up),
+    the difference divided by n, so start-up, imports and the warm-up cancel out."""
+    counts = []
+    for count in (n, 2 * n):
+        with tempfile.TemporaryDirectory() as tmp:
+            argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out", sys.executable]
+            argv += [__file__, name, "-n", str(count), "--warmup", str(warmup)]
+            env = {**os.environ, "PYTHONHASHSEED": "0"}
+            done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=1800, check=False)
+        found = re.search(r"Collected : (\d+)", done.stderr)
+        if done.returncode != 0 or not found:
+            raise RuntimeError(f"callgrind run failed ({done.returncode}): {done.stderr[-2000:]}")
+        counts.append(int(found.group(1)))
+    return (counts[1] - counts[0]) / n
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("pairs", nargs="*", default=list(PAIRS), help=f"which pairs (default all: {', '.join(PAIRS)})")
+    p.add_argument("-n", type=int, default=DEFAULT_N, help=f"measured requests per pair (default {DEFAULT_N})")
+    p.add_argument("--warmup", type=int, default=500)
+    p.add_argument("--log-level", default="warning", help="root log level (info: one log line per request)")
+    p.add_argument("--profile", action="store_true", help="print cProfile's top functions by own time")
+    p.add_argument("--top", type=int, default=30)
+    p.add_argument(
+        "--callgrind", action="store_true", help="instructions per request under valgrind (-n defaults to 300)"
+    )
+    p.add_argument("--gc", choices=["tuned", "default"], default="tuned", help="the CLI's GC settings or CPython's")
+    a = p.parse_args()
+    if a.gc == "tuned":
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, *gc.get_threshold()[1:])
+    for name in a.pairs:
+        if name not in PAIRS:
+            p.error(f"unknown pair {name!r}; choose from {', '.join(PAIRS)}")
+        if a.callgrind:
+            n = a.n if a.n != DEFAULT_N else 300
+            print(f"{name:<18} {instructions(name, n, min(a.warmup, 100)):12,.0f} instructions per request", flush=True)
+        elif a.profile:
+            print(f"== {name}\n{profile(name, a.n, a.warmup, a.top)}")
+        else:
+            print(f"{name:<18} {measure(name, a.n, a.warmup, a.log_level):8.1f} µs CPU per request", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
