@@ -32,12 +32,13 @@ from .errors import (
 from .governance.admission import Estimate
 from .governance.setup import build_governance
 from .neutral import CONTENT_EVENTS, ChatRequest, StreamFailure, UsageUpdate
+from .observability.log_output import ensure_log_output
 from .observability.metrics import Metrics
 from .observability.request_log import Redactor, RequestLogger, RequestRecord, SecretRedactingFilter, request_id_from
 from .providers.registry import create_provider
 from .replies import JsonReply, RelayChunks, Reply, StreamReply
 from .routing.cooldown import Cooldowns
-from .routing.plan import Planner
+from .routing.plan import NO_PROVIDERS_FIX, Planner
 from .routing.queues import ProviderQueue
 from .routing.router import EventStream, ProviderRuntime, RequestContext, Router
 from .store import KeyValueStore, open_store
@@ -90,6 +91,7 @@ class Gateway:
         # Streams being relayed (by id): shutdown ends the ones that outlive the grace period.
         self._streams: dict[int, EventStream] = {}
         self._aborting = False
+        self._used = False  # the first request sets up log output and warns about an empty config
         self.max_body_bytes = int(settings.client.max_request_body_size_mb * 1024 * 1024)
         providers = self._provider_runtimes(settings)
         self.upstream = upstream or self._default_upstream(settings, transport)
@@ -230,6 +232,8 @@ class Gateway:
             custom_labels=self.metrics.custom_label_values(call.headers),
         )
         exchange = _Exchange(route, method, dialect.name, self.clock(), ctx)
+        if not self._used:
+            self._first_use()
         self._enter()
         self.metrics.inc_in_flight(exchange.dialect)
         handed_over = False
@@ -255,6 +259,15 @@ class Gateway:
         finally:
             if not handed_over:
                 self._finish(exchange)
+
+    def _first_use(self) -> None:
+        """Once, at the first request (the host's logging is set up by then): make the request
+        line visible, and say so when no provider is configured."""
+        self._used = True
+        if self.settings.client.enable_logging:
+            ensure_log_output(json=self.settings.client.log_json)
+        if not self.settings.providers:
+            logger.warning("no providers are configured: every request fails. %s", NO_PROVIDERS_FIX)
 
     def error_reply(
         self, dialect: Dialect, error: GatewayError, *, route: str, method: str, headers: Mapping[str, str]
@@ -309,7 +322,7 @@ class Gateway:
     ) -> JsonReply:
         if operation == "model":
             wanted = call.path_params.get("model_id") or call.path_params.get("model") or ""
-            matches = [m for m in models if wanted in (m.id, f"{m.provider}/{m.id}", f"models/{m.id}")]
+            matches = [m for m in models if wanted in (m.id, f"models/{m.id}", m.listed_id(None))]
             if not matches:
                 raise NotFoundError(f"model '{wanted}' is not served by any configured provider", param="model")
             models = matches[:1]

@@ -226,9 +226,10 @@ class _Sniffing:
 
 
 def _paths(prefix: str, name: str, spec: RouteSpec) -> list[str]:
-    """The OpenAI SDK's base URL already ends in /v1: its routes are served without it too."""
+    """The OpenAI SDK's base URL may or may not end in /v1: its routes are served without it too,
+    at the root as well (so an app mounted at /openai serves base_url ``.../openai``)."""
     paths = [prefix + spec.path]
-    if prefix and name == "openai" and spec.path.startswith("/v1/"):
+    if name == "openai" and spec.path.startswith("/v1/"):
         paths.append(prefix + spec.path[3:])
     return paths
 
@@ -321,16 +322,18 @@ def bifrost_app(
 ) -> Starlette:
     """The gateway as an ASGI app.
 
-    ``settings`` or ``config`` (a config.json path or a dict in that shape; default: ``BIFROST_CONFIG``
-    and the environment) configure it; ``transport`` is an httpx-style async transport for upstream
-    calls (tests, proxies); ``registry`` a prometheus ``CollectorRegistry`` (default: a new one).
+    ``settings`` or ``config`` (a config.json path or a dict in that shape) configure it; without
+    either, the same ``BIFROST_*`` settings as the command apply (``BIFROST_DEMO=1``,
+    ``BIFROST_CONFIG``, ``BIFROST_APP_DIR``, overrides, providers detected from vendor keys).
+    ``transport`` is an httpx-style async transport for upstream calls (tests, proxies);
+    ``registry`` a prometheus ``CollectorRegistry`` (default: a new one).
     Works mounted (no lifespan needed); when a lifespan runs, shutdown drains and closes clients.
     The gateway object is at ``app.state.gateway``.
     """
     if settings is None:
-        from ..config.loading import load_settings
+        from ..config.loading import settings_from_environment
 
-        settings = load_settings(config)
+        settings = settings_from_environment(config)
     elif config is not None:
         raise TypeError("pass either settings or config, not both")
     gateway = Gateway(settings, transport=transport, registry=registry)

@@ -67,7 +67,7 @@ def _created_at(created: int) -> str:
 
 
 def _model_object(model: ModelInfo) -> dict[str, Any]:
-    model_id = model.id if model.provider == "anthropic" else f"{model.provider}/{model.id}"
+    model_id = model.listed_id("anthropic")
     return {
         "type": "model",
         "id": model_id,

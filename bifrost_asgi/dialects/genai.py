@@ -35,19 +35,22 @@ from .genai_request import parse_generate_request
 from .genai_stream import GenAIStreamRenderer
 
 VERSIONS = ("v1", "v1beta", "v1alpha")
+#: Path prefixes served: each API version, and none (litellm's ``gemini/`` provider with
+#: ``api_base=http://host/genai`` calls ``/genai/models/...``), which is served as v1beta.
+_PREFIXES = (*(f"/{version}" for version in VERSIONS), "")
 
 
 def _routes() -> tuple[RouteSpec, ...]:
     routes: list[RouteSpec] = []
-    for version in VERSIONS:
-        model = f"/{version}/models/{{model:path}}"
+    for prefix in _PREFIXES:
+        model = f"{prefix}/models/{{model:path}}"
         routes += [
             RouteSpec("POST", f"{model}:generateContent", "chat"),
             RouteSpec("POST", f"{model}:streamGenerateContent", "chat", {"stream": True}),
             RouteSpec("POST", f"{model}:countTokens", "count_tokens"),
             RouteSpec("POST", f"{model}:embedContent", "embeddings"),
             RouteSpec("POST", f"{model}:batchEmbedContents", "embeddings", {"batch": True}),
-            RouteSpec("GET", f"/{version}/models", "models"),
+            RouteSpec("GET", f"{prefix}/models", "models"),
             RouteSpec("GET", model, "model", {"single": True}),
         ]
     return tuple(routes)
@@ -150,7 +153,7 @@ def _same(items: list[tuple[Mapping[str, Any], str]], camel: str, snake: str, re
 
 
 def _model_entry(model: ModelInfo, home: str) -> dict[str, Any]:
-    model_id = model.id if model.provider == home else f"{model.provider}/{model.id}"
+    model_id = model.listed_id(home)
     methods = ["generateContent", "streamGenerateContent", "countTokens"]
     if "embed" in model.id:
         methods = ["embedContent", "batchEmbedContents"]

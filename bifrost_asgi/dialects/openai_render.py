@@ -171,7 +171,7 @@ def render_embeddings(response: EmbeddingResponse, request: EmbeddingRequest) ->
 
 
 def _model_object(model: ModelInfo, default_provider: str | None) -> dict[str, Any]:
-    model_id = model.id if model.provider == default_provider else f"{model.provider}/{model.id}"
+    model_id = model.listed_id(default_provider)
     return {"id": model_id, "object": "model", "created": model.created, "owned_by": model.provider}
 
 

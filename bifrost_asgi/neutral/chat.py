@@ -248,7 +248,14 @@ class CountTokensRequest:
 
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
-    id: str  # the upstream model name (no provider prefix)
+    id: str  # the upstream model name (no provider prefix), or the alias
     provider: str
     created: int = 0
     display_name: str | None = None
+    # A name the gateway resolves itself (a ``routing.aliases`` entry): listed as it is, never as
+    # ``provider/id``; ``provider`` is its first target's.
+    alias: bool = False
+
+    def listed_id(self, home: str | None) -> str:
+        """The id a client sends: bare on the provider's own route and for aliases, else ``provider/id``."""
+        return self.id if self.alias or self.provider == home else f"{self.provider}/{self.id}"

@@ -20,7 +20,8 @@ from ..config.settings import (
     RouteTarget,
     RoutingConfig,
 )
-from ..errors import InvalidRequestError
+from ..errors import InvalidRequestError, ServiceUnavailableError
+from ..neutral import ModelInfo
 
 KNOWN_PROVIDERS = STANDARD_PROVIDERS | UNSUPPORTED_BIFROST_PROVIDERS
 
@@ -38,6 +39,13 @@ _FAMILIES: tuple[tuple[str, str], ...] = (
     ("grok-", "xai"), ("deepseek-", "deepseek"), ("sonar", "perplexity"),
     ("llama3", "cerebras"),
 )  # fmt: skip
+
+
+NO_PROVIDERS_FIX = (
+    "Fix: give the gateway a configuration (bifrost_app(config=\"config.json\"), BIFROST_CONFIG=config.json "
+    "or bifrost-asgi --config config.json), set a vendor key such as OPENAI_API_KEY in its environment, "
+    "or set BIFROST_DEMO=1 for the offline demo"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +73,14 @@ class Planner:
     def provider_names(self) -> list[str]:
         return list(self._providers)
 
+    def alias_models(self) -> list[ModelInfo]:
+        """One entry per ``routing.aliases`` name a client can send, owned by its first target's provider."""
+        return [
+            ModelInfo(id=name, provider=targets[0].target.partition("/")[0], alias=True)
+            for name, targets in self._routing.aliases.items()
+            if targets
+        ]
+
     def plan(
         self,
         model: str,
@@ -74,6 +90,12 @@ class Planner:
         rng: random.Random,
     ) -> list[Target]:
         """Primary target first, then the request's fallbacks, then configured default fallbacks."""
+        if not self._providers:
+            raise ServiceUnavailableError(
+                f"no providers are configured, so no model can be served. {NO_PROVIDERS_FIX}",
+                code="no_providers_configured",
+                kind="api_error",
+            )
         if not model:
             raise InvalidRequestError("model: required, e.g. 'openai/gpt-4o-mini'", param="model")
         targets = self._primary(model, default_provider, rng)

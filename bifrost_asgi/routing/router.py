@@ -284,10 +284,10 @@ class Router:
         return await self._run(targets[:1], ctx, "count_tokens", call, None)
 
     async def list_models(self, ctx: RequestContext) -> list[ModelInfo]:
-        """Models of every configured provider: the upstream's list where it answers, else the
-        models named in the provider's keys."""
+        """Every name a client can send: the aliases, then each configured provider's models (the
+        upstream's list where it answers, plus the models named in its keys)."""
         results = await asyncio.gather(*(self._models_of(rt, ctx) for rt in self.providers.values()))
-        return [model for models in results for model in models]
+        return [*self.planner.alias_models(), *(model for models in results for model in models)]
 
     # ------------------------------------------------------------------ machinery
 

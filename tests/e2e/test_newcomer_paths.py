@@ -1,0 +1,209 @@
+"""The first hour of a new user: the README's mounting snippet with no configuration, the request
+log line under every server, the OpenAI SDK at both base URLs when mounted at /openai, models a
+client can call are models it can list, and GenAI paths without a version (litellm's ``gemini/``)."""
+
+from __future__ import annotations
+
+import logging
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import openai
+import pytest
+from fastapi import FastAPI
+
+from bifrost_asgi import bifrost_app
+from tests.support import FakeProvider, fake_text, run_server
+from tests.support.processes import free_port, serve_command
+
+pytestmark = pytest.mark.e2e
+
+HELLO: Any = [{"role": "user", "content": "hello"}]
+FASTAPI_APP = """
+from fastapi import FastAPI
+from bifrost_asgi import bifrost_app
+
+gateway = bifrost_app()
+app = FastAPI()
+app.mount("/openai", gateway)
+"""
+
+
+def sdk(url: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=url, api_key="sk-client-side", max_retries=0)
+
+
+def request_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if "request_id=" in line and "status=" in line]
+
+
+# --------------------------------------------------------------------------- 4: mounted with no configuration
+
+
+@pytest.fixture
+def no_config(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in ("BIFROST_CONFIG", "BIFROST_DEMO", "BIFROST_APP_DIR", "OPENAI_API_KEY", "ANTHROPIC_API_KEY",
+                 "GEMINI_API_KEY", "GOOGLE_API_KEY", "MISTRAL_API_KEY", "GROQ_API_KEY"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    yield
+
+
+def test_mounted_with_no_configuration_says_so_with_the_fix(
+    no_config: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    host = FastAPI()
+    host.mount("/openai", bifrost_app())
+    with caplog.at_level(logging.WARNING, logger="bifrost_asgi"), run_server(host) as server:
+        client = sdk(server.url + "/openai/v1")
+        for _ in range(2):
+            with pytest.raises(openai.InternalServerError) as raised:
+                client.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+            assert raised.value.status_code == 503
+            message = str(raised.value)
+            assert "no providers are configured" in message and "cannot tell" not in message
+            assert "BIFROST_DEMO=1" in message and "OPENAI_API_KEY" in message
+    warnings = [r for r in caplog.records if r.name == "bifrost_asgi" and "no providers are" in r.getMessage()]
+    assert len(warnings) == 1  # once, at first use
+
+
+def test_bifrost_app_honours_bifrost_demo(no_config: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BIFROST_DEMO", "1")
+    host = FastAPI()
+    host.mount("/openai", bifrost_app())
+    with run_server(host) as server:
+        answer = sdk(server.url + "/openai/v1").chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    assert answer.choices[0].message.content == "Echo: hello"
+
+
+# --------------------------------------------------------------------------- 5: the request log line
+
+
+def test_request_line_under_uvicorn_factory() -> None:
+    port = free_port()
+    argv = ["{python}", "-m", "uvicorn", "--factory", "bifrost_asgi.cli:create_app_from_env", "--port", str(port)]
+    with serve_command(argv, port, env={"BIFROST_DEMO": "1"}) as served:
+        sdk(served.url + "/v1").chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    (line,) = request_lines(served.output)
+    assert "route=/v1/chat/completions" in line and "status=200" in line and "provider=mock" in line
+
+
+def test_request_line_under_gunicorn() -> None:
+    port = free_port()
+    argv = ["{python}", "-m", "gunicorn", "-w", "1", "-k", "uvicorn_worker.UvicornWorker",
+            "-b", f"127.0.0.1:{port}", "bifrost_asgi.cli:create_app_from_env()"]  # fmt: skip
+    with serve_command(argv, port, env={"BIFROST_DEMO": "1"}) as served:
+        sdk(served.url + "/openai").chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    (line,) = request_lines(served.output)
+    assert "route=/openai/chat/completions" in line and "status=200" in line
+
+
+def test_request_line_from_the_readme_fastapi_snippet(tmp_path: Path) -> None:
+    """The README's snippet in a fresh app, under plain ``uvicorn module:app``: logging unconfigured
+    by the host, so the gateway's own handler writes the line."""
+    (tmp_path / "hostapp.py").write_text(textwrap.dedent(FASTAPI_APP))
+    port = free_port()
+    argv = ["{python}", "-m", "uvicorn", "hostapp:app", "--app-dir", str(tmp_path), "--port", str(port)]
+    with serve_command(argv, port, env={"BIFROST_DEMO": "1"}) as served:
+        sdk(served.url + "/openai").chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    (line,) = request_lines(served.output)
+    assert "route=/openai/chat/completions" in line or "route=/chat/completions" in line
+
+
+def test_request_line_reaches_the_hosts_handlers(fake_provider: FakeProvider, caplog: pytest.LogCaptureFixture) -> None:
+    """A host with logging configured (pytest's handlers on the root logger): the line goes there,
+    at INFO, although the root logger stays at WARNING."""
+    config = {"providers": {"openai": {"keys": [{"value": "sk-x"}], "network_config": {"base_url": fake_provider.url}}}}
+    host = FastAPI()
+    host.mount("/llm", bifrost_app(config=config))
+    with run_server(host) as server:
+        sdk(server.url + "/llm/v1").chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    lines = [r for r in caplog.records if r.name == "bifrost_asgi.requests"]
+    assert len(lines) == 1 and lines[0].levelno == logging.INFO
+    own = [h for h in logging.getLogger("bifrost_asgi").handlers if h.get_name() == "bifrost-asgi-default"]
+    assert own == []
+
+
+# --------------------------------------------------------------------------- 7: mounted at /openai
+
+
+def test_mounted_at_openai_serves_both_sdk_base_urls(fake_provider: FakeProvider) -> None:
+    config = {"providers": {"openai": {"keys": [{"value": "sk-x"}], "network_config": {"base_url": fake_provider.url}}}}
+    host = FastAPI()
+    host.mount("/openai", bifrost_app(config=config))
+    with run_server(host) as server:
+        for base in ("/openai/v1", "/openai"):
+            client = sdk(server.url + base)
+            answer = client.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+            assert answer.choices[0].message.content == fake_text("openai", "hello")
+            streamed = client.chat.completions.create(model="gpt-4o-mini", messages=HELLO, stream=True)
+            assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == answer.choices[
+                0
+            ].message.content
+            assert client.embeddings.create(model="text-embedding-3-small", input="hi").data
+            assert [m.id for m in client.models.list()]
+
+
+def test_standalone_root_paths_without_v1(fake_provider: FakeProvider) -> None:
+    config = {"providers": {"openai": {"keys": [{"value": "sk-x"}], "network_config": {"base_url": fake_provider.url}}}}
+    with run_server(bifrost_app(config=config)) as server:
+        for base in ("", "/v1", "/openai", "/openai/v1"):
+            answer = sdk(server.url + base).chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+            assert answer.choices[0].message.content == fake_text("openai", "hello")
+
+
+# --------------------------------------------------------------------------- 8: models a client can call
+
+
+def test_demo_lists_and_retrieves_every_name_a_client_can_send(
+    no_config: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BIFROST_DEMO", "1")
+    with run_server(bifrost_app()) as server:
+        for base in ("/openai", "/v1"):
+            client = sdk(server.url + base)
+            listed = {m.id for m in client.models.list()}
+            assert {"gpt-4o-mini", "claude-3-sonnet-20240229", "gemini-2.0-flash"} <= listed
+            for name in ("gpt-4o-mini", "claude-3-sonnet-20240229"):
+                assert client.models.retrieve(name).id == name
+                client.chat.completions.create(model=name, messages=HELLO)
+        anthropic_list = httpx2.get(server.url + "/anthropic/v1/models").json()
+        assert "claude-3-sonnet-20240229" in {m["id"] for m in anthropic_list["data"]}
+        genai_list = httpx2.get(server.url + "/genai/v1beta/models").json()
+        assert "models/gemini-2.0-flash" in {m["name"] for m in genai_list["models"]}
+        missing = httpx2.get(server.url + "/v1/models/no-such-model")
+        assert missing.status_code == 404
+
+
+def test_key_models_are_listed_and_retrievable(fake_provider: FakeProvider) -> None:
+    config = {"providers": {"openai": {"keys": [{"value": "sk-x", "models": ["my-finetune"]}],
+                                       "network_config": {"base_url": fake_provider.url}}},
+              "routing": {"aliases": {"smart": [{"target": "openai/gpt-4o-mini"}]}}}  # fmt: skip
+    with run_server(bifrost_app(config=config)) as server:
+        client = sdk(server.url + "/v1")
+        listed = {m.id for m in client.models.list()}
+        assert {"smart", "openai/my-finetune"} <= listed
+        assert client.models.retrieve("smart").owned_by == "openai"
+        assert client.models.retrieve("my-finetune").id == "openai/my-finetune"
+        assert client.models.retrieve("openai/my-finetune").id == "openai/my-finetune"
+
+
+# --------------------------------------------------------------------------- 9: GenAI without a version
+
+
+def test_genai_paths_without_a_version_are_v1beta(fake_provider: FakeProvider) -> None:
+    config = {"providers": {"gemini": {"keys": [{"value": "gm-key"}], "network_config": {
+        "base_url": fake_provider.url + "/v1beta"}}}}  # fmt: skip
+    body = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}
+    with run_server(bifrost_app(config=config)) as server:
+        plain = httpx2.post(server.url + "/genai/models/gemini-2.5-flash:generateContent", json=body)
+        assert plain.status_code == 200, plain.text
+        assert plain.json()["candidates"][0]["content"]["parts"][0]["text"] == fake_text("gemini", "hello")
+        streamed = httpx2.post(server.url + "/genai/models/gemini-2.5-flash:streamGenerateContent?alt=sse", json=body)
+        assert streamed.status_code == 200 and streamed.text.startswith("data: ")
+        counted = httpx2.post(server.url + "/genai/models/gemini-2.5-flash:countTokens", json=body)
+        assert counted.status_code == 200 and "totalTokens" in counted.json()
+        assert httpx2.get(server.url + "/genai/models").status_code == 200
+    assert "/v1beta/models/gemini-2.5-flash:generateContent" in fake_provider.matching(":generateContent")[0].path
