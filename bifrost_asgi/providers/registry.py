@@ -15,6 +15,7 @@ from .compat import PRESETS, compat_provider
 from .gemini import GeminiProvider
 from .openai import OpenAIProvider
 from .openai_build import Compat
+from .vertex import VertexProvider
 
 MOCK_BASE_URL = "mock://mock"
 
@@ -44,6 +45,7 @@ FACTORIES: Mapping[str, Callable[[str, ProviderConfig], Provider]] = MappingProx
         "gemini": GeminiProvider,
         "azure": AzureProvider,
         "bedrock": BedrockProvider,
+        "vertex": VertexProvider,
         "mock": _mock,
         **dict.fromkeys(PRESETS, compat_provider),
     }

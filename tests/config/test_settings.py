@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -231,3 +232,21 @@ def test_log_level_is_checked() -> None:
     assert validate({"log_level": "WARNING"}).log_level == "warning"
     with pytest.raises(ValidationError, match="log_level"):
         validate({"log_level": "loud"})
+
+
+def test_cloud_key_secrets_are_listed_for_masking() -> None:
+    body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"
+    private_key = f"-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n"
+    credentials = json.dumps({"type": "service_account", "private_key": private_key, "client_email": "a@b"})
+    key = KeyConfig.model_validate(
+        {
+            "bedrock_key_config": {"access_key": "AKIA1", "secret_key": "env.AWS_SECRET", "session_token": "tok-123"},
+            "vertex_key_config": {"project_id": "p", "auth_credentials": credentials},
+        },
+        context={"environ": {"AWS_SECRET": "aws-secret-value"}},
+    )
+    secrets = key.secret_values()
+    assert {"aws-secret-value", "tok-123", credentials, private_key} <= set(secrets)
+    assert json.dumps(private_key)[1:-1] in secrets  # as it appears inside JSON text
+    assert "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7" in secrets
+    assert key.has_credentials and not KeyConfig().has_credentials

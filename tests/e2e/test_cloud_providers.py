@@ -39,13 +39,16 @@ from tests.support import (
     fake_tool_result_text,
     run_gateway,
 )
+from tests.support.cloud_auth import ServiceAccount
 from tests.support.fake_cloud import FAKE_AWS, FAKE_AWS_TEMPORARY, FAKE_BEDROCK_API_KEY
 
 pytestmark = pytest.mark.e2e
 
 BEDROCK_CLAUDE = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
-MODELS = {"bedrock": "bedrock/claude-sonnet"}
-VENDOR_TEXT = {"bedrock": "bedrock"}
+VERTEX_CLAUDE = "claude-sonnet-4-5@20250929"
+MODELS = {"bedrock": "bedrock/claude-sonnet", "vertex-gemini": "vertex/gemini-2.5-flash",
+          "vertex-claude": f"vertex/{VERTEX_CLAUDE}"}  # fmt: skip
+VENDOR_TEXT = {"bedrock": "bedrock", "vertex-gemini": "gemini", "vertex-claude": "anthropic"}
 
 
 def bedrock_config(fake: FakeProvider, **key: Any) -> dict[str, Any]:
@@ -58,8 +61,17 @@ def bedrock_config(fake: FakeProvider, **key: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def vertex_config(fake: FakeProvider, credentials: dict[str, Any] | None = None) -> dict[str, Any]:
+    info = credentials or fake.cloud.service_account(fake.url + "/token").info
+    return {
+        "keys": [{"vertex_key_config": {"project_id": "fake-project", "region": "us-east5",
+                                        "auth_credentials": json.dumps(info)}}],
+        "network_config": {"base_url": fake.url},
+    }  # fmt: skip
+
+
 def gateway_config(fake: FakeProvider) -> dict[str, Any]:
-    return {"providers": {"bedrock": bedrock_config(fake)}}
+    return {"providers": {"bedrock": bedrock_config(fake), "vertex": vertex_config(fake)}}
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +136,30 @@ def _check_bedrock_upstream(fake: FakeProvider, scenario: str) -> None:
         assert result["toolResult"]["content"] == [{"text": RESULT}]
 
 
-UPSTREAM_CHECKS = {"bedrock": _check_bedrock_upstream}
+def _check_vertex_upstream(fake: FakeProvider, scenario: str, publisher: str) -> None:
+    (rec,) = [r for r in fake.requests if r.vendor == "vertex"][-1:]
+    streamed = scenario in ("stream", "streamed_tool_call")
+    base = f"/v1/projects/fake-project/locations/us-east5/publishers/{publisher}/models/"
+    assert rec.headers["authorization"].startswith("Bearer ya29.fake-")
+    assert not any(CLIENT_KEY in v for v in rec.headers.values())
+    body = rec.json
+    if publisher == "google":
+        method = "streamGenerateContent" if streamed else "generateContent"
+        assert rec.path == f"{base}gemini-2.5-flash:{method}"
+        assert rec.query.get("alt") == ("sse" if streamed else None)
+        assert "model" not in body and body["contents"][0]["role"] == "user"
+        assert bool(body.get("tools")) == (scenario not in ("plain", "stream"))
+        return
+    assert rec.path == f"{base}{VERTEX_CLAUDE}:{'streamRawPredict' if streamed else 'rawPredict'}"
+    assert "model" not in body and body["anthropic_version"] == "vertex-2023-10-16"
+    assert bool(body.get("tools")) == (scenario not in ("plain", "stream"))
+
+
+UPSTREAM_CHECKS = {
+    "bedrock": _check_bedrock_upstream,
+    "vertex-gemini": lambda fake, scenario: _check_vertex_upstream(fake, scenario, "google"),
+    "vertex-claude": lambda fake, scenario: _check_vertex_upstream(fake, scenario, "anthropic"),
+}
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -251,3 +286,38 @@ def test_bedrock_embeddings(fake: FakeProvider) -> None:
     titan_body = json.loads(fake.matching("amazon.titan")[0].body)
     assert titan_body == {"inputText": "hello", "dimensions": 4, "normalize": True}
     assert json.loads(fake.matching("cohere.embed")[0].body) == {"texts": ["a", "b"], "input_type": "search_document"}
+
+
+# --------------------------------------------------------------------------- Vertex specifics
+
+
+def test_vertex_token_is_minted_once_and_reused(fake: FakeProvider, gateway: ServerHandle) -> None:
+    before = fake.cloud.issued
+    with _openai(gateway) as client:
+        for model in (MODELS["vertex-gemini"], MODELS["vertex-claude"], MODELS["vertex-gemini"]):
+            client.chat.completions.create(model=model, messages=[{"role": "user", "content": HELLO}])
+    assert fake.cloud.issued == max(before, 1)  # one token for the module's gateway, whatever ran first
+    tokens = {r.headers["authorization"] for r in fake.requests if r.vendor == "vertex"}
+    assert len(tokens) == 1
+
+
+def test_vertex_rejects_a_token_from_the_wrong_key(fake: FakeProvider) -> None:
+    """A service account whose private key is not the registered one: the token endpoint refuses
+    the assertion, the client gets a 401 that says why, and no Vertex call is made."""
+    impostor = ServiceAccount(fake.url + "/token").info  # same account name, another key pair
+    config = {"providers": {"vertex": vertex_config(fake, impostor)}}
+    with run_gateway(config) as gateway, _openai(gateway) as client, pytest.raises(openai.AuthenticationError) as info:
+        client.chat.completions.create(model=MODELS["vertex-gemini"], messages=[{"role": "user", "content": HELLO}])
+    assert "Invalid JWT Signature" in str(info.value)
+    assert impostor["private_key"].splitlines()[1] not in str(info.value)
+    assert fake.count(vendor="vertex") == 0
+
+
+def test_vertex_count_tokens_for_claude(fake: FakeProvider, clients: Clients) -> None:
+    counted = clients.anthropic.messages.count_tokens(
+        model=MODELS["vertex-claude"], messages=[{"role": "user", "content": HELLO}]
+    )
+    assert counted.input_tokens == 11
+    rec = fake.last("count-tokens")
+    assert rec.path.endswith("/publishers/anthropic/models/count-tokens:rawPredict")
+    assert rec.json["model"] == VERTEX_CLAUDE and rec.json["anthropic_version"] == "vertex-2023-10-16"

@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl, quote
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 _AUTH = re.compile(r"AWS4-HMAC-SHA256 Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})$")
 
 
@@ -167,7 +168,8 @@ class ServiceAccount:
         except Exception:
             raise AuthFailure(400, "invalid_grant", "Invalid JWT Signature.") from None
         current = now if now is not None else time.time()
-        if claims.get("iss") != self.client_email or claims.get("aud") != self.token_uri:
+        # Google wants its own token endpoint as the audience, wherever the request was sent.
+        if claims.get("iss") != self.client_email or claims.get("aud") != GOOGLE_TOKEN_AUDIENCE:
             raise AuthFailure(400, "invalid_grant", "Invalid JWT: iss or aud")
         if "https://www.googleapis.com/auth/cloud-platform" not in str(claims.get("scope", "")).split():
             raise AuthFailure(400, "invalid_scope", "the cloud-platform scope is required")
