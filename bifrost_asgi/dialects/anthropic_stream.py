@@ -9,6 +9,11 @@ and ``message_stop``.
 up front (Anthropic's own ``message_start``) lands in it; old SDKs read ``input_tokens`` only
 there. A tool-call argument fragment for a call whose block is already closed (interleaved
 parallel calls) is still sent with that block's index; the SDKs accumulate by index.
+
+From an Anthropic upstream (``UpstreamFrame`` events), the upstream's frames are written as they
+came, with only ``message_start``'s ``model`` rewritten: citations, ``citations_delta``, server
+tool blocks and their usage, and separate text blocks all survive. The neutral events that come
+alongside are then ignored, except a failure.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from ..neutral import (
     TextDelta,
     ToolCallDelta,
     ToolCallStart,
+    UpstreamFrame,
     Usage,
     UsageUpdate,
 )
@@ -37,6 +43,14 @@ BlockKind = Literal["text", "thinking", "redacted_thinking", "tool_use"]
 
 def _frame(payload: dict[str, Any]) -> bytes:
     return encode_sse(_json.dumps(payload), payload["type"])
+
+
+def _raw_frame(data: str, event: str | None) -> bytes:
+    """An upstream frame as it came (multi-line data stays multi-line)."""
+    if "\n" not in data:
+        return encode_sse(data.encode(), event)
+    head = f"event: {event}\n" if event else ""
+    return (head + "".join(f"data: {line}\n" for line in data.split("\n")) + "\n").encode()
 
 
 class AnthropicStreamRenderer:
@@ -54,8 +68,11 @@ class AnthropicStreamRenderer:
         self._next_index = 0
         self._tool_blocks: dict[int, int] = {}  # neutral tool-call index -> block index
         self._finish: Finish | None = None
+        self._relaying = False  # the upstream speaks Anthropic: its frames are written as they came
 
     def render(self, event: StreamEvent) -> bytes:
+        if self._relaying or isinstance(event, UpstreamFrame):
+            return self._relay(event)
         match event:
             case StreamStart():
                 self._id = message_id(event.id)
@@ -78,7 +95,29 @@ class AnthropicStreamRenderer:
                 return self.fail(event.error)
         return b""  # pragma: no cover - the union is exhaustive
 
+    def _relay(self, event: StreamEvent) -> bytes:
+        if isinstance(event, StreamFailure):
+            return self.fail(event.error)
+        if not isinstance(event, UpstreamFrame) or event.format != "anthropic":
+            return b""
+        self._relaying = True
+        self._started = True
+        name = event.event
+        if name == "message_start" or (name is None and '"message_start"' in event.data):
+            return self._relay_start(event.data)
+        return _raw_frame(event.data, name)
+
+    def _relay_start(self, data: str) -> bytes:
+        try:
+            payload = _json.loads(data)
+            payload["message"]["model"] = self._model
+        except (ValueError, TypeError, KeyError):
+            return _raw_frame(data, "message_start")
+        return _frame(payload)
+
     def finish(self) -> bytes:
+        if self._relaying:  # the upstream's own message_stop was relayed
+            return b""
         reason = self._finish.reason if self._finish else "stop"
         stop_sequence = self._finish.stop_sequence if self._finish else None
         delta = {

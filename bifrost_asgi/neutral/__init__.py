@@ -38,6 +38,7 @@ from .stream import (
     TextDelta,
     ToolCallDelta,
     ToolCallStart,
+    UpstreamFrame,
     UsageUpdate,
 )
 
@@ -74,6 +75,7 @@ __all__ = [
     "ToolChoice",
     "ToolResult",
     "ToolSpec",
+    "UpstreamFrame",
     "Usage",
     "UsageUpdate",
 ]

@@ -33,7 +33,8 @@ from ..streaming import SSEDecoder
 from .anthropic_build import build_body
 from .anthropic_stream import AnthropicStreamParser
 from .anthropic_wire import error_from_body, finish_reason, parse_usage
-from .base import RequestAuth, UpstreamRequest, UpstreamResponse, json_object, retry_after_seconds
+from .base import RequestAuth, StreamParser, UpstreamRequest, UpstreamResponse, json_object, retry_after_seconds
+from .relay import relaying
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -168,8 +169,8 @@ class AnthropicProvider:
             raw_format="anthropic",
         )
 
-    def stream_parser(self, request: ChatRequest, model: str) -> AnthropicStreamParser:
-        return AnthropicStreamParser(self.name, model)
+    def stream_parser(self, request: ChatRequest, model: str) -> StreamParser:
+        return relaying(AnthropicStreamParser(self.name, model), "anthropic", request.source_format)
 
     def parse_embeddings(self, response: UpstreamResponse, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
         raise UnsupportedFeatureError(f"{self.name}: anthropic has no embeddings API", provider=self.name)
