@@ -37,6 +37,7 @@ from .anthropic_wire import (
     usage_object,
 )
 from .base import Call, ErrorReply, RouteSpec
+from .paging import anthropic_page
 
 
 def _content_blocks(message: Message) -> list[dict[str, Any]]:
@@ -137,11 +138,11 @@ class AnthropicDialect:
                 wanted = call.path_params.get("model_id", "")
                 raise NotFoundError(f"model: {wanted!r} not found", param="model")
             return _json.dumps(_model_object(models[0]))
-        data = [_model_object(m) for m in models]
+        data, more = anthropic_page([_model_object(m) for m in models], call.query)
         return _json.dumps(
             {
                 "data": data,
-                "has_more": False,
+                "has_more": more,
                 "first_id": data[0]["id"] if data else None,
                 "last_id": data[-1]["id"] if data else None,
             }

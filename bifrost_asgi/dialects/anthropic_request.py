@@ -31,6 +31,7 @@ from ..neutral import (
     ToolResult,
     ToolSpec,
 )
+from .gateway_fields import with_summary, without_gateway_fields
 
 # Top-level fields that change what the model does but have no neutral equivalent.
 _UNTRANSLATABLE_FIELDS = ("container", "mcp_servers", "context_management")
@@ -411,10 +412,10 @@ def parse_request(body: Any, headers: Mapping[str, str], *, count_tokens: bool =
         tool_choice=tool_choice,
         parallel_tool_calls=parallel,
         response_format=_response_format(body, output_config),
-        reasoning=_reasoning(body, output_config),
+        reasoning=with_summary(_reasoning(body, output_config), body),
         user=_user(body),
         fallbacks=_fallbacks(body.get("fallbacks")),
-        raw={k: v for k, v in body.items() if k != "fallbacks"},
+        raw=without_gateway_fields(body),
         passthrough_headers={h: headers[h] for h in _PASSTHROUGH_HEADERS if h in headers},
         untranslatable=ctx.untranslatable,
     )

@@ -33,6 +33,7 @@ from .genai_fields import (
 from .genai_render import error_reply, render_response
 from .genai_request import parse_generate_request
 from .genai_stream import GenAIStreamRenderer
+from .paging import genai_page
 
 VERSIONS = ("v1", "v1beta", "v1alpha")
 #: Path prefixes served: each API version, and none (litellm's ``gemini/`` provider with
@@ -124,7 +125,11 @@ class GenAIDialect:
                 return _json.dumps(_model_entry(models[0], home))
             fallback = model_from_path(call.path_params)
             return _json.dumps(_model_entry(ModelInfo(id=fallback, provider=home), home))
-        return _json.dumps({"models": [_model_entry(model, home) for model in models]})
+        page, token = genai_page(models, call.query)
+        listed: dict[str, Any] = {"models": [_model_entry(model, home) for model in page]}
+        if token is not None:
+            listed["nextPageToken"] = token
+        return _json.dumps(listed)
 
     def render_error(self, error: GatewayError) -> ErrorReply:
         return error_reply(error)

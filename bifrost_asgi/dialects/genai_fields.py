@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import InvalidRequestError
+from .gateway_fields import without_gateway_fields as _without_gateway_fields
 
 
 def get(obj: Mapping[str, Any], camel: str, snake: str) -> Any:
@@ -91,7 +92,7 @@ def parse_fallbacks(body: Mapping[str, Any]) -> tuple[str, ...]:
 
 def without_gateway_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     """The body to pass through to a Gemini upstream: everything but gateway-only fields."""
-    return {key: value for key, value in body.items() if key != "fallbacks"}
+    return _without_gateway_fields(body)
 
 
 def model_from_path(path_params: Mapping[str, str]) -> str:

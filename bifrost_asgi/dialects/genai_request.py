@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..neutral import ChatRequest, Message, Reasoning, ResponseFormat, ToolChoice, ToolSpec
+from .gateway_fields import with_summary
 from .genai_contents import ContentsParser, parse_system_instruction
 from .genai_fields import (
     as_list,
@@ -91,7 +92,10 @@ def parse_generate_request(body: Any, model: str, *, stream: bool, path: str = "
         tools=tools,
         tool_choice=tool_choice,
         response_format=_parse_response_format(config, config_path, untranslatable),
-        reasoning=_parse_thinking(get(config, "thinkingConfig", "thinking_config"), f"{config_path}.thinkingConfig"),
+        reasoning=with_summary(
+            _parse_thinking(get(config, "thinkingConfig", "thinking_config"), f"{config_path}.thinkingConfig"),
+            request,
+        ),
         fallbacks=parse_fallbacks(request),
         raw=without_gateway_fields(request),
         untranslatable=untranslatable,

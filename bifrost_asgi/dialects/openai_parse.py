@@ -23,6 +23,7 @@ from ..neutral import (
     ToolChoice,
     ToolSpec,
 )
+from .gateway_fields import with_summary, without_gateway_fields
 from .openai_messages import bad, parse_messages, type_name
 
 _TOOL_CHOICE_MODES = frozenset({"none", "auto", "required"})
@@ -57,10 +58,9 @@ def parse_fallbacks(body: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def without_fallbacks(body: dict[str, Any]) -> dict[str, Any]:
-    """The body to pass through: the same dict (no copy) unless it carries ``fallbacks``."""
-    if "fallbacks" in body:
-        return {k: v for k, v in body.items() if k != "fallbacks"}
-    return body
+    """The body to pass through: the same dict (no copy) unless it carries a gateway-only field
+    (``fallbacks``, ``reasoning_summary``)."""
+    return without_gateway_fields(body)
 
 
 # ---------------------------------------------------------------------------------- scalars
@@ -280,6 +280,8 @@ def _common(
     if fields.get("user") is None and safety_identifier is not None:
         fields["user"] = safety_identifier
     include_usage = fields.pop("_include_usage", False) and fields.get("stream", False)
+    if "reasoning_summary" in body:
+        fields["reasoning"] = with_summary(fields.get("reasoning"), body)
     return ChatRequest(
         model=model,
         messages=messages,

@@ -156,15 +156,11 @@ def render_embeddings(response: EmbeddingResponse, request: EmbeddingRequest) ->
         }
         for i, vector in enumerate(response.vectors)
     ]
-    prompt_tokens = response.usage.input_tokens if response.usage is not None else 0
-    return _json.dumps(
-        {
-            "object": "list",
-            "data": data,
-            "model": request.model,
-            "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
-        }
-    )
+    body: dict[str, Any] = {"object": "list", "data": data, "model": request.model}
+    if response.usage is not None:  # an upstream that reports no counts: no usage claimed, not 0
+        prompt_tokens = response.usage.input_tokens
+        body["usage"] = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
+    return _json.dumps(body)
 
 
 # ---------------------------------------------------------------------------------- models

@@ -146,6 +146,7 @@ class Reasoning:
     budget_tokens: int | None = None
     enabled: bool | None = None
     include_thoughts: bool | None = None
+    summary: str | None = None  # "auto" | "concise" | "detailed" (Bifrost's reasoning_summary)
 
 
 @dataclass(frozen=True, slots=True)

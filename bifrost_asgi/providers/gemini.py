@@ -28,6 +28,7 @@ from ..neutral import (
     Format,
     Message,
     ModelInfo,
+    Usage,
 )
 from ..streaming import SSEDecoder
 from .base import RequestAuth, UpstreamRequest, UpstreamResponse, json_object, retry_after_seconds
@@ -176,7 +177,8 @@ class GeminiProvider:
         return GeminiStreamParser(self.name, model)
 
     def parse_embeddings(self, response: UpstreamResponse, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
-        embeddings = json_object(response.body, self.name, "batchEmbedContents").get("embeddings")
+        answer = json_object(response.body, self.name, "batchEmbedContents")
+        embeddings = answer.get("embeddings")
         vectors: list[tuple[float, ...]] = []
         for item in embeddings if isinstance(embeddings, list) else ():
             values = item.get("values") if isinstance(item, dict) else None
@@ -185,7 +187,7 @@ class GeminiProvider:
             vectors.append(tuple(float(v) for v in values))
         if not isinstance(embeddings, list):
             raise UpstreamProtocolError(f"{self.name} returned no embeddings", provider=self.name)
-        return EmbeddingResponse(model=model, vectors=tuple(vectors))
+        return EmbeddingResponse(model=model, vectors=tuple(vectors), usage=_embedding_usage(answer, embeddings))
 
     def parse_count_tokens(self, response: UpstreamResponse) -> int:
         tokens = json_object(response.body, self.name, "countTokens").get("totalTokens", 0)  # omitted when 0
@@ -231,3 +233,22 @@ class GeminiProvider:
             retry_after=retry_after,
             provider=self.name,
         )
+
+
+def _embedding_usage(answer: dict[str, Any], embeddings: list[Any]) -> Usage | None:
+    """Gemini's token statistics for an embedding call: ``usageMetadata`` when the answer has it,
+    else the per-embedding ``statistics.tokenCount`` (Vertex's shape) summed; ``None`` (usage not
+    claimed) when neither is there — never a made-up 0."""
+    metadata = answer.get("usageMetadata")
+    if isinstance(metadata, dict):
+        tokens = metadata.get("promptTokenCount", metadata.get("totalTokenCount"))
+        if isinstance(tokens, int) and not isinstance(tokens, bool):
+            return Usage(input_tokens=tokens)
+    counts = [
+        item["statistics"].get("tokenCount")
+        for item in embeddings
+        if isinstance(item, dict) and isinstance(item.get("statistics"), dict)
+    ]
+    if counts and all(isinstance(c, int | float) and not isinstance(c, bool) for c in counts):
+        return Usage(input_tokens=int(sum(counts)))
+    return None

@@ -701,3 +701,20 @@ def test_model_names_are_encoded_whole_into_the_path() -> None:
     assert model_path("../../../../_stats") == "models/..%2F..%2F..%2F..%2F_stats"
     assert model_path("models/a/b?c#d") == "models/a%2Fb%3Fc%23d"
     assert model_path("tunedModels/my-model") == "tunedModels/my-model"
+
+
+@pytest.mark.parametrize(
+    ("answer", "tokens"),
+    [
+        ({"embeddings": [{"values": [0.1]}], "usageMetadata": {"promptTokenCount": 9, "totalTokenCount": 9}}, 9),
+        ({"embeddings": [{"values": [0.1], "statistics": {"tokenCount": 4}},
+                         {"values": [0.2], "statistics": {"tokenCount": 3}}]}, 7),  # fmt: skip
+        ({"embeddings": [{"values": [0.1]}]}, None),  # no statistics: no usage claimed, never 0
+    ],
+)
+def test_embedding_usage_from_gemini_token_statistics(answer: dict[str, Any], tokens: int | None) -> None:
+    from bifrost_asgi.neutral import EmbeddingRequest
+
+    request = EmbeddingRequest(model="text-embedding-004", inputs=("a",))
+    result = PROVIDER.parse_embeddings(ok(_json.dumps(answer)), request, "text-embedding-004")
+    assert (result.usage.input_tokens if result.usage else None) == tokens
