@@ -27,7 +27,7 @@ def test_anthropic_limit_and_cursors() -> None:
 @pytest.mark.parametrize(
     ("query", "field"),
     [({"limit": "0"}, "limit"), ({"limit": "x"}, "limit"), ({"after_id": "nope"}, "after_id"),
-     ({"after_id": "m1", "before_id": "m2"}, "after_id")],  # fmt: skip
+     ({"after_id": "m1", "before_id": "m2"}, "after_id")],
 )
 def test_anthropic_bad_paging_is_a_400_naming_the_field(query: dict[str, str], field: str) -> None:
     with pytest.raises(InvalidRequestError, match=field):

@@ -40,9 +40,9 @@ def upstream_events(model: str) -> list[tuple[str, dict[str, Any]]]:
     return [
         ("message_start", {"type": "message_start", "message": message}),
         ("content_block_start", {"type": "content_block_start", "index": 0,
-                                 "content_block": {"type": "text", "text": ""}}),  # fmt: skip
+                                 "content_block": {"type": "text", "text": ""}}),
         ("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                 "delta": {"type": "text_delta", "text": "Let me search."}}),  # fmt: skip
+                                 "delta": {"type": "text_delta", "text": "Let me search."}}),
         ("content_block_stop", {"type": "content_block_stop", "index": 0}),
         ("content_block_start", {"type": "content_block_start", "index": 1, "content_block": server_tool}),
         ("content_block_delta", {"type": "content_block_delta", "index": 1,
@@ -51,14 +51,14 @@ def upstream_events(model: str) -> list[tuple[str, dict[str, Any]]]:
         ("content_block_start", {"type": "content_block_start", "index": 2, "content_block": result}),
         ("content_block_stop", {"type": "content_block_stop", "index": 2}),
         ("content_block_start", {"type": "content_block_start", "index": 3,
-                                 "content_block": {"type": "text", "text": "", "citations": []}}),  # fmt: skip
+                                 "content_block": {"type": "text", "text": "", "citations": []}}),
         ("content_block_delta", {"type": "content_block_delta", "index": 3,
-                                 "delta": {"type": "citations_delta", "citation": CITATION}}),  # fmt: skip
+                                 "delta": {"type": "citations_delta", "citation": CITATION}}),
         ("content_block_delta", {"type": "content_block_delta", "index": 3,
-                                 "delta": {"type": "text_delta", "text": "Paris."}}),  # fmt: skip
+                                 "delta": {"type": "text_delta", "text": "Paris."}}),
         ("content_block_stop", {"type": "content_block_stop", "index": 3}),
         ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                           "usage": USAGE}),  # fmt: skip
+                           "usage": USAGE}),
         ("message_stop", {"type": "message_stop"}),
     ]
 
@@ -83,7 +83,8 @@ def gateway(fake_provider: FakeProvider) -> Iterator[ServerHandle]:
                 "type": "invalid_request_error", "message": exc.message}})  # fmt: skip
 
     fake_provider.respond("/v1/messages", hook)
-    config = {"providers": {"anthropic": {"keys": [{"value": SECRET}], "network_config": {"base_url": fake_provider.url}}}}
+    provider = {"keys": [{"value": SECRET}], "network_config": {"base_url": fake_provider.url}}
+    config = {"providers": {"anthropic": provider}}
     with run_gateway(config) as handle:
         yield handle
 

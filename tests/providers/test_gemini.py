@@ -708,7 +708,7 @@ def test_model_names_are_encoded_whole_into_the_path() -> None:
     [
         ({"embeddings": [{"values": [0.1]}], "usageMetadata": {"promptTokenCount": 9, "totalTokenCount": 9}}, 9),
         ({"embeddings": [{"values": [0.1], "statistics": {"tokenCount": 4}},
-                         {"values": [0.2], "statistics": {"tokenCount": 3}}]}, 7),  # fmt: skip
+                         {"values": [0.2], "statistics": {"tokenCount": 3}}]}, 7),
         ({"embeddings": [{"values": [0.1]}]}, None),  # no statistics: no usage claimed, never 0
     ],
 )
