@@ -171,14 +171,21 @@ def report_routing(ctx: CheckContext, report: CheckReport) -> None:
 
 
 def report_mcp(ctx: CheckContext, report: CheckReport) -> None:
-    clients = ctx.settings.mcp.get("client_configs") or []
-    count = len(clients) if isinstance(clients, list) else 0
-    report.line(f"mcp: {count} client(s)")
-    if count:
-        report.warn(
-            f"mcp: {_count(count, 'client')} configured, but this version runs no MCP clients: nothing uses them",
-            'remove the "mcp" section, or keep it for a version that serves MCP tools',
-        )
+    """Each MCP client, tried once: connected (with its tool count) or why not (a warning: the
+    gateway serves without it and keeps retrying)."""
+    config = ctx.settings.mcp
+    report.line(f"mcp: {_count(len(config.client_configs), 'client')}")
+    if not config.client_configs:
+        return
+    from .mcp.check import check_clients  # imports the MCP SDK only when clients are configured
+
+    for result in check_clients(config, version=ctx.settings.version):
+        report.line(result.line)
+        if result.failed:
+            report.warn(
+                f"mcp.{result.name}: could not connect ({result.detail}); its tools are offered once it does",
+                "start the server, or fix its connection_string / stdio_config; the gateway keeps retrying",
+            )
 
 
 def report_unused_sections(ctx: CheckContext, report: CheckReport) -> None:

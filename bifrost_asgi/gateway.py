@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry
@@ -46,6 +46,9 @@ from .upstream._http import httpx
 from .upstream.base import HttpxUpstream, SchemeUpstream, Upstream
 from .upstream.limits import BodyLimits
 from .upstream.mock import MockUpstream
+
+if TYPE_CHECKING:
+    from .mcp.runtime import MCPRuntime
 
 logger = logging.getLogger("bifrost_asgi")
 
@@ -124,6 +127,7 @@ class Gateway:
         self.governance, self._governance_store = build_governance(
             settings, self.store, self.registry, clock=clock
         )
+        self.mcp = _mcp_runtime(settings, self.registry, clock)
         self._install_redaction(secrets)
 
     def _provider_runtimes(self, settings: BifrostSettings) -> dict[str, ProviderRuntime]:
@@ -178,6 +182,8 @@ class Gateway:
     @asynccontextmanager
     async def lifespan(self, app: Any = None) -> AsyncIterator[None]:
         """Compose into a host's lifespan; on exit, drain in-flight requests (bounded) and close clients."""
+        if self.mcp is not None:
+            self.mcp.start()  # connects in the background; never delays start
         try:
             yield
         finally:
@@ -205,6 +211,8 @@ class Gateway:
             await events.aclose()
 
     async def aclose(self) -> None:
+        if self.mcp is not None:
+            await self.mcp.aclose()
         await self.upstream.aclose()
         await self.store.close()
         if self._governance_store is not None:
@@ -293,6 +301,9 @@ class Gateway:
             request = dialect.parse_chat(payload, call)
             check_model_names(request.model, request.fallbacks)
             exchange.model = request.model
+            offer = self.mcp.offer(request, call.headers) if self.mcp is not None else None
+            if offer is not None:
+                request = offer.request
             if self.governance.active:
                 ctx.guard = self.governance.guard(ctx.virtual_key, ctx.request_id, _chat_estimate(request, len(body)))
             if request.stream:
@@ -484,7 +495,25 @@ class Gateway:
             }
         ready = not self.closing and any(p["ready"] for p in providers.values())
         status = "shutting_down" if self.closing else ("ready" if ready else "degraded")
-        return (200 if ready else 503), {"status": status, "in_flight": self.in_flight, "providers": providers}
+        body = {"status": status, "in_flight": self.in_flight, "providers": providers}
+        if self.mcp is not None:  # informational: a down MCP server does not make the gateway unready
+            self.mcp.start()  # a mounted app without lifespan connects on first use
+            body["mcp_clients"] = self.mcp.health()
+        return (200 if ready else 503), body
+
+
+def _mcp_runtime(
+    settings: BifrostSettings, registry: CollectorRegistry, clock: Callable[[], float]
+) -> MCPRuntime | None:
+    """The MCP runtime when MCP clients are configured (the SDK is imported only then)."""
+    if not settings.mcp.enabled_clients:
+        return None
+    from . import __version__
+    from .mcp.runtime import MCPRuntime
+
+    return MCPRuntime(
+        settings.mcp, registry=registry, allow_version=settings.version, gateway_version=__version__, clock=clock
+    )
 
 
 def _secret_values(settings: BifrostSettings) -> list[str]:
@@ -497,6 +526,10 @@ def _secret_values(settings: BifrostSettings) -> list[str]:
     for url in (settings.redis_url, settings.governance.store.url):
         if url is not None:
             secrets.append(urlsplit(url.get_secret_value()).password or "")
+    for client in settings.mcp.client_configs:
+        secrets.extend(v.get_secret_value() for v in client.headers.values())
+        if client.connection_string is not None:
+            secrets.append(client.connection_string.get_secret_value())
     return [s for s in secrets if s]
 
 

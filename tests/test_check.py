@@ -74,20 +74,22 @@ def test_one_unusable_provider_is_a_warning_with_exit_0(
     assert SECRET not in text
 
 
-def test_mcp_clients_and_ignored_sections_are_named_as_unused(
+def test_unreachable_mcp_clients_and_ignored_sections_are_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CHECK_KEY_A", SECRET)
     path = write(tmp_path, {
         "$schema": "https://www.getbifrost.ai/schema",
         "providers": {"openai": {"keys": [{"value": "env.CHECK_KEY_A"}]}},
-        "mcp": {"client_configs": [{"name": "fs", "connection_type": "stdio"}]},
+        "mcp": {"client_configs": [{"name": "fs", "connection_type": "stdio",
+                                    "stdio_config": {"command": str(tmp_path / "no-such-server")}}]},
         "plugins": [], "config_store": {"enabled": False},
     })  # fmt: skip
     status, lines = check(capsys, "--config", path)
     text = "\n".join(lines)
     assert status == 0
-    assert "mcp: 1 client configured, but this version runs no MCP clients: nothing uses them" in text
+    assert "mcp: 1 client" in lines and f"  fs: stdio ({tmp_path / 'no-such-server'}), could not connect: " in text
+    assert "mcp.fs: could not connect (" in text
     assert "section(s) accepted but not used by bifrost-asgi: config_store, plugins" in text
     assert "$schema" not in text
     assert lines[-1] == "configuration OK with 2 warnings"

@@ -51,7 +51,7 @@ def test_check_prints_providers_and_key_counts_never_values() -> None:
     assert "openai: 2 keys (1 usable);" in out
     assert "azure: 1 key (1 usable);" in out and "local-llm: keyless;" in out
     assert "https://api.openai.com, timeout 45s, max_retries 3" in out
-    assert "mcp: 1 client(s)" in out
+    assert "mcp: 1 client" in out and "  search: http (https://mcp.example.com), could not connect: " in out
     assert SECRET not in out + result.stderr
     assert "environment variable TEST_OPENAI_BACKUP is not set" in out  # listed as a warning, by name
     assert out.rstrip().splitlines()[-1].startswith("configuration OK with ")

@@ -64,9 +64,7 @@ def strip_json_comments(text: str, source: str = "config") -> str:
             return match.group()
         if kind == "open":
             line, col = _line_col(text, match.start())
-            raise ConfigError(
-                f"{source}:{line}:{col}: a /* comment is never closed\n  fix: end it with */"
-            )
+            raise ConfigError(f"{source}:{line}:{col}: a /* comment is never closed\n  fix: end it with */")
         return _NOT_NEWLINE.sub(" ", match.group())
 
     return _TOKENS.sub(replace, text)
@@ -164,7 +162,7 @@ def _env_value(raw: str, name: str) -> Any:
         raise ConfigError(
             f"environment variable {name}: invalid JSON ({getattr(exc, 'msg', 'syntax error')} at column "
             f"{getattr(exc, 'colno', '?')})\n  fix: quote keys and strings with double quotes, e.g. "
-            f"{name}='[{{\"value\": \"env.OPENAI_API_KEY\"}}]'"
+            f'{name}=\'[{{"value": "env.OPENAI_API_KEY"}}]\''
         ) from None
 
 

@@ -16,15 +16,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import re
-from collections.abc import Mapping
 from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationInfo,
@@ -35,6 +30,15 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ..governance.config import GovernanceConfig, governance_problems
+from ..mcp.config import MCPConfig, move_deprecated_client_fields
+from .values import (
+    _context,
+    _environ,
+    _Model,
+    _resolve_strings,
+    _secret_input,
+    parse_duration_ms,
+)
 
 logger = logging.getLogger("bifrost_asgi.config")
 
@@ -72,76 +76,6 @@ PROVIDER_KEY_ENV: dict[str, tuple[str, ...]] = {
     "perplexity": ("PERPLEXITY_API_KEY",),
     "cohere": ("COHERE_API_KEY", "CO_API_KEY"),
 }
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|us|µs|ns)?\s*$")
-_UNIT_MS = {"ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0, "us": 0.001, "µs": 0.001, "ns": 1e-6}
-
-
-def parse_duration_ms(value: Any) -> float:
-    """Milliseconds from an int/float (already ms) or a Go-style duration string ("500ms", "5s", "1.5s")."""
-    if isinstance(value, bool):
-        raise ValueError("expected milliseconds as a number or a duration like '500ms' or '5s'")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("must not be negative")
-        return float(value)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return float(match.group(1)) * _UNIT_MS[match.group(2) or "ms"]
-    raise ValueError(f"{value!r} is not a duration: use milliseconds (500) or a string like '500ms' or '5s'")
-
-
-def resolve_env_reference(value: str, environ: Mapping[str, str] | None = None) -> tuple[str, str | None]:
-    """``"env.NAME"`` -> (value of $NAME or "", "NAME"); anything else -> (value, None)."""
-    if value.startswith("env."):
-        name = value[4:]
-        return (environ if environ is not None else os.environ).get(name, ""), name
-    return value, None
-
-
-def _context(info: ValidationInfo) -> dict[str, Any] | None:
-    return info.context if isinstance(info.context, dict) else None
-
-
-def _environ(info: ValidationInfo) -> Mapping[str, str]:
-    ctx = _context(info)
-    environ = ctx.get("environ") if ctx else None
-    return environ if isinstance(environ, Mapping) else os.environ
-
-
-def _secret_input(value: Any, info: ValidationInfo) -> tuple[Any, str | None]:
-    """Resolve one secret-bearing input: ``"env.NAME"``, or Bifrost's exported form
-    ``{"value": ..., "env_var": "env.NAME", "from_env": true}``. Unset variables resolve to ""
-    and are reported once by name (never by value)."""
-    if isinstance(value, dict) and value and set(value) <= {"value", "env_var", "from_env", "type", "ref"}:
-        env_var = value.get("env_var")
-        if isinstance(env_var, str) and env_var and value.get("from_env", True):
-            value = env_var if env_var.startswith("env.") else f"env.{env_var}"
-        else:
-            value = value.get("value", "")
-    if not isinstance(value, str):
-        return value, None
-    resolved, name = resolve_env_reference(value, _environ(info))
-    if name is not None and not resolved:
-        ctx = _context(info)
-        missing = ctx.get("missing_env") if ctx else None
-        if isinstance(missing, set):
-            missing.add(name)
-        else:
-            logger.warning("environment variable %s is not set; settings that use env.%s stay empty", name, name)
-    return resolved, name
-
-
-def _resolve_strings(values: Any, info: ValidationInfo) -> Any:
-    """``env.`` references among the string values of a flat mapping (headers, provider meta)."""
-    if not isinstance(values, dict):
-        return values
-    return {k: _secret_input(v, info)[0] if isinstance(v, str | dict) else v for k, v in values.items()}
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class AzureKeyConfig(_Model):
@@ -434,9 +368,8 @@ IGNORED_CLIENT_FIELDS = frozenset(
         "disable_db_pings_in_health", "log_retention_days",
         "allow_direct_keys", "enable_litellm_fallbacks",
         "header_filter_config", "async_job_result_ttl", "logging_headers",
-        "hide_deleted_virtual_keys_in_filters", "whitelisted_routes", "mcp_agent_depth",
-        "mcp_tool_execution_timeout", "mcp_code_mode_binding_level", "mcp_tool_sync_interval",
-        "mcp_disable_auto_tool_inject", "mcp_enable_temp_token_auth", "mcp_external_client_url",
+        "hide_deleted_virtual_keys_in_filters", "whitelisted_routes",
+        "mcp_code_mode_binding_level", "mcp_enable_temp_token_auth", "mcp_external_client_url",
         "mcp_server_auth_mode", "oauth2_server_config", "routing_chain_max_depth", "compat",
         "allow_per_request_content_storage_override", "allow_per_request_raw_override",
         "dump_errors_in_console_logs", "webhook_config", "dual_credential_conflict_behavior",
@@ -570,7 +503,7 @@ class SettingsModel(_Model):
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     client: ClientConfig = Field(default_factory=ClientConfig)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
-    mcp: dict[str, Any] = Field(default_factory=dict)
+    mcp: MCPConfig = Field(default_factory=MCPConfig)
     #: Virtual keys, budgets, rate limits (Bifrost's section; see governance/).
     governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
     #: Bifrost's config version: 2 (default) = an empty allow-list denies; 1 = an empty list allows.
@@ -606,21 +539,10 @@ class SettingsModel(_Model):
                 out[name] = {**cfg, "keys": [{"value": f"env.{var}"}]}
         return out
 
-    @field_validator("mcp", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _mcp_env(cls, value: Any, info: ValidationInfo) -> Any:
-        if not isinstance(value, dict) or not isinstance(value.get("client_configs"), list):
-            return value
-        clients = []
-        for client in value["client_configs"]:
-            if isinstance(client, dict):
-                client = dict(client)
-                if "headers" in client:
-                    client["headers"] = _resolve_strings(client["headers"], info)
-                if isinstance(client.get("connection_string"), str):
-                    client["connection_string"] = _secret_input(client["connection_string"], info)[0]
-            clients.append(client)
-        return {**value, "client_configs": clients}
+    def _deprecated_mcp_fields(cls, data: Any) -> Any:
+        return move_deprecated_client_fields(data)
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> SettingsModel:

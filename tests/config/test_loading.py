@@ -136,7 +136,7 @@ def test_full_bifrost_config(caplog: pytest.LogCaptureFixture) -> None:
     azure_key = settings.providers["azure"].keys[0].azure_key_config
     assert azure_key is not None and azure_key.client_secret is not None
     assert azure_key.client_secret.get_secret_value() == "az-secret-value"
-    assert settings.mcp["client_configs"][0]["headers"] == {"Authorization": "Bearer mcp-token"}
+    assert settings.mcp.client_configs[0].headers["Authorization"].get_secret_value() == "Bearer mcp-token"
     assert settings.client.drop_excess_requests and settings.client.max_request_body_size_mb == 10
     assert settings.providers["local-llm"].keys == [] and "ollama" in settings.providers
     assert all(v not in caplog.text for v in FULL_ENV.values())

@@ -128,14 +128,15 @@ def test_env_references_in_headers_and_azure_secret() -> None:
                     "network_config": {"extra_headers": {"x-token": "env.HEADER_TOKEN", "x-team": "ml"}},
                 }
             },
-            "mcp": {"client_configs": [{"name": "s", "headers": {"Authorization": "env.HEADER_TOKEN"}}]},
+            "mcp": {"client_configs": [{"name": "s", "connection_type": "http", "connection_string": "http://h/mcp",
+                                        "headers": {"Authorization": "env.HEADER_TOKEN"}}]},
         }
     )  # fmt: skip
     azure = model.providers["azure"]
     assert azure.network_config.extra_headers == {"x-token": "tok-123", "x-team": "ml"}
     secret = azure.keys[0].azure_key_config.client_secret  # type: ignore[union-attr]
     assert isinstance(secret, SecretStr) and secret.get_secret_value() == "az-secret"
-    assert model.mcp["client_configs"][0]["headers"] == {"Authorization": "tok-123"}
+    assert model.mcp.client_configs[0].headers["Authorization"].get_secret_value() == "tok-123"
 
 
 def test_key_allows_models() -> None:

@@ -45,13 +45,13 @@ class ServerHandle:
         return f"http://{self.host}:{self.port}"
 
 
-def _bind(host: str) -> socket.socket:
+def _bind(host: str, port: int = 0) -> socket.socket:
     # proto=IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted connections (it checks the proto);
     # without it every response waits on Nagle + delayed ACK (~40 ms).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, 0))
+    sock.bind((host, port))
     sock.listen(128)
     sock.setblocking(False)
     return sock
@@ -62,12 +62,14 @@ def run_server(
     app: Any,
     *,
     host: str = "127.0.0.1",
+    port: int = 0,
     startup_timeout: float = STARTUP_TIMEOUT,
     shutdown_timeout: float = SHUTDOWN_TIMEOUT,
 ) -> Iterator[ServerHandle]:
-    """Run ``app`` under uvicorn (h11, asyncio loop, lifespan auto) until the block exits."""
-    sock = _bind(host)
-    port: int = sock.getsockname()[1]
+    """Run ``app`` under uvicorn (h11, asyncio loop, lifespan auto) until the block exits
+    (on ``port``, e.g. to restart a server where it was; default a free one)."""
+    sock = _bind(host, port)
+    port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
         host=host,

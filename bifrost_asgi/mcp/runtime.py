@@ -1,0 +1,178 @@
+"""The MCP runtime the gateway holds: its connections, which tools a request is offered, and tool
+execution (every error or timeout becomes a tool result marked as an error, never an exception).
+
+``start`` is idempotent and cheap to call per request: the gateway calls it from its lifespan when
+one runs, and from the first request otherwise (mounted apps get no lifespan). Connections run in
+the background: a slow or dead server never delays start or fails a chat request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from .. import _json
+from ..neutral import ChatRequest, TextPart, ToolCall, ToolResult
+from .config import MCPClientConfig, MCPConfig
+from .connection import Connection, State, ToolUnavailableError, describe_error
+from .inject import inject_tools
+from .metrics import MCPMetrics
+from .results import result_text
+from .tools import RemoteTool, ToolFilter, offered, request_filter
+
+logger = logging.getLogger("bifrost_asgi.mcp")
+
+STOP_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """The MCP tools one request was offered (by exposed name) and the request that carries them."""
+
+    request: ChatRequest
+    tools: Mapping[str, RemoteTool]
+
+
+class MCPRuntime:
+    def __init__(
+        self,
+        config: MCPConfig,
+        *,
+        registry: CollectorRegistry,
+        allow_version: int = 2,
+        gateway_version: str = "",
+        clock: Callable[[], float] = time.monotonic,
+        log_changes: bool = True,
+    ) -> None:
+        self.config = config
+        self.allow_version = allow_version
+        self.metrics = MCPMetrics(registry)
+        self.clock = clock
+        self.auto_inject = not config.tool_manager_config.disable_auto_tool_inject
+        self.connections = {
+            c.name: Connection(
+                c,
+                sync_interval=config.tool_sync_interval,
+                health_interval=config.health_check_interval,
+                on_change=self._changed,
+                allow_version=allow_version,
+                gateway_version=gateway_version,
+                log_changes=log_changes,
+            )
+            for c in config.enabled_clients
+        }
+        for name in self.connections:
+            self.metrics.set_client(name, connected=False, tools=0)
+        self.active = bool(self.connections)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        if self._started or not self.active:
+            return
+        self._started = True
+        self._tasks = [asyncio.ensure_future(c.run()) for c in self.connections.values()]
+
+    async def aclose(self) -> None:
+        """Stop every connection (each leaves its SDK context, which ends a stdio child)."""
+        for connection in self.connections.values():
+            connection.stop()
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def wait_attempted(self, timeout: float) -> dict[str, bool]:
+        """Start, and whether each client's first attempt connected (bounded by ``timeout``; ``--check``)."""
+        self.start()
+        names = list(self.connections)
+        results = await asyncio.gather(*(self.connections[n].wait_attempted(timeout) for n in names))
+        return dict(zip(names, results, strict=True))
+
+    def _changed(self, connection: Connection) -> None:
+        connected = connection.state is State.CONNECTED
+        self.metrics.set_client(connection.name, connected=connected, tools=len(connection.tools))
+
+    # ------------------------------------------------------------------ offering
+
+    def tools(self) -> list[RemoteTool]:
+        """Every tool of every connected client (already limited to ``tools_to_execute``)."""
+        return [t for c in self.connections.values() if c.state is State.CONNECTED for t in c.tools]
+
+    def offer(
+        self, request: ChatRequest, headers: Mapping[str, str], extra: tuple[ToolFilter, ...] = ()
+    ) -> Offer | None:
+        """The request with the tools it may use added, or ``None`` when it gets none."""
+        if not self.active:
+            return None
+        self.start()
+        selected = request_filter(headers, auto_inject=self.auto_inject)
+        if selected is None:
+            return None
+        tools = offered(self.tools(), (selected, *extra))
+        if not tools:
+            return None
+        return Offer(inject_tools(request, tools.values()), tools)
+
+    def auto_executes(self, tool: RemoteTool) -> bool:
+        connection = self.connections.get(tool.client)
+        return connection is not None and connection.config.auto_executes(tool.name, version=self.allow_version)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            name: {"state": c.state.value, "tools": len(c.tools), **({"error": c.last_error} if c.last_error else {})}
+            for name, c in self.connections.items()
+        }
+
+    # ------------------------------------------------------------------ execution
+
+    def _timeout(self, config: MCPClientConfig) -> float:
+        return config.tool_execution_timeout or self.config.tool_manager_config.tool_execution_timeout
+
+    async def execute(self, call: ToolCall, tools: Mapping[str, RemoteTool]) -> ToolResult:
+        """Run one tool call; any failure is a result marked ``is_error`` (the model reads it)."""
+        tool = tools.get(call.name)
+        if tool is None:
+            return _error(call, f"tool {call.name!r} is not available to this request")
+        try:
+            arguments = _json.loads(call.arguments) if call.arguments.strip() else {}
+        except ValueError:
+            return _error(call, f"the arguments of {call.name!r} are not valid JSON")
+        if not isinstance(arguments, dict):
+            return _error(call, f"the arguments of {call.name!r} must be a JSON object")
+        connection = self.connections[tool.client]
+        timeout = self._timeout(connection.config)
+        started = self.clock()
+        outcome = "success"
+        try:
+            result = await connection.call(tool.name, arguments, timeout)
+        except ToolUnavailableError:
+            outcome, text = "unavailable", f"tool {call.name!r} is unavailable: its MCP server is not connected"
+        except TimeoutError:
+            outcome, text = "timeout", f"tool {call.name!r} timed out after {timeout:g}s"
+        except Exception as exc:  # the SDK's MCPError (a -32001 is its own timeout), a broken transport...
+            if getattr(exc, "code", None) == -32001:
+                outcome, text = "timeout", f"tool {call.name!r} timed out after {timeout:g}s"
+            else:
+                outcome, text = "error", f"tool {call.name!r} failed: {describe_error(exc)}"
+        else:
+            text = result_text(result)
+            if result.is_error:
+                outcome = "error"
+        self.metrics.observe_call(tool.client, tool.name, outcome, self.clock() - started)
+        return ToolResult(call.id, (TextPart(text),), is_error=outcome != "success", name=call.name)
+
+
+def _error(call: ToolCall, message: str) -> ToolResult:
+    return ToolResult(call.id, (TextPart(message),), is_error=True, name=call.name)

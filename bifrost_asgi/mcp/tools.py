@@ -1,0 +1,79 @@
+"""Pure MCP tool bookkeeping: exposed names, request filters, call outcomes. No I/O, no SDK.
+
+A tool is exposed as ``<client>-<tool>``; client names cannot contain ``-``, so the first hyphen
+splits a name back safely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+INCLUDE_CLIENTS_HEADER = "x-bf-mcp-include-clients"
+INCLUDE_TOOLS_HEADER = "x-bf-mcp-include-tools"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteTool:
+    """One tool of a connected server, as the gateway offers it."""
+
+    client: str
+    name: str
+    description: str | None = None
+    input_schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+    @property
+    def exposed(self) -> str:
+        return f"{self.client}-{self.name}"
+
+
+def split_name(exposed: str) -> tuple[str, str] | None:
+    client, sep, tool = exposed.partition("-")
+    return (client, tool) if sep and client and tool else None
+
+
+def _names(raw: str) -> frozenset[str]:
+    return frozenset(n.strip() for n in raw.split(",") if n.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class ToolFilter:
+    """Which tools one request may be offered. ``None`` fields allow everything; an empty set nothing."""
+
+    clients: frozenset[str] | None = None
+    tools: frozenset[str] | None = None
+
+    def allows(self, tool: RemoteTool) -> bool:
+        if self.clients is not None and "*" not in self.clients and tool.client not in self.clients:
+            return False
+        if self.tools is None or "*" in self.tools:
+            return True
+        return tool.exposed in self.tools or f"{tool.client}-*" in self.tools
+
+    @property
+    def empty(self) -> bool:
+        return self.clients == frozenset() or self.tools == frozenset()
+
+
+def request_filter(headers: Mapping[str, str], *, auto_inject: bool) -> ToolFilter | None:
+    """The filter the ``x-bf-mcp-include-*`` headers ask for; ``None`` when no tool may be offered.
+
+    An absent header allows everything, an empty one nothing. With auto-injection off, only tools
+    a header names are offered.
+    """
+    clients = headers.get(INCLUDE_CLIENTS_HEADER)
+    tools = headers.get(INCLUDE_TOOLS_HEADER)
+    if clients is None and tools is None and not auto_inject:
+        return None
+    selected = ToolFilter(
+        clients=None if clients is None else _names(clients),
+        tools=None if tools is None else _names(tools),
+    )
+    return None if selected.empty else selected
+
+
+def offered(tools: Iterable[RemoteTool], filters: Iterable[ToolFilter]) -> dict[str, RemoteTool]:
+    """The tools every filter allows, by exposed name, in server order."""
+    chain = tuple(filters)
+    return {t.exposed: t for t in tools if all(f.allows(t) for f in chain)}
