@@ -301,7 +301,7 @@ class Gateway:
             request = dialect.parse_chat(payload, call)
             check_model_names(request.model, request.fallbacks)
             exchange.model = request.model
-            offer = self.mcp.offer(request, call.headers) if self.mcp is not None else None
+            offer = self.mcp.offer(request, call.headers, ctx.virtual_key) if self.mcp is not None else None
             if offer is not None:
                 request = offer.request
             if self.governance.active:

@@ -39,7 +39,7 @@ class _Model(BaseModel):
 
 def _secret(value: Any, info: ValidationInfo) -> Any:
     # Imported here: config.settings imports this module while it is being initialised.
-    from ..config.settings import _secret_input
+    from ..config.values import _secret_input
 
     return _secret_input(value, info)[0]
 

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
@@ -24,7 +24,10 @@ from .connection import Connection, State, ToolUnavailableError, describe_error
 from .inject import inject_tools
 from .metrics import MCPMetrics
 from .results import result_text
-from .tools import RemoteTool, ToolFilter, offered, request_filter
+from .tools import RemoteTool, key_filter, offered, request_filter
+
+if TYPE_CHECKING:
+    from ..governance.identity import AuthenticatedKey
 
 logger = logging.getLogger("bifrost_asgi.mcp")
 
@@ -70,6 +73,9 @@ class MCPRuntime:
         for name in self.connections:
             self.metrics.set_client(name, connected=False, tools=0)
         self.active = bool(self.connections)
+        # Virtual keys name clients by name or by client_id.
+        self._client_ids = {c.client_id: c.name for c in config.client_configs if c.client_id}
+        self._open_clients = [c.name for c in config.client_configs if c.allow_on_all_virtual_keys]
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
 
@@ -110,17 +116,24 @@ class MCPRuntime:
         """Every tool of every connected client (already limited to ``tools_to_execute``)."""
         return [t for c in self.connections.values() if c.state is State.CONNECTED for t in c.tools]
 
-    def offer(
-        self, request: ChatRequest, headers: Mapping[str, str], extra: tuple[ToolFilter, ...] = ()
-    ) -> Offer | None:
-        """The request with the tools it may use added, or ``None`` when it gets none."""
-        if not self.active:
-            return None
+    def allowed(self, headers: Mapping[str, str], key: AuthenticatedKey | None) -> dict[str, RemoteTool]:
+        """The tools a request may use (by exposed name): connected, in ``tools_to_execute``, and
+        allowed by the ``x-bf-mcp-include-*`` headers and by the virtual key's ``mcp_configs``."""
         self.start()
         selected = request_filter(headers, auto_inject=self.auto_inject)
         if selected is None:
+            return {}
+        filters = [selected]
+        if key is not None:
+            version = self.allow_version
+            filters.append(key_filter(key.mcp_configs, self._client_ids, self._open_clients, version=version))
+        return offered(self.tools(), filters)
+
+    def offer(self, request: ChatRequest, headers: Mapping[str, str], key: AuthenticatedKey | None) -> Offer | None:
+        """The request with the tools it may use added, or ``None`` when it gets none."""
+        if not self.active:
             return None
-        tools = offered(self.tools(), (selected, *extra))
+        tools = self.allowed(headers, key)
         if not tools:
             return None
         return Offer(inject_tools(request, tools.values()), tools)

@@ -6,9 +6,9 @@ splits a name back safely.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 INCLUDE_CLIENTS_HEADER = "x-bf-mcp-include-clients"
 INCLUDE_TOOLS_HEADER = "x-bf-mcp-include-tools"
@@ -77,3 +77,35 @@ def offered(tools: Iterable[RemoteTool], filters: Iterable[ToolFilter]) -> dict[
     """The tools every filter allows, by exposed name, in server order."""
     chain = tuple(filters)
     return {t.exposed: t for t in tools if all(f.allows(t) for f in chain)}
+
+
+class KeyMCPConfig(Protocol):
+    """What a virtual key says about one MCP client (``governance.VirtualKeyMCPConfig``)."""
+
+    @property
+    def mcp_client_name(self) -> str | None: ...
+    @property
+    def mcp_client_id(self) -> int | str | None: ...
+    @property
+    def tools_to_execute(self) -> list[str]: ...
+
+
+def key_filter(
+    configs: Sequence[KeyMCPConfig], client_ids: Mapping[str, str], open_clients: Iterable[str], *, version: int = 2
+) -> ToolFilter:
+    """The tools a virtual key allows: its ``mcp_configs`` (a client named by ``mcp_client_name``, or by
+    ``mcp_client_id`` = the client's ``client_id`` or name; ``["*"]`` all its tools, empty none, or all
+    with config version 1), plus every ``allow_on_all_virtual_keys`` client it does not configure.
+    A key without MCP configs gets only those open clients."""
+    allowed: set[str] = set()
+    named: set[str] = set()
+    for config in configs:
+        client = config.mcp_client_name or client_ids.get(str(config.mcp_client_id), str(config.mcp_client_id))
+        named.add(client)
+        tools = config.tools_to_execute
+        if tools == ["*"] or (not tools and version == 1):
+            allowed.add(f"{client}-*")
+        else:
+            allowed.update(f"{client}-{t}" for t in tools)
+    allowed.update(f"{c}-*" for c in open_clients if c not in named)
+    return ToolFilter(tools=frozenset(allowed))

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import openai
 import pytest
 from google.genai import types as gtypes
 
@@ -141,3 +142,26 @@ def test_genai_stream_tool_declarations(gateway: ServerHandle, fake: FakeProvide
     )
     assert any(c.function_calls for c in chunks)
     assert upstream_tool_names(fake.last(":streamGenerateContent").json, "gemini")[:5] == LOCAL
+
+
+def test_virtual_keys_limit_the_tools_to_their_mcp_configs(fake: FakeProvider) -> None:
+    providers = [{"provider": p, "allowed_models": ["*"]} for p in ("openai", "anthropic", "gemini")]
+    config = gateway_config(fake, [stdio_client_config("local")])
+    config["client"] = {"enforce_auth_on_inference": True}
+    config["governance"] = {"virtual_keys": [
+        {"id": "vk-weather", "name": "weather", "value": "sk-bf-weather-1", "provider_configs": providers,
+         "mcp_configs": [{"mcp_client_name": "local", "tools_to_execute": ["weather", "add"]}]},
+        {"id": "vk-none", "name": "none", "value": "sk-bf-none-2", "provider_configs": providers},
+    ]}  # fmt: skip
+    with run_gateway(config) as gateway:
+        wait_for_tools(gateway, {"local": 5})
+        base = f"{gateway.url}/openai/v1"
+        weather = openai.OpenAI(api_key="sk-bf-weather-1", base_url=base, max_retries=0)
+        weather.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+        assert upstream_tool_names(fake.last("/chat/completions").json, "openai") == ["local-weather", "local-add"]
+        headers = {"x-bf-mcp-include-tools": "local-add,local-pid"}  # headers narrow, never widen
+        weather.chat.completions.create(model="gpt-4o-mini", messages=HELLO, extra_headers=headers)
+        assert upstream_tool_names(fake.last("/chat/completions").json, "openai") == ["local-add"]
+        none = openai.OpenAI(api_key="sk-bf-none-2", base_url=base, max_retries=0)
+        none.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+        assert "tools" not in fake.last("/chat/completions").json

@@ -45,3 +45,20 @@ def test_without_auto_inject_only_named_tools_are_offered() -> None:
 def test_every_filter_must_allow() -> None:
     key = ToolFilter(tools=frozenset({"fs-*"}))
     assert list(offered(TOOLS, (ToolFilter(), key))) == ["fs-read", "fs-write"]
+
+
+def test_virtual_key_filter_from_mcp_configs() -> None:
+    from bifrost_asgi.governance.config import VirtualKeyMCPConfig
+    from bifrost_asgi.mcp.tools import key_filter
+
+    tools = [*TOOLS, RemoteTool("open", "x")]
+    configs = [
+        VirtualKeyMCPConfig(mcp_client_name="fs", tools_to_execute=["read"]),
+        VirtualKeyMCPConfig(mcp_client_id="id-web", tools_to_execute=["*"]),
+    ]
+    allowed = key_filter(configs, {"id-web": "web"}, ["open"])
+    assert list(offered(tools, (allowed,))) == ["fs-read", "web-search", "open-x"]
+    assert list(offered(tools, (key_filter([], {}, ["open"]),))) == ["open-x"]  # no configs: open clients only
+    none = [VirtualKeyMCPConfig(mcp_client_name="fs", tools_to_execute=[])]
+    assert list(offered(tools, (key_filter(none, {}, []),))) == []
+    assert list(offered(tools, (key_filter(none, {}, [], version=1),))) == ["fs-read", "fs-write"]
