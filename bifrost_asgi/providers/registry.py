@@ -11,6 +11,7 @@ from .anthropic import AnthropicProvider
 from .azure import AzureProvider
 from .base import Provider
 from .bedrock import BedrockProvider
+from .cohere import CohereProvider
 from .compat import PRESETS, compat_provider
 from .gemini import GeminiProvider
 from .openai import OpenAIProvider
@@ -46,6 +47,7 @@ FACTORIES: Mapping[str, Callable[[str, ProviderConfig], Provider]] = MappingProx
         "azure": AzureProvider,
         "bedrock": BedrockProvider,
         "vertex": VertexProvider,
+        "cohere": CohereProvider,
         "mock": _mock,
         **dict.fromkeys(PRESETS, compat_provider),
     }

@@ -40,15 +40,15 @@ from tests.support import (
     run_gateway,
 )
 from tests.support.cloud_auth import ServiceAccount
-from tests.support.fake_cloud import FAKE_AWS, FAKE_AWS_TEMPORARY, FAKE_BEDROCK_API_KEY
+from tests.support.fake_cloud import FAKE_AWS, FAKE_AWS_TEMPORARY, FAKE_BEDROCK_API_KEY, FAKE_COHERE_KEY
 
 pytestmark = pytest.mark.e2e
 
 BEDROCK_CLAUDE = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 VERTEX_CLAUDE = "claude-sonnet-4-5@20250929"
 MODELS = {"bedrock": "bedrock/claude-sonnet", "vertex-gemini": "vertex/gemini-2.5-flash",
-          "vertex-claude": f"vertex/{VERTEX_CLAUDE}"}  # fmt: skip
-VENDOR_TEXT = {"bedrock": "bedrock", "vertex-gemini": "gemini", "vertex-claude": "anthropic"}
+          "vertex-claude": f"vertex/{VERTEX_CLAUDE}", "cohere": "cohere/command-a-03-2025"}  # fmt: skip
+VENDOR_TEXT = {"bedrock": "bedrock", "vertex-gemini": "gemini", "vertex-claude": "anthropic", "cohere": "cohere"}
 
 
 def bedrock_config(fake: FakeProvider, **key: Any) -> dict[str, Any]:
@@ -71,7 +71,8 @@ def vertex_config(fake: FakeProvider, credentials: dict[str, Any] | None = None)
 
 
 def gateway_config(fake: FakeProvider) -> dict[str, Any]:
-    return {"providers": {"bedrock": bedrock_config(fake), "vertex": vertex_config(fake)}}
+    cohere = {"keys": [{"value": FAKE_COHERE_KEY}], "network_config": {"base_url": fake.url}}
+    return {"providers": {"bedrock": bedrock_config(fake), "vertex": vertex_config(fake), "cohere": cohere}}
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +156,25 @@ def _check_vertex_upstream(fake: FakeProvider, scenario: str, publisher: str) ->
     assert bool(body.get("tools")) == (scenario not in ("plain", "stream"))
 
 
+def _check_cohere_upstream(fake: FakeProvider, scenario: str) -> None:
+    (rec,) = [r for r in fake.requests if r.vendor == "cohere"][-1:]
+    assert rec.path == "/v2/chat" and rec.headers["authorization"] == f"Bearer {FAKE_COHERE_KEY}"
+    body = rec.json
+    assert body["model"] == "command-a-03-2025"
+    assert body.get("stream", False) is (scenario in ("stream", "streamed_tool_call"))
+    if scenario in ("plain", "stream"):
+        assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": HELLO}]}]
+        return
+    assert body["tools"][0]["function"]["name"] == TOOL
+    if scenario == "tool_result_turn":
+        assert [m["role"] for m in body["messages"]] == ["user", "assistant", "tool"]
+        (call,) = body["messages"][1]["tool_calls"]
+        assert json.loads(call["function"]["arguments"]) == FAKE_TOOL_ARGS
+        assert body["messages"][2]["tool_call_id"] == call["id"]
+
+
 UPSTREAM_CHECKS = {
+    "cohere": _check_cohere_upstream,
     "bedrock": _check_bedrock_upstream,
     "vertex-gemini": lambda fake, scenario: _check_vertex_upstream(fake, scenario, "google"),
     "vertex-claude": lambda fake, scenario: _check_vertex_upstream(fake, scenario, "anthropic"),
@@ -321,3 +340,20 @@ def test_vertex_count_tokens_for_claude(fake: FakeProvider, clients: Clients) ->
     rec = fake.last("count-tokens")
     assert rec.path.endswith("/publishers/anthropic/models/count-tokens:rawPredict")
     assert rec.json["model"] == VERTEX_CLAUDE and rec.json["anthropic_version"] == "vertex-2023-10-16"
+
+
+# --------------------------------------------------------------------------- Cohere specifics
+
+
+def test_cohere_embeddings_and_a_bad_key(fake: FakeProvider, gateway: ServerHandle) -> None:
+    with _openai(gateway) as client:
+        embedded = client.embeddings.create(model="cohere/embed-v4.0", input=["a", "b"], dimensions=3)
+    assert [len(d.embedding) for d in embedded.data] == [3, 3] and embedded.usage.prompt_tokens == 11
+    sent = fake.last("/v2/embed").json
+    assert sent == {"model": "embed-v4.0", "texts": ["a", "b"], "input_type": "search_document",
+                    "embedding_types": ["float"], "output_dimension": 3}  # fmt: skip
+    config = {"providers": {"cohere": {"keys": [{"value": "co-wrong"}], "network_config": {"base_url": fake.url}}}}
+    denied = pytest.raises(openai.AuthenticationError)
+    with run_gateway(config) as other, _openai(other) as client, denied as info:
+        client.chat.completions.create(model="cohere/command-a-03-2025", messages=[{"role": "user", "content": HELLO}])
+    assert "invalid api token" in str(info.value) and "co-wrong" not in str(info.value)

@@ -71,7 +71,7 @@ _ANTHROPIC_ERRORS = {400: "invalid_request_error", 401: "authentication_error", 
 _GEMINI_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                   409: "ABORTED", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED", 500: "INTERNAL",
                   501: "NOT_IMPLEMENTED", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
-_OVERLOADED_STATUS = {"openai": 503, "anthropic": 529, "gemini": 503, "bedrock": 503, "vertex": 503}
+_OVERLOADED_STATUS = {"openai": 503, "anthropic": 529, "gemini": 503, "bedrock": 503, "vertex": 503, "cohere": 503}
 
 
 def openai_error_body(status: int, message: str | None = None) -> dict[str, Any]:
@@ -109,7 +109,7 @@ def error_body(vendor: str, status: int, message: str | None = None, *, reason: 
         return anthropic_error_body(status, message)
     if vendor in ("gemini", "vertex"):
         return gemini_error_body(status, message, reason=reason)
-    if vendor == "bedrock":  # the type goes in the x-amzn-errortype header
+    if vendor in ("bedrock", "cohere"):  # Bedrock's type goes in the x-amzn-errortype header
         return {"message": message or f"fake bedrock error {status}"}
     return openai_error_body(status, message)
 

@@ -15,6 +15,7 @@ Routes::
              POST /v1/projects/{p}/locations/{r}/publishers/anthropic/models/{m}:rawPredict
                   | :streamRawPredict, .../models/count-tokens:rawPredict
     OAuth    POST /token  (grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer)
+    Cohere   POST /v2/chat (SSE when streamed), /v2/embed  (Authorization: Bearer FAKE_COHERE_KEY)
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ FAKE_AWS_TEMPORARY = AwsIdentity(
 )
 FAKE_BEDROCK_API_KEY = "ABSKfakeBedrockApiKey0001"
 FAKE_BEDROCK_TOOL_USE_ID = "tooluse_fake_1"
+FAKE_COHERE_KEY = "co-fake-key-0001"
+FAKE_COHERE_TOOL_CALL_ID = "get_weather_fake_1"
 VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
 
 _BEDROCK = re.compile(r"/model/([^/]+)/(converse|converse-stream|invoke)$")
@@ -92,6 +95,8 @@ def cloud_vendor(path: str) -> str | None:
         return "vertex"
     if path.rstrip("/").endswith("/token"):
         return "google-oauth"
+    if path.rstrip("/").endswith(("/v2/chat", "/v2/embed")):
+        return "cohere"
     return None
 
 
@@ -101,6 +106,8 @@ def cloud_answer(vendor: str, ctx: Ctx, accounts: CloudAccounts, base_url: str) 
             return _bedrock(ctx, accounts)
         if vendor == "vertex":
             return _vertex(ctx, accounts)
+        if vendor == "cohere":
+            return _cohere(ctx)
         return _token(ctx, accounts, base_url)
     except AuthFailure as exc:
         return _failure(vendor, exc.status, exc.error_type, exc.message)
@@ -113,6 +120,9 @@ def _failure(vendor: str, status: int, error_type: str, message: str) -> Planned
     if vendor == "bedrock":
         headers = {"content-type": "application/json", "x-amzn-errortype": f"{error_type}:http://internal.amazon.com/"}
         return Planned(status, headers, [dumps({"message": message}).encode()], streaming=False)
+    if vendor == "cohere":
+        return Planned(status, {"content-type": "application/json"}, [dumps({"message": message}).encode()],
+                       streaming=False)  # fmt: skip
     if vendor == "google-oauth":
         body = {"error": error_type, "error_description": message}
         return Planned(status, {"content-type": "application/json"}, [dumps(body).encode()], streaming=False)
@@ -286,3 +296,89 @@ def _vertex(ctx: Ctx, accounts: CloudAccounts) -> Planned:
         raise Invalid(400, "max_tokens: Field required")
     return _anthropic_messages(ctx, {**body, "model": model})
 
+
+# --------------------------------------------------------------------------- Cohere v2
+
+
+def _cohere(ctx: Ctx) -> Planned:
+    key = ctx.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    if key != FAKE_COHERE_KEY:
+        raise AuthFailure(401, "unauthorized", "invalid api token")
+    body = ctx.body if isinstance(ctx.body, dict) else None
+    if body is None or not isinstance(body.get("model"), str):
+        raise Invalid(400, "invalid request: model must be a string")
+    if ctx.path.endswith("/v2/embed"):
+        texts = body.get("texts")
+        if not isinstance(texts, list) or not texts or not isinstance(body.get("input_type"), str):
+            raise Invalid(400, "invalid request: texts and input_type are required")
+        answer = {"id": "fake-embed", "embeddings": {"float": [fake_embedding(i) for i in range(len(texts))]},
+                  "texts": texts, "meta": {"billed_units": {"input_tokens": FAKE_PROMPT_TOKENS}}}  # fmt: skip
+        return Planned(200, {"content-type": "application/json"}, [dumps(answer).encode()], streaming=False)
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise Invalid(400, "invalid request: messages must not be empty")
+    for i, message in enumerate(messages):
+        if message.get("role") == "tool" and not message.get("tool_call_id"):
+            raise Invalid(400, f"invalid request: messages[{i}].tool_call_id is required")
+        if message.get("role") == "assistant" and not (message.get("content") or message.get("tool_calls")):
+            raise Invalid(400, f"invalid request: messages[{i}] needs content or tool_calls")
+    return _cohere_chat(ctx, body)
+
+
+def _cohere_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    texts = []
+    for block in content if isinstance(content, list) else []:
+        if isinstance(block, dict) and block.get("type") == "text":
+            texts.append(str(block.get("text", "")))
+        elif isinstance(block, dict) and block.get("type") == "document":
+            texts.append(str(block.get("document", {}).get("data", "")))
+    return " ".join(texts)
+
+
+def _cohere_chat(ctx: Ctx, body: dict[str, Any]) -> Planned:
+    messages = body["messages"]
+    last = messages[-1]
+    tools = body.get("tools") or []
+    tool: str | None = None
+    if last.get("role") == "tool":
+        results = [m for m in messages[-len(messages):] if m.get("role") == "tool"]
+        text = fake_tool_result_text("cohere", " ".join(_cohere_text(r.get("content")) for r in results[-1:]))
+    elif tools and body.get("tool_choice") != "NONE":
+        text, tool = "", str(tools[0]["function"]["name"])
+    else:
+        users = [m for m in messages if m.get("role") == "user"]
+        text = fake_text("cohere", _cohere_text(users[-1].get("content")) if users else "")
+    usage = {"billed_units": {"input_tokens": FAKE_PROMPT_TOKENS, "output_tokens": FAKE_COMPLETION_TOKENS},
+             "tokens": {"input_tokens": FAKE_PROMPT_TOKENS, "output_tokens": FAKE_COMPLETION_TOKENS}}  # fmt: skip
+    finish = "TOOL_CALL" if tool else "COMPLETE"
+    call = {"id": FAKE_COHERE_TOOL_CALL_ID, "type": "function",
+            "function": {"name": tool, "arguments": dumps(FAKE_TOOL_ARGS)}}  # fmt: skip
+    if body.get("stream") is not True:
+        message: dict[str, Any] = {"role": "assistant"}
+        if tool:
+            message["tool_calls"] = [call]  # no tool_plan: the matrix compares answers without reasoning
+        else:
+            message["content"] = [{"type": "text", "text": text}]
+        answer = {"id": f"fake-cohere-{ctx.seq}", "finish_reason": finish, "message": message, "usage": usage}
+        return Planned(200, {"content-type": "application/json"}, [dumps(answer).encode()], streaming=False)
+
+    def event(kind: str, **data: Any) -> bytes:
+        return f"event: {kind}\ndata: {dumps({'type': kind, **data})}\n\n".encode()
+
+    frames = [event("message-start", id=f"fake-cohere-{ctx.seq}", delta={"message": {"role": "assistant"}})]
+    if tool:
+        start = {**call, "function": {"name": tool, "arguments": ""}}
+        frames.append(event("tool-call-start", index=0, delta={"message": {"tool_calls": start}}))
+        frames += [event("tool-call-delta", index=0, delta={"message": {"tool_calls": {"function": {"arguments": p}}}})
+                   for p in FAKE_TOOL_ARG_PIECES]  # fmt: skip
+        frames.append(event("tool-call-end", index=0))
+    else:
+        frames.append(event("content-start", index=0, delta={"message": {"content": {"type": "text", "text": ""}}}))
+        frames += [event("content-delta", index=0, delta={"message": {"content": {"text": piece}}})
+                   for piece in split_text(text)]  # fmt: skip
+        frames.append(event("content-end", index=0))
+    frames.append(event("message-end", delta={"finish_reason": finish, "usage": usage}))
+    error = b'event: message-end\ndata: {"type":"message-end","delta":{"finish_reason":"ERROR","error":"internal"}}\n\n'
+    return Planned(200, {"content-type": "text/event-stream"}, frames, streaming=True, inband_error=error)

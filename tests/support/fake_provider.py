@@ -243,7 +243,7 @@ class RecordedRequest:
 
 Hook = Callable[[RecordedRequest], Any]
 _ALIASES = {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini", "genai": "gemini", "google": "gemini",
-            "bedrock": "bedrock", "vertex": "vertex"}
+            "bedrock": "bedrock", "vertex": "vertex", "cohere": "cohere"}
 
 
 def _matches(target: str, request: RecordedRequest) -> bool:
@@ -503,7 +503,7 @@ class FakeProvider:
             raw_body=request.body,
             gemini_sep=self.gemini_sse_separator,
         )
-        if request.vendor in ("bedrock", "vertex", "google-oauth"):
+        if request.vendor in ("bedrock", "vertex", "google-oauth", "cohere"):
             return cloud_answer(request.vendor, ctx, self.cloud, self.url)
         try:
             return answer(request.vendor, ctx)
