@@ -188,6 +188,30 @@ def report_mcp(ctx: CheckContext, report: CheckReport) -> None:
             )
 
 
+def report_governance(ctx: CheckContext, report: CheckReport) -> None:
+    settings = ctx.settings
+    gov = settings.governance
+    store = gov.store
+    shared = store.type == "redis" or (store.type == "auto" and (store.url or settings.redis_url))
+    auth = "required" if settings.client.enforce_auth_on_inference else ("optional" if gov.virtual_keys else "off")
+    unset = sorted(vk.env_var for vk in gov.virtual_keys if vk.env_var and not vk.value.get_secret_value())
+    report.line(
+        f"governance: auth {auth}, {_count(len(gov.virtual_keys), 'virtual key')}, "
+        f"{_count(len(gov.budgets), 'budget')}, {_count(len(gov.rate_limits), 'rate limit')}, "
+        f"counters {'on Redis (shared by all replicas)' if shared else 'in process'}"
+        + (f", env not set: {', '.join(unset)}" if unset else "")
+    )
+    if (
+        settings.client.enforce_auth_on_inference
+        and not gov.virtual_keys
+        and not (settings.client.admin_token or settings.admin_token)
+    ):
+        report.warn(
+            "client.enforce_auth_on_inference is on but no virtual key is configured: every inference request gets 401",
+            "add governance.virtual_keys, or set client.admin_token to create keys through /api/governance/",
+        )
+
+
 def report_unused_sections(ctx: CheckContext, report: CheckReport) -> None:
     unused = sorted((ctx.sections & IGNORED_SECTIONS) - _METADATA_SECTIONS)
     if unused:
@@ -207,6 +231,7 @@ REPORTERS: tuple[Reporter, ...] = (
     report_providers,
     report_routing,
     report_mcp,
+    report_governance,
     report_unused_sections,
     report_server,
 )

@@ -23,6 +23,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .asgi.browser import is_loopback_host
 from .check import run_check
 from .config.loading import config_in_app_dir, demo_settings, settings_from_environment, wants_demo
 from .config.settings import BifrostSettings
@@ -38,6 +39,8 @@ LOG_LEVELS = {"critical": 50, "error": 40, "warning": 30, "info": 20, "debug": 1
 _CHECKED_ENV = "BIFROST_ASGI_CONFIG_CHECKED"
 # Set for the workers: this process is a server started by the command, so it may tune the GC.
 _TUNE_GC_ENV = "BIFROST_ASGI_TUNE_GC"
+# Set for the workers: the address the command bound (a loopback bind refuses other Host names).
+_BOUND_HOST_ENV = "BIFROST_ASGI_BOUND_HOST"
 # Young-generation threshold for the server (CPython's default is 700; see ``_tune_gc``).
 GC_GEN0_THRESHOLD = 50_000
 _HANDLER_NAME = "bifrost-asgi-cli"
@@ -148,6 +151,8 @@ def serve(settings: BifrostSettings, *, demo: bool, environ: MutableMapping[str,
             env["BIFROST_CONFIG"] = settings.config
     env[_CHECKED_ENV] = "1"
     env[_TUNE_GC_ENV] = "1"
+    env[_BOUND_HOST_ENV] = settings.host
+    _warn_without_auth(settings)
     with _metrics_dir(settings.workers, env):
         run_uvicorn(
             FACTORY,
@@ -231,15 +236,29 @@ def configure_logging(level: str) -> None:
     logger.addHandler(handler)
 
 
+def _warn_without_auth(settings: BifrostSettings) -> None:
+    if is_loopback_host(settings.host) or settings.client.enforce_auth_on_inference:
+        return
+    logging.getLogger("bifrost_asgi").warning(
+        "listening on %s without authentication: anyone who can reach this address spends the provider "
+        "keys. Turn it on with \"client\": {\"enforce_auth_on_inference\": true} and "
+        "governance.virtual_keys (clients then send a virtual key as their API key), or bind 127.0.0.1",
+        settings.host,
+    )
+
+
 def create_app_from_env() -> Starlette:
     """uvicorn app factory for the workers: ``BIFROST_DEMO=1`` -> the demo, else ``BIFROST_CONFIG``
     (or ``BIFROST_APP_DIR/config.json``), ``BIFROST_*`` variables, detected providers."""
-    from .asgi.app import bifrost_app
+    from .asgi.app import bifrost_app, refuse_non_loopback_hosts
 
     environ: Mapping[str, str] = os.environ
     with _quiet_config_log(environ.get(_CHECKED_ENV) == "1"):
         settings = settings_from_environment(environ=environ)
     app = bifrost_app(settings)
+    bound = environ.get(_BOUND_HOST_ENV)
+    if bound is not None and is_loopback_host(bound):
+        refuse_non_loopback_hosts(app)
     if environ.get(_TUNE_GC_ENV) == "1":
         _tune_gc()
     return app

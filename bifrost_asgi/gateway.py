@@ -495,11 +495,19 @@ class Gateway:
             }
         ready = not self.closing and any(p["ready"] for p in providers.values())
         status = "shutting_down" if self.closing else ("ready" if ready else "degraded")
-        body = {"status": status, "in_flight": self.in_flight, "providers": providers}
+        body = {"status": status, "in_flight": self.in_flight, "auth": self._auth_mode(), "providers": providers}
         if self.mcp is not None:  # informational: a down MCP server does not make the gateway unready
             self.mcp.start()  # a mounted app without lifespan connects on first use
             body["mcp_clients"] = self.mcp.health()
         return (200 if ready else 503), body
+
+    def _auth_mode(self) -> str:
+        """``required`` (a virtual key on every inference request), ``optional`` (keys exist, none
+        required) or ``off`` (anyone who reaches the gateway spends its keys)."""
+        gov = self.governance
+        if gov.enforce:
+            return "required"
+        return "optional" if gov.config.virtual_keys or gov.shared else "off"
 
 
 def _mcp_runtime(

@@ -32,6 +32,7 @@ from ..gateway import Gateway
 from ..observability.metrics import render_metrics
 from ..replies import JsonReply, Reply, StreamReply
 from ..upstream._http import httpx
+from .browser import BrowserPolicy, json_body_error
 from .mounts import INTEGRATION_DIALECTS, INTEGRATION_PREFIXES, MOUNTS, dialect_for_path, sniff_dialect
 
 logger = logging.getLogger("bifrost_asgi")
@@ -56,6 +57,8 @@ class _Endpoint:
         gateway = self.gateway
         method = scope["method"]
         try:
+            if method != "GET" and (refused := json_body_error(headers.get("content-type"))) is not None:
+                raise refused
             body = await _read_body(receive, headers, gateway.max_body_bytes) if method != "GET" else b""
         except GatewayError as exc:
             reply: Reply = gateway.error_reply(self.dialect, exc, route=self.route, method=method, headers=headers)
@@ -197,9 +200,16 @@ class _GatewayApp(Starlette):
     Gemini paths, /metrics, 404s, lifespan) goes through Starlette as usual."""
 
     fast_routes: dict[tuple[str, str], _Endpoint | _Sniffing]
+    #: CORS and the loopback Host check (None when neither is configured).
+    browser: BrowserPolicy | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if self.browser is not None:
+                answered = await self.browser.handle(scope, receive, send)
+                if answered is None:
+                    return
+                send = answered
             path: str = scope["path"]
             root: str = scope.get("root_path", "")
             if root and path.startswith(root):
@@ -353,7 +363,23 @@ def bifrost_app(
         if method != "HEAD"
     }
     app.state.gateway = gateway
+    policy = _browser_policy(settings, loopback_only=False)
+    app.browser = policy if policy.active else None
     return app
+
+
+def _browser_policy(settings: BifrostSettings, *, loopback_only: bool) -> BrowserPolicy:
+    client = settings.client
+    return BrowserPolicy(
+        allowed_origins=client.allowed_origins, allowed_headers=client.allowed_headers, loopback_only=loopback_only
+    )
+
+
+def refuse_non_loopback_hosts(app: Starlette) -> None:
+    """For a server bound to loopback: refuse requests whose ``Host`` is not a loopback name (DNS
+    rebinding). The CLI calls this; an app mounted elsewhere does not know its bind address."""
+    if isinstance(app, _GatewayApp):
+        app.browser = _browser_policy(app.state.gateway.settings, loopback_only=True)
 
 
 create_app = bifrost_app

@@ -45,7 +45,8 @@ _STATUS_NAMES = {
     402: "RESOURCE_EXHAUSTED",  # a gateway budget (Google has no 402 of its own)
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
-    413: "INVALID_ARGUMENT",  # Google has no status name for 413; the code stays truthful
+    413: "INVALID_ARGUMENT",
+    415: "INVALID_ARGUMENT",  # Google has no status name for 413; the code stays truthful
     429: "RESOURCE_EXHAUSTED",
     500: "INTERNAL",
     501: "UNIMPLEMENTED",
@@ -144,6 +145,8 @@ def error_code(error: GatewayError) -> int:
         return error.status
     if isinstance(error, BudgetExceededError):  # the gateway's own budget: a truthful 402
         return 402
+    if error.status == 415:
+        return 415
     return _CODE_BY_KIND.get(error.kind, 500)
 
 
