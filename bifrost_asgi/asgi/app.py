@@ -8,6 +8,7 @@ while watching for the client's disconnect, which closes the upstream request.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import os
 from collections.abc import AsyncIterator, Coroutine, Mapping
@@ -29,6 +30,7 @@ from ..dialects.genai import GenAIDialect
 from ..dialects.openai import OpenAIDialect
 from ..errors import GatewayError, InvalidRequestError, NotFoundError, RequestTooLargeError
 from ..gateway import Gateway
+from ..governance.api import GovernanceApi
 from ..observability.metrics import render_metrics
 from ..replies import JsonReply, Reply, StreamReply
 from ..upstream._http import httpx
@@ -286,6 +288,7 @@ def _ops_routes(gateway: Gateway) -> list[BaseRoute]:
         return Response(body, media_type=content_type)
 
     return [
+        *_admin_routes(gateway),
         Route("/health", health, methods=["GET"]),
         Route("/health/ready", ready, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
@@ -309,6 +312,32 @@ def _route_error(method: str, path: str, status: int) -> GatewayError:
         error.kind = "invalid_request"
         return error
     return NotFoundError(f"route not found: {method} {path}")
+
+
+def _admin_routes(gateway: Gateway) -> list[BaseRoute]:
+    """``/api/governance/...`` when an admin token is configured (``Authorization: Bearer <token>``)."""
+    settings = gateway.settings
+    token = settings.client.admin_token or settings.admin_token
+    if token is None:
+        return []
+    expected = token.get_secret_value().encode()
+    api = GovernanceApi(gateway.governance, settings.providers, settings.version)
+
+    async def governance_api(request: Request) -> Response:
+        auth = request.headers.get("authorization", "")
+        given = auth[7:].strip().encode() if auth[:7].lower() == "bearer " else b""
+        if not hmac.compare_digest(given, expected):
+            error = {"error": {"message": "the management API needs Authorization: Bearer <client.admin_token>",
+                               "type": "authentication_error"}}  # fmt: skip
+            return JSONResponse(error, status_code=401)
+        try:
+            status, body = await api.handle(request.method, request.path_params["path"], await request.body())
+        except GatewayError as exc:  # the store is unreachable
+            return JSONResponse({"error": {"message": exc.message, "type": "server_error"}}, status_code=exc.status)
+        return JSONResponse(body, status_code=status)
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    return [Route("/api/governance/{path:path}", governance_api, methods=methods)]
 
 
 def _error_handlers() -> dict[Any, Any]:
