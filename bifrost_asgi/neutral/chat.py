@@ -23,7 +23,9 @@ from .. import _json
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "stop_sequence", "length", "tool_calls", "content_filter", "error", "other"]
-Format = Literal["openai", "anthropic", "gemini", "bedrock", "cohere"]
+# ``openai_responses`` is OpenAI's Responses API: a client format, and an upstream format for
+# OpenAI and Azure (every other provider gets it translated from the neutral request).
+Format = Literal["openai", "anthropic", "gemini", "bedrock", "cohere", "openai_responses"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResp
 from ..streaming import SSEDecoder
 from .base import RequestAuth, UpstreamRequest, UpstreamResponse
 from .openai import OpenAIProvider
+from .openai_responses import ResponsesStreamParser
 from .openai_stream import OpenAIStreamParser
 
 _PATHS = {"chat": "chat/completions", "completions": "completions", "embeddings": "embeddings"}
@@ -35,7 +36,7 @@ class AzureProvider:
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self.name = name
         # Azure accepts ``max_completion_tokens`` from api-version 2024-09-01-preview on (o-series need it).
-        self._openai = OpenAIProvider(name, config, default_base_url="", path_prefix="")
+        self._openai = OpenAIProvider(name, config, default_base_url="", path_prefix="", responses_api=True)
 
     def _key_config(self, key: KeyConfig | None) -> tuple[AzureKeyConfig, str]:
         """The key's Azure settings and its secret (``""`` when none)."""
@@ -56,22 +57,28 @@ class AzureProvider:
     ) -> UpstreamRequest:
         config, secret = self._key_config(key)
         deployment = quote(config.deployments.get(model, model), safe="")
-        url = (
-            f"{config.endpoint.rstrip('/')}/openai/deployments/{deployment}/{_PATHS[endpoint]}"
-            f"?api-version={quote(config.api_version, safe='')}"
-        )
+        if endpoint == "responses":  # the v1 API: the deployment is the body's ``model``
+            url = f"{config.endpoint.rstrip('/')}/openai/v1/responses"
+        else:
+            url = (
+                f"{config.endpoint.rstrip('/')}/openai/deployments/{deployment}/{_PATHS[endpoint]}"
+                f"?api-version={quote(config.api_version, safe='')}"
+            )
         if secret:
             headers["api-key"] = secret
         return UpstreamRequest("POST", url, headers, body, stream=stream)
 
     def build_chat(self, request: ChatRequest, model: str, key: KeyConfig | None) -> UpstreamRequest:
+        if self._openai.native_responses(request):
+            config, _ = self._key_config(key)
+            model = config.deployments.get(model, model)
         endpoint, body = self._openai.chat_payload(request, model)
         return self._request(endpoint, model, key, self._openai.headers(request), body, request.stream)
 
     def parse_chat(self, response: UpstreamResponse, request: ChatRequest, model: str) -> ChatResponse:
         return self._openai.parse_chat(response, request, model)
 
-    def stream_parser(self, request: ChatRequest, model: str) -> OpenAIStreamParser:
+    def stream_parser(self, request: ChatRequest, model: str) -> OpenAIStreamParser | ResponsesStreamParser:
         return self._openai.stream_parser(request, model)
 
     def build_embeddings(self, request: EmbeddingRequest, model: str, key: KeyConfig | None) -> UpstreamRequest:

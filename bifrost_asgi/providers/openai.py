@@ -24,12 +24,14 @@ from .openai_build import (
     passthrough_body,
 )
 from .openai_parse import parse_chat_body, parse_embeddings_body, parse_error_response, parse_models_body
+from .openai_responses import RESPONSES_FORMAT, ResponsesStreamParser, parse_responses_body, responses_body
 from .openai_stream import OpenAIStreamParser
 
-Endpoint = Literal["chat", "completions", "embeddings", "models"]
+Endpoint = Literal["chat", "completions", "embeddings", "models", "responses"]
 
 _PATHS: Mapping[Endpoint, str] = {
     "chat": "/chat/completions",
+    "responses": "/responses",
     "completions": "/completions",
     "embeddings": "/embeddings",
     "models": "/models",
@@ -41,6 +43,8 @@ class OpenAIProvider:
 
     ``compat`` is ``None`` for OpenAI itself (``max_completion_tokens``: o-series models reject
     ``max_tokens``) and a ``Compat`` describing the differences for a compatible server.
+    ``responses_api``: the upstream serves ``/responses`` too, so a Responses client's request
+    goes there untranslated (OpenAI itself); otherwise it is translated to Chat Completions.
     """
 
     format: Format = "openai"
@@ -59,8 +63,10 @@ class OpenAIProvider:
         keyless: bool = False,
         path_prefix: str = "/v1",
         compat: Compat | None = None,
+        responses_api: bool = False,
     ) -> None:
         self.name = name
+        self.responses_api = responses_api
         custom = config.custom_provider_config
         self.keyless = keyless or (custom is not None and custom.is_key_less)
         self.compat = compat
@@ -83,8 +89,14 @@ class OpenAIProvider:
             headers.update(request.passthrough_headers)
         return headers
 
+    def native_responses(self, request: ChatRequest) -> bool:
+        """A Responses client's request this upstream takes as it is."""
+        return self.responses_api and request.source_format == RESPONSES_FORMAT and request.raw is not None
+
     def chat_payload(self, request: ChatRequest, model: str) -> tuple[Endpoint, bytes]:
-        """The endpoint (``chat`` or legacy ``completions``) and the JSON body for ``request``."""
+        """The endpoint (``chat``, legacy ``completions`` or ``responses``) and the JSON body for ``request``."""
+        if request.raw is not None and self.native_responses(request):
+            return "responses", responses_body(request.raw, model)
         endpoint: Endpoint = "completions" if request.text_completion else "chat"
         if request.source_format == "openai" and request.raw is not None:
             body = passthrough_body(request.raw, model, stream=request.stream, compat=self.compat)
@@ -112,10 +124,14 @@ class OpenAIProvider:
         return UpstreamRequest("POST", self._urls[endpoint], headers, body, stream=request.stream)
 
     def parse_chat(self, response: UpstreamResponse, request: ChatRequest, model: str) -> ChatResponse:
+        if self.native_responses(request):
+            return parse_responses_body(response.body, model, self.name)
         # An OpenAI-dialect client gets the upstream body verbatim: skip converting its choices.
         return parse_chat_body(response.body, model, self.name, raw_only=request.source_format == "openai")
 
-    def stream_parser(self, request: ChatRequest, model: str) -> OpenAIStreamParser:
+    def stream_parser(self, request: ChatRequest, model: str) -> OpenAIStreamParser | ResponsesStreamParser:
+        if self.native_responses(request):
+            return ResponsesStreamParser(self.name, model)
         return OpenAIStreamParser(self.name, model)
 
     def build_embeddings(self, request: EmbeddingRequest, model: str, key: KeyConfig | None) -> UpstreamRequest:

@@ -36,7 +36,7 @@ def _mock(name: str, config: ProviderConfig) -> Provider:
 
 
 def _openai(name: str, config: ProviderConfig) -> Provider:
-    return OpenAIProvider(name, config)
+    return OpenAIProvider(name, config, responses_api=True)
 
 
 FACTORIES: Mapping[str, Callable[[str, ProviderConfig], Provider]] = MappingProxyType(
