@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from . import _json
 from .config.settings import BifrostSettings
-from .dialects.base import Call, Dialect, Operation
+from .dialects.base import Call, Dialect, Operation, StreamRenderer
 from .dialects.validate import check_depth, check_model_names
 from .errors import (
     ConfigError,
@@ -37,6 +37,7 @@ from .observability.metrics import Metrics
 from .observability.request_log import Redactor, RequestLogger, RequestRecord, SecretRedactingFilter, request_id_from
 from .providers.registry import create_provider
 from .replies import JsonReply, RelayChunks, Reply, StreamReply
+from .responses import Conversations, ResponsesService
 from .routing.cooldown import Cooldowns
 from .routing.plan import NO_PROVIDERS_FIX, Planner
 from .routing.queues import ProviderQueue
@@ -121,8 +122,13 @@ class Gateway:
             log_content=settings.client.log_content,
         )
         # Shared state (governance counters, stored responses): Redis when ``redis_url`` is set.
-        self.store: KeyValueStore = store if store is not None else open_store(
-            settings.redis_url.get_secret_value() if settings.redis_url else None, clock=clock
+        self.store: KeyValueStore = (
+            store
+            if store is not None
+            else open_store(settings.redis_url.get_secret_value() if settings.redis_url else None, clock=clock)
+        )
+        self.responses = ResponsesService(
+            Conversations(self.store, ttl_seconds=settings.client.responses_ttl_seconds), ids=self._new_item_id
         )
         self.governance, self._governance_store = build_governance(
             settings, self.store, self.registry, clock=clock
@@ -176,6 +182,10 @@ class Gateway:
     def _new_request_id(self) -> str:
         """128 random bits as hex, like a uuid4 but without a system call per request."""
         return f"{self._rng.getrandbits(128):032x}"
+
+    def _new_item_id(self, prefix: str) -> str:
+        """A Responses id (``resp_...``, ``msg_...``): 192 random bits, unique across replicas."""
+        return f"{prefix}_{self._rng.getrandbits(192):048x}"
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -295,8 +305,12 @@ class Gateway:
         default = call.default_provider
         if operation in ("models", "model"):
             return self._models_reply(dialect, call, await self.router.list_models(ctx), operation, exchange)
+        if operation in _STORED_RESPONSE_OPERATIONS:
+            return self._ok(await self._stored_response(operation, call, ctx), exchange)
         payload = _parse_json(body)
         check_depth(body, payload)
+        if operation == "responses":
+            return await self._responses(dialect, call, payload, exchange)
         if operation == "chat":
             request = dialect.parse_chat(payload, call)
             check_model_names(request.model, request.fallbacks)
@@ -328,6 +342,32 @@ class Gateway:
             return self._ok(dialect.render_count_tokens(tokens), exchange)
         raise NotFoundError(f"operation {operation!r} is not served here")  # pragma: no cover
 
+    async def _responses(self, dialect: Dialect, call: Call, payload: Any, exchange: _Exchange) -> Reply:
+        """``POST /v1/responses``: the stored conversation in, the answer stored before it is out."""
+        ctx = exchange.ctx
+        owner = _owner(ctx)
+        prepared = await self.responses.prepare(payload, owner)
+        request = prepared.chat
+        check_model_names(request.model, request.fallbacks)
+        exchange.model = request.model
+        if request.stream:
+            exchange.stream = True
+            renderer = self.responses.stream_renderer(prepared)
+            reply = await self._stream(dialect, request, exchange, call.default_provider, renderer)
+            chunks = self.responses.storing(prepared, renderer, reply.chunks, owner, lambda: ctx.provider)
+            return StreamReply(chunks, reply.headers, reply.media_type)
+        response = await self.router.chat(request, ctx, call.default_provider)
+        return self._ok(await self.responses.complete(prepared, response, owner, ctx.provider), exchange)
+
+    async def _stored_response(self, operation: Operation, call: Call, ctx: RequestContext) -> bytes:
+        response_id = call.path_params.get("response_id", "")
+        owner = _owner(ctx)
+        if operation == "response_delete":
+            return await self.responses.delete(response_id, owner)
+        if operation == "response_input_items":
+            return await self.responses.input_items(response_id, owner, call.query)
+        return await self.responses.retrieve(response_id, owner, call.query)
+
     def _models_reply(
         self, dialect: Dialect, call: Call, models: list[Any], operation: Operation, exchange: _Exchange
     ) -> JsonReply:
@@ -340,11 +380,16 @@ class Gateway:
         return self._ok(dialect.render_models(models, call), exchange)
 
     async def _stream(
-        self, dialect: Dialect, request: ChatRequest, exchange: _Exchange, default: str | None
+        self,
+        dialect: Dialect,
+        request: ChatRequest,
+        exchange: _Exchange,
+        default: str | None,
+        renderer: StreamRenderer | None = None,
     ) -> StreamReply:
         events = await self.router.open_stream(request, exchange.ctx, default)
         self._streams[id(events)] = events
-        renderer = dialect.stream_renderer(request)
+        renderer = renderer or dialect.stream_renderer(request)
         headers = self._headers(exchange)
 
         async def abandon() -> None:
@@ -557,6 +602,14 @@ def _network_upstream(
         else:
             return AiohttpUpstream(max_connections=max_connections, limits=limits)
     return HttpxUpstream(transport, max_connections=max_connections, limits=limits)
+
+
+_STORED_RESPONSE_OPERATIONS = frozenset({"response_get", "response_delete", "response_input_items"})
+
+
+def _owner(ctx: RequestContext) -> str | None:
+    """Who a stored response belongs to: the virtual key, once gateway auth exists (issue 9)."""
+    return None
 
 
 def _parse_json(body: bytes) -> Any:

@@ -33,6 +33,7 @@ from ..gateway import Gateway
 from ..governance.api import GovernanceApi
 from ..observability.metrics import render_metrics
 from ..replies import JsonReply, Reply, StreamReply
+from ..responses import ResponsesDialect
 from ..upstream._http import httpx
 from .browser import BrowserPolicy, json_body_error
 from .mounts import INTEGRATION_DIALECTS, INTEGRATION_PREFIXES, MOUNTS, dialect_for_path, sniff_dialect
@@ -258,6 +259,7 @@ def _routes(gateway: Gateway) -> list[BaseRoute]:
         "openai": OpenAIDialect(),
         "anthropic": AnthropicDialect(),
         "gemini": GenAIDialect(),
+        "responses": ResponsesDialect(),
     }
     # (method, path) -> {dialect: endpoint}, in registration order
     table: dict[tuple[str, str], dict[str, _Endpoint]] = {}
@@ -311,7 +313,21 @@ def _route_error(method: str, path: str, status: int) -> GatewayError:
         error = GatewayError(f"method {method} is not allowed on {path}", status=405)
         error.kind = "invalid_request"
         return error
-    return NotFoundError(f"route not found: {method} {path}")
+    return NotFoundError(_not_found_message(method, path))
+
+
+_SERVED_OPENAI = "chat/completions, completions, embeddings, models, responses"
+
+
+def _not_found_message(method: str, path: str) -> str:
+    """Unknown paths; an OpenAI API path (``.../v1/...``) is named as an unsupported endpoint."""
+    if "/v1/" in path and "/anthropic/" not in path and "/genai/" not in path:
+        endpoint = path[path.index("/v1/") :]
+        return (
+            f"route not found: {method} {path}: the OpenAI endpoint {method} {endpoint} is not supported "
+            f"by this gateway (it serves {_SERVED_OPENAI})"
+        )
+    return f"route not found: {method} {path}"
 
 
 def _admin_routes(gateway: Gateway) -> list[BaseRoute]:

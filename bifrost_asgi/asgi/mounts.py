@@ -11,7 +11,9 @@ from collections.abc import Mapping
 # (prefix, dialect, default provider): the root and the per-SDK drop-in prefixes.
 MOUNTS: tuple[tuple[str, str, str | None], ...] = (
     ("", "openai", None),
+    ("", "responses", None),
     ("/openai", "openai", "openai"),
+    ("/openai", "responses", "openai"),
     ("/anthropic", "anthropic", "anthropic"),
     ("/genai", "gemini", "gemini"),
 )
@@ -22,6 +24,7 @@ MOUNTS: tuple[tuple[str, str, str | None], ...] = (
 INTEGRATION_PREFIXES: tuple[str, ...] = ("/langchain", "/litellm", "/pydanticai")
 INTEGRATION_DIALECTS: tuple[tuple[str, str], ...] = (
     ("openai", "openai"),
+    ("responses", "openai"),
     ("anthropic", "anthropic"),
     ("gemini", "gemini"),
 )

@@ -405,6 +405,8 @@ class ClientConfig(_Model):
     required_headers: list[str] = Field(default_factory=list)
     #: Enables the management API under /api/governance/ and guards it (also ``BIFROST_ADMIN_TOKEN``).
     admin_token: SecretStr | None = None
+    # Stored Responses (``store: true``) live this long (OpenAI keeps them 30 days).
+    responses_ttl_seconds: float = Field(default=30 * 24 * 3600.0, gt=0)
 
     @model_validator(mode="before")
     @classmethod

@@ -13,7 +13,17 @@ from typing import Any, Literal, Protocol
 from ..errors import GatewayError
 from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo, StreamEvent
 
-Operation = Literal["chat", "embeddings", "count_tokens", "models", "model"]
+Operation = Literal[
+    "chat",
+    "embeddings",
+    "count_tokens",
+    "models",
+    "model",
+    "responses",
+    "response_get",
+    "response_delete",
+    "response_input_items",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -265,6 +265,10 @@ def _openai(ctx: Ctx) -> Planned:
         raise Invalid(400, "The 'stream_options' parameter is only allowed when 'stream' is enabled.")
     if path.endswith("/chat/completions"):
         return _openai_chat(ctx, body)
+    if path.endswith("/responses"):
+        from tests.support.fake_responses import responses_answer  # it builds on this module
+
+        return responses_answer(ctx, body)
     if path.endswith("/completions"):
         return _openai_legacy(ctx, body)
     if path.endswith("/embeddings"):

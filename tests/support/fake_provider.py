@@ -5,7 +5,8 @@ a :class:`Reset` really resets the TCP connection, an :class:`EarlyClose` really
 
 Routes (any path prefix is tolerated, e.g. ``/x/v1/chat/completions``)::
 
-    OpenAI     POST /v1/chat/completions, /v1/completions, /v1/embeddings; GET /v1/models[/{id}]
+    OpenAI     POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses
+               (tests.support.fake_responses); GET /v1/models[/{id}]
     Anthropic  POST /v1/messages, /v1/messages/count_tokens; GET /v1/models[/{id}]
     Gemini     POST /{v1,v1beta,v1alpha}/models/{m}:{generateContent,streamGenerateContent,countTokens,
                embedContent,batchEmbedContents}; GET /{ver}/models[/{id}]

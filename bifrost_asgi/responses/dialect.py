@@ -1,0 +1,62 @@
+"""The Responses dialect's routes and error shape (OpenAI's ``{"error": {...}}``).
+
+Requests and answers go through ``ResponsesService`` (state) around ``parse``/``render``/
+``stream`` (pure); the chat-style methods of the ``Dialect`` protocol serve other operations
+and are not routed here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+from ..dialects import openai_render
+from ..dialects.base import Call, ErrorReply, RouteSpec, StreamRenderer
+from ..errors import GatewayError, NotFoundError
+from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo
+from .parse import RESPONSES_FORMAT
+
+ROUTES: Final[tuple[RouteSpec, ...]] = (
+    RouteSpec("POST", "/v1/responses", "responses"),
+    RouteSpec("GET", "/v1/responses/{response_id}", "response_get"),
+    RouteSpec("DELETE", "/v1/responses/{response_id}", "response_delete"),
+    RouteSpec("GET", "/v1/responses/{response_id}/input_items", "response_input_items"),
+)
+
+
+def _elsewhere() -> NotFoundError:
+    return NotFoundError("this operation is not served by the Responses API routes")
+
+
+class ResponsesDialect:
+    name: Format = RESPONSES_FORMAT
+    routes: Sequence[RouteSpec] = ROUTES
+
+    def render_error(self, error: GatewayError) -> ErrorReply:
+        return openai_render.render_error(error)
+
+    # The Dialect protocol's other operations: never routed to this dialect.
+
+    def parse_chat(self, body: Any, call: Call) -> ChatRequest:
+        raise _elsewhere()
+
+    def render_chat(self, response: ChatResponse, request: ChatRequest) -> bytes:
+        raise _elsewhere()
+
+    def stream_renderer(self, request: ChatRequest) -> StreamRenderer:
+        raise _elsewhere()
+
+    def parse_embeddings(self, body: Any, call: Call) -> EmbeddingRequest:
+        raise _elsewhere()
+
+    def render_embeddings(self, response: EmbeddingResponse, request: EmbeddingRequest, call: Call) -> bytes:
+        raise _elsewhere()
+
+    def parse_count_tokens(self, body: Any, call: Call) -> ChatRequest:
+        raise _elsewhere()
+
+    def render_count_tokens(self, tokens: int) -> bytes:
+        raise _elsewhere()
+
+    def render_models(self, models: Sequence[ModelInfo], call: Call) -> bytes:
+        raise _elsewhere()
