@@ -122,10 +122,8 @@ class Gateway:
             log_content=settings.client.log_content,
         )
         # Shared state (governance counters, stored responses): Redis when ``redis_url`` is set.
-        self.store: KeyValueStore = (
-            store
-            if store is not None
-            else open_store(settings.redis_url.get_secret_value() if settings.redis_url else None, clock=clock)
+        self.store: KeyValueStore = store if store is not None else open_store(
+            settings.redis_url.get_secret_value() if settings.redis_url else None, clock=clock
         )
         self.responses = ResponsesService(
             Conversations(self.store, ttl_seconds=settings.client.responses_ttl_seconds), ids=self._new_item_id
