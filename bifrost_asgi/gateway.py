@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sys
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -308,7 +309,7 @@ class Gateway:
         payload = _parse_json(body)
         check_depth(body, payload)
         if operation == "responses":
-            return await self._responses(dialect, call, payload, exchange)
+            return await self._responses(dialect, call, payload, len(body), exchange)
         if operation == "chat":
             request = dialect.parse_chat(payload, call)
             check_model_names(request.model, request.fallbacks)
@@ -340,7 +341,9 @@ class Gateway:
             return self._ok(dialect.render_count_tokens(tokens), exchange)
         raise NotFoundError(f"operation {operation!r} is not served here")  # pragma: no cover
 
-    async def _responses(self, dialect: Dialect, call: Call, payload: Any, exchange: _Exchange) -> Reply:
+    async def _responses(
+        self, dialect: Dialect, call: Call, payload: Any, size: int, exchange: _Exchange
+    ) -> Reply:
         """``POST /v1/responses``: the stored conversation in, the answer stored before it is out."""
         ctx = exchange.ctx
         owner = _owner(ctx)
@@ -348,6 +351,10 @@ class Gateway:
         request = prepared.chat
         check_model_names(request.model, request.fallbacks)
         exchange.model = request.model
+        if self.governance.active:
+            # A follow-up's prompt includes the stored conversation: the body no longer bounds it.
+            bound = size if not prepared.history else sys.maxsize
+            ctx.guard = self.governance.guard(ctx.virtual_key, ctx.request_id, _chat_estimate(request, bound))
         if request.stream:
             exchange.stream = True
             renderer = self.responses.stream_renderer(prepared)
@@ -606,8 +613,8 @@ _STORED_RESPONSE_OPERATIONS = frozenset({"response_get", "response_delete", "res
 
 
 def _owner(ctx: RequestContext) -> str | None:
-    """Who a stored response belongs to: the virtual key, once gateway auth exists (issue 9)."""
-    return None
+    """Who a stored response belongs to: the virtual key that made it (None without governance)."""
+    return ctx.virtual_key.id if ctx.virtual_key is not None else None
 
 
 def _parse_json(body: bytes) -> Any:

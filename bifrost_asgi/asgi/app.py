@@ -242,7 +242,7 @@ def _paths(prefix: str, name: str, spec: RouteSpec) -> list[str]:
     """The OpenAI SDK's base URL may or may not end in /v1: its routes are served without it too,
     at the root as well (so an app mounted at /openai serves base_url ``.../openai``)."""
     paths = [prefix + spec.path]
-    if name == "openai" and spec.path.startswith("/v1/"):
+    if name in ("openai", "responses") and spec.path.startswith("/v1/"):
         paths.append(prefix + spec.path[3:])
     return paths
 
