@@ -35,8 +35,8 @@ from ..neutral import (
     ToolCall,
     ToolCallDelta,
     ToolCallStart,
-    Usage,
     UpstreamFrame,
+    Usage,
     UsageUpdate,
 )
 from ..streaming import SSEEvent

@@ -7,7 +7,7 @@ thinking; ``function_call_arguments.delta`` / ``.done`` for calls), ``output_ite
 ``response.completed`` or ``response.incomplete``. One response id throughout, ``sequence_number``
 counting from 0. A failure after the start is an ``error`` event followed by ``response.failed``.
 
-When the upstream speaks Responses itself, its frames (``RawFrame``) are relayed verbatim and
+When the upstream speaks Responses itself, its frames (``UpstreamFrame``) are relayed verbatim and
 the neutral events that follow them are only read for accounting.
 
 The terminal event is written by ``finish()``, not ``render()``: the service stores the response
@@ -24,7 +24,6 @@ from ..errors import GatewayError
 from ..neutral import (
     Finish,
     FinishReason,
-    RawFrame,
     ReasoningDelta,
     ReasoningPart,
     StreamEvent,
@@ -34,6 +33,7 @@ from ..neutral import (
     ToolCall,
     ToolCallDelta,
     ToolCallStart,
+    UpstreamFrame,
     Usage,
     UsageUpdate,
 )
@@ -223,7 +223,7 @@ class ResponsesStreamRenderer:
     def render(self, event: StreamEvent) -> bytes:
         if self._closed:
             return b""
-        if isinstance(event, RawFrame):
+        if isinstance(event, UpstreamFrame):
             return self._relay(event)
         if self._raw:
             return b""
@@ -247,7 +247,7 @@ class ResponsesStreamRenderer:
             return self.fail(event.error)
         return b""  # pragma: no cover - every StreamEvent is handled above
 
-    def _relay(self, frame: RawFrame) -> bytes:
+    def _relay(self, frame: UpstreamFrame) -> bytes:
         if frame.format != RESPONSES_FORMAT:
             return b""
         self._raw = True

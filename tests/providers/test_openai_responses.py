@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-from bifrost_asgi.responses.parse import parse_request
-
 from bifrost_asgi import _json
 from bifrost_asgi.config.settings import KeyConfig, ProviderConfig
 from bifrost_asgi.errors import UpstreamError
@@ -21,6 +19,7 @@ from bifrost_asgi.neutral import (
 from bifrost_asgi.providers.base import UpstreamResponse
 from bifrost_asgi.providers.openai_responses import ResponsesStreamParser, parse_responses_body
 from bifrost_asgi.providers.registry import create_provider
+from bifrost_asgi.responses.parse import parse_request
 from bifrost_asgi.streaming import SSEEvent
 
 BODY = {"model": "gpt-4o-mini", "input": "hi", "future_field": {"x": 1}, "previous_response_id": "resp_0"}

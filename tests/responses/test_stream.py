@@ -14,7 +14,6 @@ from openai.types.responses import ResponseStreamEvent
 from bifrost_asgi.errors import UpstreamError
 from bifrost_asgi.neutral import (
     Finish,
-    RawFrame,
     ReasoningDelta,
     StreamEvent,
     StreamFailure,
@@ -22,6 +21,7 @@ from bifrost_asgi.neutral import (
     TextDelta,
     ToolCallDelta,
     ToolCallStart,
+    UpstreamFrame,
     Usage,
     UsageUpdate,
 )
@@ -116,13 +116,13 @@ def test_native_frames_are_relayed_verbatim_and_the_terminal_one_is_held() -> No
     completed = {"type": "response.completed", "sequence_number": 2,
                  "response": {"id": "resp_up", "status": "completed", "output": [{"type": "message", "id": "m"}]}}
     upstream = [
-        RawFrame("openai_responses", '{"type":"response.created","sequence_number":0,"response":{"id":"resp_up"}}',
-                 "response.created"),
+        UpstreamFrame("openai_responses", "response.created",
+                      '{"type":"response.created","sequence_number":0,"response":{"id":"resp_up"}}'),
         StreamStart("resp_up", "gpt"),
-        RawFrame("openai_responses", '{"type":"response.output_text.delta","sequence_number":1,"delta":"hi"}',
-                 "response.output_text.delta"),
+        UpstreamFrame("openai_responses", "response.output_text.delta",
+                      '{"type":"response.output_text.delta","sequence_number":1,"delta":"hi"}'),
         TextDelta("hi"),
-        RawFrame("openai_responses", json.dumps(completed), "response.completed"),
+        UpstreamFrame("openai_responses", "response.completed", json.dumps(completed)),
         Finish("stop"),
     ]  # fmt: skip
     r = renderer()
@@ -130,7 +130,7 @@ def test_native_frames_are_relayed_verbatim_and_the_terminal_one_is_held() -> No
     assert body == b"".join(
         b"event: " + (f.event or "").encode() + b"\ndata: " + f.data.encode() + b"\n\n"
         for f in upstream[:3:2]
-        if isinstance(f, RawFrame)
+        if isinstance(f, UpstreamFrame)
     )
     assert r.final is not None and r.final["id"] == "resp_up" and r.upstream_native
     assert r.finish() == b"event: response.completed\ndata: " + json.dumps(completed).encode() + b"\n\n"
