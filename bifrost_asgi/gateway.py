@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -348,8 +348,11 @@ class Gateway:
         ctx = exchange.ctx
         owner = _owner(ctx)
         prepared = await self.responses.prepare(payload, owner)
+        check_model_names(prepared.chat.model, prepared.chat.fallbacks)
+        offer = self.mcp.offer(prepared.chat, call.headers, ctx.virtual_key) if self.mcp is not None else None
+        if offer is not None:
+            prepared = replace(prepared, chat=offer.request)
         request = prepared.chat
-        check_model_names(request.model, request.fallbacks)
         exchange.model = request.model
         if self.governance.active:
             # A follow-up's prompt includes the stored conversation: the body no longer bounds it.

@@ -28,6 +28,14 @@ def _openai(spec: ToolSpec) -> dict[str, Any]:
     return {"type": "function", "function": function}
 
 
+def _responses(spec: ToolSpec) -> dict[str, Any]:
+    """The Responses API's function tools are flat."""
+    tool: dict[str, Any] = {"type": "function", "name": spec.name, "parameters": dict(spec.parameters)}
+    if spec.description:
+        tool["description"] = spec.description
+    return tool
+
+
 def _anthropic(spec: ToolSpec) -> dict[str, Any]:
     tool: dict[str, Any] = {"name": spec.name, "input_schema": dict(spec.parameters)}
     if spec.description:
@@ -50,6 +58,8 @@ def _raw_with_tools(raw: Mapping[str, Any], fmt: str, specs: tuple[ToolSpec, ...
         tools.extend(_anthropic(s) for s in specs)
     elif fmt == "gemini":
         tools.append({"functionDeclarations": [_gemini_declaration(s) for s in specs]})
+    elif fmt == "openai_responses":
+        tools.extend(_responses(s) for s in specs)
     else:
         tools.extend(_openai(s) for s in specs)
     body["tools"] = tools

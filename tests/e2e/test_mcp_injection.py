@@ -165,3 +165,17 @@ def test_virtual_keys_limit_the_tools_to_their_mcp_configs(fake: FakeProvider) -
         none = openai.OpenAI(api_key="sk-bf-none-2", base_url=base, max_retries=0)
         none.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
         assert "tools" not in fake.last("/chat/completions").json
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", MODELS["anthropic"], MODELS["gemini"]])
+def test_responses_api_gets_the_tools_too(gateway: ServerHandle, fake: FakeProvider, model: str) -> None:
+    response = openai_sdk(gateway).responses.create(model=model, input="what is the weather in Paris?")
+    request = fake.requests[-1]
+    if request.vendor == "openai":  # the Responses upstream: flat function tools in its own body
+        assert request.path.endswith("/responses")
+        names = [t["name"] for t in request.json["tools"]]
+        assert names == [*LOCAL, "remote-weather", "remote-add"]
+    else:
+        assert upstream_tool_names(request.json, request.vendor)[:5] == LOCAL
+    call = next(item for item in response.output if item.type == "function_call")
+    assert call.name == "local-weather"

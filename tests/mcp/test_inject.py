@@ -31,6 +31,13 @@ def test_openai_body_gets_function_tools() -> None:
     assert raw["tools"] and len(raw["tools"]) == 1  # the client's body is not mutated
 
 
+def test_responses_body_gets_flat_function_tools() -> None:
+    out = inject_tools(request("openai_responses", {"model": "m", "input": "hi"}), TOOLS[:1])
+    assert out.raw is not None and out.raw["tools"] == [
+        {"type": "function", "name": "fs-read", "parameters": SCHEMA, "description": "Read a file."}
+    ]
+
+
 def test_anthropic_body_gets_input_schema_tools() -> None:
     out = inject_tools(request("anthropic", {"messages": []}), TOOLS[:1])
     assert out.raw is not None and out.raw["tools"] == [
