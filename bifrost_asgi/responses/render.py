@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import _json
+from ..dialects.openai_messages import bad
 from ..dialects.openai_render import error_object
 from ..errors import GatewayError
 from ..neutral import FinishReason, Usage
@@ -111,18 +112,16 @@ def input_items_page(items: Sequence[Mapping[str, Any]], query: Mapping[str, str
     """``GET /v1/responses/{id}/input_items``: ``order`` (default ``desc``), ``after``, ``limit`` (1-100)."""
     order = query.get("order", "desc")
     if order not in ("asc", "desc"):
-        raise GatewayError(f"order: expected 'asc' or 'desc', got {order!r}", status=400, kind="invalid_request")
+        raise bad("order", f"expected 'asc' or 'desc', got {order!r}")
     raw_limit = query.get("limit", "20")
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
-        raise GatewayError(
-            f"limit: expected an integer from 1 to 100, got {raw_limit!r}", status=400, kind="invalid_request"
-        )
+        raise bad("limit", f"expected an integer from 1 to 100, got {raw_limit!r}")
     ordered = list(items) if order == "asc" else list(reversed(items))
     after = query.get("after")
     if after:
         ids = [item.get("id") for item in ordered]
         if after not in ids:
-            raise GatewayError(f"after: no input item {after!r} in this response", status=400, kind="invalid_request")
+            raise bad("after", f"no input item {after!r} in this response")
         ordered = ordered[ids.index(after) + 1 :]
     page = ordered[: int(raw_limit)]
     return {

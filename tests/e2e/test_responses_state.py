@@ -11,7 +11,7 @@ import httpx2
 import openai
 import pytest
 
-from tests.e2e.test_responses_sdk import MODELS, TOOLS, gateway_config
+from tests.e2e.test_responses_sdk import MODELS, TOOLS, fake, gateway, gateway_config
 from tests.support import (
     FAKE_ANTHROPIC_TOOL_USE_ID,
     FAKE_THOUGHT_SIGNATURE,
@@ -26,18 +26,7 @@ from tests.support import (
 )
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeProvider]:
-    with FakeProvider() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def gateway(fake: FakeProvider) -> Iterator[ServerHandle]:
-    with run_gateway(gateway_config(fake)) as handle:
-        yield handle
+__all__ = ["fake", "gateway"]  # the module fixtures of test_responses_sdk, one instance here
 
 
 @pytest.fixture

@@ -149,3 +149,18 @@ def test_unknown_previous_response_only_an_upstream_can_continue() -> None:
     parsed = parse_request(FOLLOW_UP, history=None)
     assert parsed.chat.untranslatable == {"previous_response_id": "resp_1"}
     assert parsed.chat.raw == FOLLOW_UP
+
+
+def test_input_items_pages() -> None:
+    from bifrost_asgi.responses.render import input_items_page
+
+    items = [{"id": f"i{n}"} for n in range(5)]
+    page = input_items_page(items, {"limit": "2"})
+    assert [i["id"] for i in page["data"]] == ["i4", "i3"] and page["has_more"]
+    page = input_items_page(items, {"order": "asc", "after": "i2"})
+    assert [i["id"] for i in page["data"]] == ["i3", "i4"] and not page["has_more"]
+    assert (page["first_id"], page["last_id"]) == ("i3", "i4")
+    for query, name in (({"order": "up"}, "order"), ({"limit": "0"}, "limit"), ({"after": "nope"}, "after")):
+        with pytest.raises(InvalidRequestError) as raised:
+            input_items_page(items, query)
+        assert raised.value.param == name
