@@ -25,6 +25,14 @@ def encode_sse(data: bytes, event: str | None = None) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
 
 
+def encode_raw_sse(data: str, event: str | None = None) -> bytes:
+    """An upstream SSE event re-encoded as it came (multi-line data stays multi-line)."""
+    if "\n" not in data:
+        return encode_sse(data.encode(), event)
+    head = f"event: {event}\n" if event else ""
+    return (head + "".join(f"data: {line}\n" for line in data.split("\n")) + "\n").encode()
+
+
 class SSEDecoder:
     """Feed raw bytes as they arrive; get back complete events. Handles ``\\n``, ``\\r\\n`` and
     ``\\r`` line ends, multi-line ``data:``, comments and chunks split anywhere (even mid-UTF-8).

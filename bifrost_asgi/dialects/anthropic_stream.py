@@ -35,7 +35,7 @@ from ..neutral import (
     Usage,
     UsageUpdate,
 )
-from ..streaming import encode_sse
+from ..streaming import encode_raw_sse, encode_sse
 from .anthropic_wire import error_body, message_id, stop_reason, tool_id, usage_object
 
 BlockKind = Literal["text", "thinking", "redacted_thinking", "tool_use"]
@@ -43,14 +43,6 @@ BlockKind = Literal["text", "thinking", "redacted_thinking", "tool_use"]
 
 def _frame(payload: dict[str, Any]) -> bytes:
     return encode_sse(_json.dumps(payload), payload["type"])
-
-
-def _raw_frame(data: str, event: str | None) -> bytes:
-    """An upstream frame as it came (multi-line data stays multi-line)."""
-    if "\n" not in data:
-        return encode_sse(data.encode(), event)
-    head = f"event: {event}\n" if event else ""
-    return (head + "".join(f"data: {line}\n" for line in data.split("\n")) + "\n").encode()
 
 
 class AnthropicStreamRenderer:
@@ -105,14 +97,14 @@ class AnthropicStreamRenderer:
         name = event.event
         if name == "message_start" or (name is None and '"message_start"' in event.data):
             return self._relay_start(event.data)
-        return _raw_frame(event.data, name)
+        return encode_raw_sse(event.data, name)
 
     def _relay_start(self, data: str) -> bytes:
         try:
             payload = _json.loads(data)
             payload["message"]["model"] = self._model
         except (ValueError, TypeError, KeyError):
-            return _raw_frame(data, "message_start")
+            return encode_raw_sse(data, "message_start")
         return _frame(payload)
 
     def finish(self) -> bytes:

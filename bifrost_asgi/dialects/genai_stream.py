@@ -5,7 +5,13 @@ google-genai accepts only lines starting with exactly ``data: ``: every frame he
 ``GenerateContentResponse`` whose parts are deltas. Gemini sends a function call whole, so
 ``ToolCallStart``/``ToolCallDelta`` are buffered and a call goes out once its arguments are
 complete (at ``Finish``, or when text follows it); the last chunk, from ``finish()``, carries
-the buffered calls, ``finishReason`` and ``usageMetadata``.
+the buffered calls, ``finishReason`` and ``usageMetadata``, and when it has no call, an empty text
+part: google-genai's ``chunk.text`` is None for a chunk without parts, which breaks
+``"".join(c.text for c in stream)``. (Moving the finish onto the last text chunk would mean holding
+every text chunk back until the next event arrives.)
+
+A Gemini upstream's stream is relayed as it came: its ``UpstreamFrame`` events are written
+verbatim and the events parsed from them are ignored (a failure still ends the stream).
 """
 
 from __future__ import annotations
@@ -27,10 +33,11 @@ from ..neutral import (
     ToolCall,
     ToolCallDelta,
     ToolCallStart,
+    UpstreamFrame,
     Usage,
     UsageUpdate,
 )
-from ..streaming import encode_sse
+from ..streaming import encode_raw_sse, encode_sse
 from .genai_render import FINISH_REASONS, error_body, raw_upstream_error, render_part, render_thought, usage_metadata
 
 
@@ -58,8 +65,11 @@ class GenAIStreamRenderer:
         self._finished: dict[int, FinishReason] = {}
         self._usage: Usage | None = None
         self._closed = False
+        self._relaying = False
 
     def render(self, event: StreamEvent) -> bytes:
+        if self._relaying or isinstance(event, UpstreamFrame):
+            return self._relay(event)
         if isinstance(event, TextDelta):
             return self._flush(event.choice) + self._chunk(event.choice, [{"text": event.text}] if event.text else [])
         if isinstance(event, ReasoningDelta):
@@ -83,14 +93,24 @@ class GenAIStreamRenderer:
             return self.fail(event.error)
         return b""
 
+    def _relay(self, event: StreamEvent) -> bytes:
+        if isinstance(event, UpstreamFrame):
+            if event.format != "gemini" or self._closed:
+                return b""
+            self._relaying = True
+            return encode_raw_sse(event.data, event.event)
+        return self.fail(event.error) if isinstance(event, StreamFailure) else b""
+
     def finish(self) -> bytes:
         if self._closed:
             return b""
         self._closed = True
+        if self._relaying:
+            return b""
         choices = sorted(set(self._pending) | set(self._finished)) or [0]
         candidates = []
         for choice in choices:
-            candidate: dict[str, Any] = {"content": self._content(self._take(choice))}
+            candidate: dict[str, Any] = {"content": self._content(self._take(choice) or [{"text": ""}])}
             reason = self._finished.get(choice)
             if reason is not None:
                 candidate["finishReason"] = FINISH_REASONS[reason]

@@ -31,10 +31,11 @@ from ..neutral import (
     Usage,
 )
 from ..streaming import SSEDecoder
-from .base import RequestAuth, UpstreamRequest, UpstreamResponse, json_object, retry_after_seconds
+from .base import RequestAuth, StreamParser, UpstreamRequest, UpstreamResponse, json_object, retry_after_seconds
 from .gemini_build import build_body, passthrough_body
 from .gemini_stream import GeminiStreamParser
 from .gemini_wire import candidate_parts, error_from_body, finish_reason, parse_usage, response_id
+from .relay import relaying
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 
@@ -173,8 +174,8 @@ class GeminiProvider:
             raw_format="gemini",
         )
 
-    def stream_parser(self, request: ChatRequest, model: str) -> GeminiStreamParser:
-        return GeminiStreamParser(self.name, model)
+    def stream_parser(self, request: ChatRequest, model: str) -> StreamParser:
+        return relaying(GeminiStreamParser(self.name, model), "gemini", request.source_format)
 
     def parse_embeddings(self, response: UpstreamResponse, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
         answer = json_object(response.body, self.name, "batchEmbedContents")

@@ -688,7 +688,8 @@ def test_stream_text_and_final_chunk() -> None:
             "responseId": "r1",
         },
         {
-            "candidates": [{"content": {"role": "model", "parts": []}, "finishReason": "STOP", "index": 0}],
+            # An empty text part, so google-genai's chunk.text is "" rather than None.
+            "candidates": [{"content": {"role": "model", "parts": [{"text": ""}]}, "finishReason": "STOP", "index": 0}],
             "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2, "totalTokenCount": 5},
             "modelVersion": "gpt-4o-mini",
             "responseId": "r1",
@@ -744,7 +745,7 @@ def test_stream_text_after_a_tool_call_flushes_it_first() -> None:
         [ToolCallStart(0, "c1", "f"), ToolCallDelta(0, "{}"), TextDelta("after"), Finish("tool_calls")]
     )
     parts = [chunk["candidates"][0]["content"]["parts"] for chunk in chunks]
-    assert parts == [[{"functionCall": {"id": "c1", "name": "f", "args": {}}}], [{"text": "after"}], []]
+    assert parts == [[{"functionCall": {"id": "c1", "name": "f", "args": {}}}], [{"text": "after"}], [{"text": ""}]]
     assert "responseId" not in chunks[0]  # no StreamStart seen
     assert chunks[0]["modelVersion"] == "gemini-2.5-flash"
 
@@ -946,3 +947,20 @@ def test_ids_the_gateway_made_up_for_gemini_calls_are_not_shown() -> None:
         {"functionCall": {"name": "f", "args": {}}},
         {"functionCall": {"id": "call_AbC", "name": "g", "args": {}}},
     ]
+
+
+def test_gemini_upstream_frames_are_relayed_verbatim() -> None:
+    """Relay mode: ``UpstreamFrame`` bytes go out as they came; the events parsed from them are
+    ignored, other vendors' frames too, and finish() adds nothing."""
+    from bifrost_asgi.dialects.genai_stream import GenAIStreamRenderer
+    from bifrost_asgi.neutral import ChatRequest, Message, UpstreamFrame
+
+    renderer = GenAIStreamRenderer(ChatRequest(model="m", messages=(Message("user"),)))
+    data = '{"candidates":[{"content":{"parts":[{"text":"Hi"}]},"safetyRatings":[]}]}'
+    assert renderer.render(UpstreamFrame("openai", None, "x")) == b""
+    assert renderer.render(UpstreamFrame("gemini", None, data)) == b"data: " + data.encode() + b"\n\n"
+    assert renderer.render(StreamStart("r", "m")) == b""
+    assert renderer.render(TextDelta("Hi")) == b""
+    assert renderer.render(Finish("stop")) == b""
+    assert renderer.finish() == b""
+    assert renderer.render(UpstreamFrame("gemini", None, data)) == b""  # closed

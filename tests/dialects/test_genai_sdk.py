@@ -270,10 +270,11 @@ async def test_count_tokens_embeddings_and_models() -> None:
 
 
 @pytest.mark.anyio
-async def test_text_only_stream_ends_with_an_empty_final_chunk() -> None:
+async def test_text_only_stream_never_leaves_chunk_text_none() -> None:
     backend = Backend(events=[StreamStart("r2", "m"), TextDelta("Hi"), Finish("length"), UsageUpdate(Usage(1, 1))])
     client = client_for(backend, "v1beta")
     chunks = [chunk async for chunk in await client.aio.models.generate_content_stream(model="m", contents="hi")]
-    assert [chunk.text for chunk in chunks] == ["Hi", None]
+    assert [chunk.text for chunk in chunks] == ["Hi", ""]
+    assert "".join(chunk.text or "" for chunk in chunks) == "Hi"
     assert chunks[-1].candidates is not None
     assert chunks[-1].candidates[0].finish_reason == types.FinishReason.MAX_TOKENS

@@ -718,3 +718,21 @@ def test_embedding_usage_from_gemini_token_statistics(answer: dict[str, Any], to
     request = EmbeddingRequest(model="text-embedding-004", inputs=("a",))
     result = PROVIDER.parse_embeddings(ok(_json.dumps(answer)), request, "text-embedding-004")
     assert (result.usage.input_tokens if result.usage else None) == tokens
+
+
+def test_stream_parser_relays_each_readable_frame_first_when_asked() -> None:
+    from bifrost_asgi.neutral import TextDelta as Text
+    from bifrost_asgi.neutral import UpstreamFrame
+    from bifrost_asgi.providers.gemini_stream import GeminiStreamParser
+    from bifrost_asgi.providers.relay import relaying
+    from bifrost_asgi.streaming import SSEEvent
+
+    data = '{"candidates":[{"content":{"parts":[{"text":"Hi"}]},"index":0,"safetyRatings":[{"category":"X"}]}]}'
+    relayed = list(relaying(GeminiStreamParser("gemini", "m"), "gemini", "gemini").feed(SSEEvent(data)))
+    assert relayed[0] == UpstreamFrame("gemini", None, data)
+    assert Text("Hi") in relayed
+    plain = list(relaying(GeminiStreamParser("gemini", "m"), "gemini", "openai").feed(SSEEvent(data)))
+    assert not any(isinstance(e, UpstreamFrame) for e in plain)
+    error = '{"error":{"code":503,"message":"overloaded","status":"UNAVAILABLE"}}'
+    failed = list(relaying(GeminiStreamParser("gemini", "m"), "gemini", "gemini").feed(SSEEvent(error)))
+    assert [type(e).__name__ for e in failed] == ["StreamFailure"]  # errors are rendered, never relayed raw
