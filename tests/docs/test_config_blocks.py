@@ -1,7 +1,7 @@
 """Every configuration the documentation shows passes ``bifrost-asgi --check``.
 
 Blocks fenced ```` ```json ```` or ```` ```jsonc ```` in README.md and in every Markdown file under
-examples/, and every ``config*.json`` file under examples/, are configurations: each is checked as a
+examples/ and deploy/, and every ``config*.json`` file under them, are configurations: each is checked as a
 user would, ``bifrost-asgi --check --config FILE``, with the ``env.NAME`` variables it references set
 (to placeholders). A JSON example that is not a configuration belongs in a ```` ```text ```` fence.
 """
@@ -21,7 +21,7 @@ _ENV_REF = re.compile(r'"env\.([A-Za-z_][A-Za-z0-9_]*)"')
 
 
 def _documents() -> list[Path]:
-    return [ROOT / "README.md", *sorted((ROOT / "examples").rglob("*.md"))]
+    return [ROOT / "README.md", *sorted((ROOT / "examples").rglob("*.md")), *sorted((ROOT / "deploy").rglob("*.md"))]
 
 
 def _blocks() -> list[tuple[str, str]]:
@@ -31,7 +31,7 @@ def _blocks() -> list[tuple[str, str]]:
         for match in _FENCE.finditer(text):
             line = text.count("\n", 0, match.start()) + 1
             found.append((f"{doc.relative_to(ROOT)}:{line}", match.group(2)))
-    for file in sorted((ROOT / "examples").rglob("config*.json")):
+    for file in sorted([*(ROOT / "examples").rglob("config*.json"), *(ROOT / "deploy").rglob("config*.json")]):
         found.append((str(file.relative_to(ROOT)), file.read_text(encoding="utf-8")))
     return found
 
@@ -42,7 +42,7 @@ BLOCKS = _blocks()
 def test_the_documentation_has_config_blocks_to_check() -> None:
     names = {name.split(":")[0] for name, _ in BLOCKS}
     assert "README.md" in names
-    assert "examples/config.standalone.json" in names
+    assert "examples/config.standalone.json" in names and "deploy/ha/config.json" in names
 
 
 @pytest.mark.parametrize(("name", "text"), BLOCKS, ids=[name for name, _ in BLOCKS])
