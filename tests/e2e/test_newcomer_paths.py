@@ -207,3 +207,74 @@ def test_genai_paths_without_a_version_are_v1beta(fake_provider: FakeProvider) -
         assert counted.status_code == 200 and "totalTokens" in counted.json()
         assert httpx2.get(server.url + "/genai/models").status_code == 200
     assert "/v1beta/models/gemini-2.5-flash:generateContent" in fake_provider.matching(":generateContent")[0].path
+
+
+# --------------------------------------------------------------------------- the guide, against the demo
+
+
+GUIDE_COMPATIBILITY_SCRIPT = """
+import openai
+import anthropic
+import requests
+
+openai_key = anthropic_key = "unused"  # the guide leaves these to the reader
+
+def test_compatibility():
+    \"\"\"Test Bifrost compatibility with existing SDKs\"\"\"
+
+    # Test OpenAI compatibility
+    openai_client = openai.OpenAI(
+        base_url="http://localhost:8080/openai",
+        api_key=openai_key
+    )
+
+    try:
+        response = openai_client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "test"}]
+        )
+        print("✅ OpenAI compatibility verified")
+    except Exception as e:
+        print(f"❌ OpenAI compatibility failed: {e}")
+
+    # Test Anthropic compatibility
+    anthropic_client = anthropic.Anthropic(
+        base_url="http://localhost:8080/anthropic",
+        api_key=anthropic_key
+    )
+
+    try:
+        response = anthropic_client.messages.create(
+            model="claude-3-sonnet-20240229",
+            max_tokens=100,
+            messages=[{"role": "user", "content": "test"}]
+        )
+        print("✅ Anthropic compatibility verified")
+    except Exception as e:
+        print(f"❌ Anthropic compatibility failed: {e}")
+
+test_compatibility()
+"""
+
+
+def test_guide_curls_and_compatibility_script_against_the_demo_command(tmp_path: Path) -> None:
+    """``bifrost-asgi --demo`` (what scripts/demo.sh runs), the migration guide's two curls, then its
+    compatibility script as written (keys set to any value, host and port adjusted), in a fresh
+    process."""
+    import subprocess
+    import sys
+
+    port = free_port()
+    with serve_command(["{python}", "-m", "bifrost_asgi", "--demo", "--port", str(port)], port) as served:
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "test"}]}
+        chat = httpx2.post(served.url + "/openai/v1/chat/completions", json=body)
+        assert chat.status_code == 200 and chat.json()["choices"][0]["message"]["content"] == "Echo: test"
+        body = {"model": "claude-3-sonnet-20240229", "max_tokens": 100, "messages": body["messages"]}
+        messages = httpx2.post(served.url + "/anthropic/v1/messages", json=body)
+        assert messages.status_code == 200 and messages.json()["content"][0]["text"] == "Echo: test"
+        path = tmp_path / "compat.py"
+        path.write_text(GUIDE_COMPATIBILITY_SCRIPT.replace("http://localhost:8080", served.url))
+        result = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "✅ OpenAI compatibility verified" in result.stdout
+    assert "✅ Anthropic compatibility verified" in result.stdout
