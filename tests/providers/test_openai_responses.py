@@ -98,3 +98,15 @@ def test_upstream_error_answers_keep_openai_shape() -> None:
     body = b'{"error":{"message":"Previous response with id \'resp_x\' not found.","type":"invalid_request_error"}}'
     error = provider.parse_error(UpstreamResponse(404, {}, body))
     assert error.status == 404 and error.raw_body == body
+
+
+def test_azure_gets_the_v1_responses_endpoint_with_the_deployment_as_model() -> None:
+    provider = create_provider("azure", ProviderConfig.model_validate({"keys": [{"value": "az-key"}]}))
+    key = KeyConfig.model_validate({
+        "value": "az-key",
+        "azure_key_config": {"endpoint": "https://res.openai.azure.com/", "deployments": {"gpt-4o": "my-4o"}},
+    })  # fmt: skip
+    built = provider.build_chat(parse_request({"model": "gpt-4o", "input": "hi"}).chat, "gpt-4o", key)
+    assert built.url == "https://res.openai.azure.com/openai/v1/responses"
+    assert built.headers["api-key"] == "az-key"
+    assert json.loads(built.body or b"") == {"model": "my-4o", "input": "hi"}
