@@ -188,12 +188,46 @@ def gateway_config(ctx: Ctx, base_path: str) -> dict[str, object]:
     }
 
 
+# The governance rows: one virtual key with a rate limit (requests and tokens counted per request,
+# limits far above what the bench sends), checked on every request.
+BENCH_VK = "sk-bf-bench-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+GOVERNANCE = {
+    "rate_limits": [
+        {
+            "id": "rl-bench",
+            "request_max_limit": 1_000_000_000,
+            "request_reset_duration": "1h",
+            "token_max_limit": 1_000_000_000_000,
+            "token_reset_duration": "1h",
+        }
+    ],
+    "virtual_keys": [
+        {
+            "id": "vk-bench",
+            "name": "bench",
+            "value": BENCH_VK,
+            "rate_limit_id": "rl-bench",
+            "provider_configs": [{"provider": "openai", "allowed_models": ["gpt-4o-mini"]}],
+        }
+    ],
+}
+VK_HEADERS = {"Content-Type": "application/json", "Authorization": f"Bearer {BENCH_VK}"}
+
+
 def gateway_starter(
-    ctx: Ctx, base_path: str, *, workers: int = 1, pinned: bool = True, log_level: str = "warning"
+    ctx: Ctx,
+    base_path: str,
+    *,
+    workers: int = 1,
+    pinned: bool = True,
+    log_level: str = "warning",
+    extra: Callable[[], dict[str, object]] | None = None,
 ) -> Callable[[Procs, int], None]:
     def start(procs: Procs, port: int) -> None:
         path = ctx.workdir / f"gateway-{port}.json"
-        path.write_text(json.dumps(gateway_config(ctx, base_path), indent=2))
+        config = gateway_config(ctx, base_path)
+        config.update(extra() if extra else {})
+        path.write_text(json.dumps(config, indent=2))
         argv = [*gateway_argv(), "--config", str(path), "--host", "127.0.0.1", "--port", str(port)]
         argv += ["--log-level", log_level]
         if workers > 1:
@@ -425,7 +459,39 @@ def gateway_servers(ctx: Ctx) -> list[Server]:
             ),
         ],
     )
-    return [main, info, stream]
+    vk_note = "virtual key with a rate limit checked and counted per request"
+    governance = [
+        Server(
+            "bifrost-asgi-governance",
+            gateway_starter(ctx, "", extra=lambda: {"governance": GOVERNANCE}),
+            [plain_job(GW + "openai->openai, virtual key", CHAT, gw_plain, VK_HEADERS, is_openai_chat, note=vk_note)],
+        )
+    ]
+    if shutil.which("redis-server"):
+
+        def on_redis() -> dict[str, object]:
+            return {"governance": GOVERNANCE, "redis_url": f"redis://127.0.0.1:{start_redis(ctx)}/0"}
+
+        governance.append(
+            Server(
+                "bifrost-asgi-governance-redis",
+                gateway_starter(ctx, "", extra=on_redis),
+                [
+                    plain_job(GW + "openai->openai, virtual key on Redis", CHAT, gw_plain, VK_HEADERS,
+                              is_openai_chat, note=vk_note + "; counters in redis-server (core 1)")
+                ],
+            )
+        )  # fmt: skip
+    return [main, info, *governance, stream]
+
+
+def start_redis(ctx: Ctx) -> int:
+    """A redis-server on core 1 (with nginx and the load generator), no persistence."""
+    port = free_port()
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    ctx.procs.start("redis", argv, cpus=CLIENT_CPUS, cwd=ctx.workdir)
+    wait_port(ctx.procs, "redis", port, 15)
+    return port
 
 
 def worker_servers(ctx: Ctx) -> list[Server]:
