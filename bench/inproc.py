@@ -11,7 +11,8 @@ and rendering, metrics, headers, the request log. Three ways to look at it:
 
 Pairs: openai (OpenAI -> OpenAI provider), openai-path (/openai/v1 drop-in path), anthropic
 (Anthropic -> OpenAI provider), to-anthropic (OpenAI -> Anthropic provider), genai (GenAI -> OpenAI),
-stream (OpenAI -> OpenAI, streamed, 25 events), anthropic-stream (Anthropic stream from the OpenAI one).
+stream (OpenAI -> OpenAI, streamed, 24 events), anthropic-stream (Anthropic stream from the OpenAI one),
+vk (openai with a virtual key and its rate limit, counters in process).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from _harness import (
     openai_request,
     sse_chunks,
 )
+from run import BENCH_VK, GOVERNANCE
 
 from bifrost_asgi.asgi.app import bifrost_app
 from bifrost_asgi.providers.base import UpstreamRequest, UpstreamResponse
@@ -94,6 +96,7 @@ class Pair:
     body: bytes
     headers: Mapping[str, str]
     expect: bytes  # a byte string the 200 answer must contain
+    governance: bool = False  # the bench's virtual key with a rate limit (counters in process)
 
 
 PAIRS: dict[str, Pair] = {
@@ -110,6 +113,13 @@ PAIRS: dict[str, Pair] = {
     ),
     "stream": Pair(
         "/v1/chat/completions", openai_request("openai/gpt-4o-mini", stream=True), OPENAI_HEADERS, b"[DONE]"
+    ),
+    "vk": Pair(
+        "/v1/chat/completions",
+        openai_request("openai/gpt-4o-mini"),
+        {"Content-Type": "application/json", "Authorization": f"Bearer {BENCH_VK}"},
+        b'"choices"',
+        governance=True,
     ),
     "anthropic-stream": Pair(
         "/anthropic/v1/messages",
@@ -128,8 +138,11 @@ CONFIG = {
 }
 
 
-def build_app(config: Mapping[str, Any] | None = None) -> Any:
-    app = bifrost_app(config=dict(config or CONFIG))
+def build_app(pair: Pair | None = None) -> Any:
+    config: dict[str, Any] = dict(CONFIG)
+    if pair is not None and pair.governance:
+        config["governance"] = GOVERNANCE
+    app = bifrost_app(config=config)
     gateway = app.state.gateway
     gateway.upstream = gateway.router.upstream = StaticUpstream()
     return app
@@ -199,10 +212,9 @@ async def run(driver: Driver, n: int) -> None:
         await one()
 
 
-def measure(name: str, n: int, warmup: int, log_level: str) -> float:
+def measure(name: str, n: int, warmup: int) -> float:
     """CPU µs per request (process time) over ``n`` requests after ``warmup``."""
-    logging.basicConfig(level=getattr(logging, log_level.upper()))
-    app = build_app()
+    app = build_app(PAIRS[name])
     driver = Driver(app, PAIRS[name])
     loop = asyncio.new_event_loop()
     try:
@@ -216,7 +228,7 @@ def measure(name: str, n: int, warmup: int, log_level: str) -> float:
 
 
 def profile(name: str, n: int, warmup: int, top: int) -> str:
-    app = build_app()
+    app = build_app(PAIRS[name])
     driver = Driver(app, PAIRS[name])
     loop = asyncio.new_event_loop()
     loop.run_until_complete(run(driver, warmup))
@@ -261,6 +273,9 @@ def main() -> int:
     )
     p.add_argument("--gc", choices=["tuned", "default"], default="tuned", help="the CLI's GC settings or CPython's")
     a = p.parse_args()
+    # like the CLI's --log-level: a level on the gateway's logger (info: the request line is written)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("bifrost_asgi").setLevel(getattr(logging, a.log_level.upper()))
     if a.gc == "tuned":
         gc.collect()
         gc.freeze()
@@ -274,7 +289,7 @@ def main() -> int:
         elif a.profile:
             print(f"== {name}\n{profile(name, a.n, a.warmup, a.top)}")
         else:
-            print(f"{name:<18} {measure(name, a.n, a.warmup, a.log_level):8.1f} µs CPU per request", flush=True)
+            print(f"{name:<18} {measure(name, a.n, a.warmup):8.1f} µs CPU per request", flush=True)
     return 0
 
 
