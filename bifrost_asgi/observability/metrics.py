@@ -56,7 +56,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Final, Generic, Literal, TypeVar
 
@@ -126,22 +127,82 @@ class _Guard:
         return value
 
 
-class _Children(Generic[M]):
-    """``metric.labels(*key)`` children cached by label tuple; stops caching at ``CHILD_CACHE_LIMIT``."""
+# Bound children are written through their value cells (prometheus_client's ``_value``, ``_sum``,
+# ``_buckets``: a MutexValue in one process, an MmapedValue in multiprocess mode). ``Counter.inc`` and
+# ``Histogram.observe`` check observability, the sign and exemplars on every call and walk the buckets
+# in Python; here the child is bound once with all its labels, amounts are never negative, there are
+# no exemplars, and the bucket is found by bisection: the same values, a fraction of the calls.
+# A prometheus_client without those attributes gets the public methods.
 
-    __slots__ = ("_cache", "_metric")
 
-    def __init__(self, metric: M) -> None:
+class _Count:
+    """A bound counter: ``inc(amount)``."""
+
+    __slots__ = ("inc",)
+
+    def __init__(self, child: Counter) -> None:
+        value = getattr(child, "_value", None)
+        self.inc: Callable[[float], None] = value.inc if value is not None else child.inc
+
+
+class _Observe:
+    """A bound histogram: ``observe(amount)`` adds to the sum and to the first bucket bound >= amount."""
+
+    __slots__ = ("_bounds", "_buckets", "_sum", "observe")
+
+    def __init__(self, child: Histogram) -> None:
+        total = getattr(child, "_sum", None)
+        buckets = getattr(child, "_buckets", None)
+        bounds = getattr(child, "_upper_bounds", None)
+        if total is None or buckets is None or bounds is None or len(buckets) != len(bounds):
+            self.observe: Callable[[float], None] = child.observe
+            return
+        self._sum = total.inc
+        self._buckets = [bucket.inc for bucket in buckets]
+        self._bounds = list(bounds)  # ends with +Inf, so every amount has a bucket
+        self.observe = self._observe
+
+    def _observe(self, amount: float) -> None:
+        self._sum(amount)
+        self._buckets[bisect_left(self._bounds, amount)](1)
+
+
+class _Level:
+    """A bound gauge: ``inc(amount)`` (negative to decrease) and ``set(value)``."""
+
+    __slots__ = ("inc", "set")
+
+    def __init__(self, child: Gauge) -> None:
+        value = getattr(child, "_value", None)
+        if value is None or getattr(child, "_is_most_recent", False):
+            self.inc: Callable[[float], None] = child.inc
+            self.set: Callable[[float], None] = child.set
+        else:
+            self.inc = value.inc
+            self.set = value.set
+
+
+C = TypeVar("C", _Count, _Observe, _Level)
+
+
+class _Children(Generic[M, C]):
+    """``metric.labels(*key)`` children, bound to cells and cached by label tuple; stops caching at
+    ``CHILD_CACHE_LIMIT``."""
+
+    __slots__ = ("_bind", "_cache", "_metric")
+
+    def __init__(self, metric: M, bind: Callable[[M], C]) -> None:
         self._metric = metric
-        self._cache: dict[tuple[str, ...], M] = {}
+        self._bind: Callable[[M], C] = bind
+        self._cache: dict[tuple[str, ...], C] = {}
 
-    def get(self, key: tuple[str, ...]) -> M:
-        child = self._cache.get(key)
-        if child is None:
-            child = self._metric.labels(*key)
+    def get(self, key: tuple[str, ...]) -> C:
+        cell = self._cache.get(key)
+        if cell is None:
+            cell = self._bind(self._metric.labels(*key))
             if len(self._cache) < CHILD_CACHE_LIMIT:
-                self._cache[key] = child
-        return child
+                self._cache[key] = cell
+        return cell
 
 
 class _InFlight:
@@ -149,16 +210,16 @@ class _InFlight:
 
     __slots__ = ("_gauge",)
 
-    def __init__(self, gauge: Gauge) -> None:
+    def __init__(self, gauge: _Level) -> None:
         self._gauge = gauge
 
     def __enter__(self) -> None:
-        self._gauge.inc()
+        self._gauge.inc(1)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._gauge.dec()
+        self._gauge.inc(-1)
 
 
 def _validate_custom_labels(custom_labels: Sequence[str]) -> tuple[str, ...]:
@@ -200,18 +261,18 @@ class _MetricFactory:
     def __init__(self, registry: CollectorRegistry) -> None:
         self._registry = registry
 
-    def counter(self, name: str, doc: str, labels: tuple[str, ...]) -> _Children[Counter]:
-        return _Children(Counter(name, doc, labels, registry=self._registry))
+    def counter(self, name: str, doc: str, labels: tuple[str, ...]) -> _Children[Counter, _Count]:
+        return _Children(Counter(name, doc, labels, registry=self._registry), _Count)
 
     def histogram(
         self, name: str, doc: str, labels: tuple[str, ...], buckets: Sequence[float] = Histogram.DEFAULT_BUCKETS
-    ) -> _Children[Histogram]:
-        return _Children(Histogram(name, doc, labels, registry=self._registry, buckets=buckets))
+    ) -> _Children[Histogram, _Observe]:
+        return _Children(Histogram(name, doc, labels, registry=self._registry, buckets=buckets), _Observe)
 
     def gauge(
         self, name: str, doc: str, labels: tuple[str, ...], mode: Literal["livesum", "livemax"]
-    ) -> _Children[Gauge]:
-        return _Children(Gauge(name, doc, labels, registry=self._registry, multiprocess_mode=mode))
+    ) -> _Children[Gauge, _Level]:
+        return _Children(Gauge(name, doc, labels, registry=self._registry, multiprocess_mode=mode), _Level)
 
 
 class Metrics:
@@ -245,8 +306,8 @@ class Metrics:
         self._reasons = _Guard(MAX_SMALL_SET)
         self._in_flight_cms: dict[str, _InFlight] = {}
         self._pm_cache: dict[tuple[str | None, str | None], tuple[str, str]] = {}
-        self._request_children: dict[_RequestKey, tuple[Counter, Histogram, Counter, Histogram]] = {}
-        self._upstream_children: dict[_UpstreamKey, tuple[Counter, Histogram, Counter]] = {}
+        self._request_children: dict[_RequestKey, tuple[_Count, _Observe, _Count, _Observe]] = {}
+        self._upstream_children: dict[_UpstreamKey, tuple[_Count, _Observe, _Count]] = {}
 
     def _init_request_metrics(self, make: _MetricFactory) -> None:
         """The migration guide's client-request metrics."""
@@ -400,12 +461,12 @@ class Metrics:
         if children is None:
             children = self._resolve_request(raw)
         requests, duration_hist, http_requests, http_duration = children
-        requests.inc()
+        requests.inc(1)
         duration_hist.observe(duration)
-        http_requests.inc()
+        http_requests.inc(1)
         http_duration.observe(duration)
 
-    def _resolve_request(self, raw: _RequestKey) -> tuple[Counter, Histogram, Counter, Histogram]:
+    def _resolve_request(self, raw: _RequestKey) -> tuple[_Count, _Observe, _Count, _Observe]:
         route, method, dialect, provider, model, status, stream, custom = raw
         route_l = self._routes.admit(_text(route, "unmatched"))
         dialect_l = self._dialects.admit(_text(dialect))
@@ -442,11 +503,11 @@ class Metrics:
         if children is None:
             children = self._resolve_upstream(raw)
         upstream, latency_hist, outcome = children
-        upstream.inc()
+        upstream.inc(1)
         latency_hist.observe(latency)
-        outcome.inc()
+        outcome.inc(1)
 
-    def _resolve_upstream(self, raw: _UpstreamKey) -> tuple[Counter, Histogram, Counter]:
+    def _resolve_upstream(self, raw: _UpstreamKey) -> tuple[_Count, _Observe, _Count]:
         provider, model, method, status, success, custom = raw
         prov, mod = self._pm(provider, model)
         meth = self._methods.admit(_text(method))
@@ -488,6 +549,10 @@ class Metrics:
     def observe_inter_token(self, provider: str | None, model: str | None, seconds: float) -> None:
         self._inter_token.get(self._pm(provider, model)).observe(seconds)
 
+    def inter_token_observer(self, provider: str | None, model: str | None) -> Callable[[float], None]:
+        """``observe_inter_token`` bound to one provider and model: a stream looks its series up once."""
+        return self._inter_token.get(self._pm(provider, model)).observe
+
     def track_in_flight(self, dialect: str) -> _InFlight:
         """``with metrics.track_in_flight("openai"): ...`` counts the block as one request in flight."""
         cm = self._in_flight_cms.get(dialect)
@@ -505,22 +570,22 @@ class Metrics:
         self.track_in_flight(dialect).__exit__(None, None, None)
 
     def set_queue_depth(self, provider: str, n: int) -> None:
-        self._queue_depth.get((self._provider(provider),)).set(n)
+        self._queue_depth.get((self._provider(provider),)).set(float(n))
 
     def count_retry(self, provider: str, reason: str) -> None:
-        self._retries.get((self._provider(provider), self._reasons.admit(_text(reason)))).inc()
+        self._retries.get((self._provider(provider), self._reasons.admit(_text(reason)))).inc(1)
 
     def count_fallback(self, from_provider: str, to_provider: str) -> None:
-        self._fallbacks.get((self._provider(from_provider), self._provider(to_provider))).inc()
+        self._fallbacks.get((self._provider(from_provider), self._provider(to_provider))).inc(1)
 
     def set_cooldown(self, provider: str, key_label: str, active: bool) -> None:
         """``key_label`` is the key's name/id (or ``key-<index>``), never the key value."""
         prov = self._provider(provider)
-        self._cooldown.get((prov, self._key(prov, key_label))).set(1 if active else 0)
+        self._cooldown.get((prov, self._key(prov, key_label))).set(1.0 if active else 0.0)
 
     def count_key_selection(self, provider: str, key_label: str) -> None:
         prov = self._provider(provider)
-        self._key_selections.get((prov, self._key(prov, key_label))).inc()
+        self._key_selections.get((prov, self._key(prov, key_label))).inc(1)
 
 
 def multiprocess_enabled() -> bool:

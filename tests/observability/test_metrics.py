@@ -93,6 +93,41 @@ def test_request_counts_and_histograms_are_exact(registry: CollectorRegistry) ->
     assert value(registry, "http_request_duration_seconds_bucket", **path, le="10.0") == 10
 
 
+def test_bound_cells_write_what_prometheus_client_would(registry: CollectorRegistry) -> None:
+    """The hot path writes through the children's value cells; every sample must equal what
+    prometheus_client's own inc/observe/set produce, bucket edges and +Inf included."""
+    from prometheus_client import Counter, Gauge, Histogram
+
+    m = Metrics(registry)
+    ref = CollectorRegistry()
+    hist = Histogram("ref_seconds", "", ("route",), registry=ref, buckets=REQUEST_BUCKETS).labels("r")
+    count = Counter("ref", "", ("route",), registry=ref).labels("r")
+    gauge = Gauge("ref_level", "", ("route",), registry=ref).labels("r")
+    amounts = [0.0, 0.005, 0.0050001, 0.01, 1, 2.5, 119.99, 120, 120.5, 1e9]
+    for amount in amounts:
+        chat(m, duration=amount)
+        hist.observe(amount)
+        count.inc()
+    for n in (3, 0, 7):
+        m.set_queue_depth("openai", n)
+        gauge.set(n)
+    ok = {**REQ, "status_class": "2xx"}
+    for bound in (*REQUEST_BUCKETS, float("inf")):
+        le = "+Inf" if bound == float("inf") else str(float(bound))
+        expected = ref.get_sample_value("ref_seconds_bucket", {"route": "r", "le": le})
+        assert value(registry, "bifrost_request_duration_seconds_bucket", **ok, le=le) == expected, le
+    assert value(registry, "bifrost_request_duration_seconds_sum", **ok) == ref.get_sample_value(
+        "ref_seconds_sum", {"route": "r"}
+    )
+    assert value(registry, "bifrost_requests_total", **REQ, status="200", stream="false") == len(amounts)
+    assert value(registry, "bifrost_queue_depth", provider="openai") == ref.get_sample_value(
+        "ref_level", {"route": "r"}
+    )
+    with m.track_in_flight("openai"):
+        assert value(registry, "bifrost_in_flight_requests", dialect="openai") == 1
+    assert value(registry, "bifrost_in_flight_requests", dialect="openai") == 0
+
+
 def test_bucket_layouts() -> None:
     assert REQUEST_BUCKETS[-1] == 120 and REQUEST_BUCKETS[:-1] == UPSTREAM_BUCKETS
     bifrost = (.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15, 30, 45, 60, 90)  # fmt: skip
@@ -247,6 +282,11 @@ def test_tokens_and_stream_latencies(registry: CollectorRegistry) -> None:
     assert value(registry, "bifrost_stream_first_token_latency_seconds_bucket", **pm, le="0.5") == 1
     assert value(registry, "bifrost_stream_inter_token_latency_seconds_bucket", **pm, le="0.001") == 0
     assert value(registry, "bifrost_stream_inter_token_latency_seconds_bucket", **pm, le="0.0025") == 10
+    observe_gap = m.inter_token_observer("openai", "gpt-4o")  # what a stream binds once
+    for _ in range(5):
+        observe_gap(0.02)
+    assert value(registry, "bifrost_stream_inter_token_latency_seconds_count", **pm) == 15
+    assert value(registry, "bifrost_stream_inter_token_latency_seconds_bucket", **pm, le="0.025") == 15
 
 
 def test_in_flight_gauge(registry: CollectorRegistry) -> None:
