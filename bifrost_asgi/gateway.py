@@ -506,7 +506,7 @@ class Gateway:
                 provider=provider, model=model, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens
             )
             self.governance.record_cost(provider, model, usage)
-        if self.settings.client.enable_logging:
+        if self.settings.client.enable_logging and self.request_log.wants(exchange.status):
             self.request_log.log(
                 RequestRecord(
                     request_id=ctx.request_id, dialect=exchange.dialect, route=exchange.route,

@@ -196,6 +196,10 @@ class RequestLogger:
         self._json = json
         self._log_content = log_content
 
+    def wants(self, status: int) -> bool:
+        """Whether a request that ended with ``status`` would be logged (so its record is worth building)."""
+        return self._logger.isEnabledFor(logging.WARNING if status >= 500 else logging.INFO)
+
     def log(self, record: RequestRecord) -> None:
         level = logging.WARNING if record.status >= 500 else logging.INFO
         if not self._logger.isEnabledFor(level):

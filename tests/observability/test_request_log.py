@@ -133,6 +133,11 @@ def test_nothing_built_when_level_disabled(captured: tuple[logging.Logger, ListH
     req_logger.log(record(status=200))
     req_logger.log(record(status=503))
     assert [r.levelno for r in handler.records] == [logging.WARNING]
+    # the gateway asks first, so it does not even build the record of a request nobody will see
+    assert not req_logger.wants(200) and not req_logger.wants(404)
+    assert req_logger.wants(500) and req_logger.wants(503)
+    logger.setLevel(logging.INFO)
+    assert req_logger.wants(200)
 
 
 def test_long_error_is_cut(captured: tuple[logging.Logger, ListHandler]) -> None:
