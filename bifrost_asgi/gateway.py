@@ -411,6 +411,7 @@ class Gateway:
     async def _relay(self, events: EventStream, renderer: Any, exchange: _Exchange) -> AsyncGenerator[bytes, None]:
         ctx = exchange.ctx
         provider, model = ctx.provider or "unknown", ctx.model or "unknown"
+        observe_gap = self.metrics.inter_token_observer(provider, model)  # bound once, not per chunk
         last: float | None = None
         try:
             async for event in events.events():
@@ -430,7 +431,7 @@ class Gateway:
                     if last is None:
                         self.metrics.observe_first_token(provider, model, now - exchange.started)
                     else:
-                        self.metrics.observe_inter_token(provider, model, now - last)
+                        observe_gap(now - last)
                     last = now
                 chunk = renderer.render(event)
                 if chunk:

@@ -166,12 +166,14 @@ async def _send_stream(reply: StreamReply, receive: Receive, send: Send, write_t
     gone: the stream ends and its provider slot is freed."""
     chunks = reply.chunks
     headers = _raw_headers({**_STREAM_HEADERS, **reply.headers}, reply.media_type)
+    watchdog = _WriteWatchdog(write_timeout)
 
     async def pump() -> None:
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         async for chunk in chunks:
-            async with asyncio.timeout(write_timeout):
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            watchdog.sending()
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            watchdog.sent()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def watch() -> None:
@@ -180,20 +182,62 @@ async def _send_stream(reply: StreamReply, receive: Receive, send: Send, write_t
 
     pumping = asyncio.ensure_future(pump())
     watching = asyncio.ensure_future(watch())
+    watchdog.start(pumping)
     try:
         await asyncio.wait((pumping, watching), return_when=asyncio.FIRST_COMPLETED)
     finally:
+        watchdog.stop()
         for task in (pumping, watching):
             task.cancel()
         await asyncio.gather(pumping, watching, return_exceptions=True)
         await chunks.aclose()
-    if pumping.done() and not pumping.cancelled():
-        error = pumping.exception()
-        if isinstance(error, TimeoutError):
-            logger.info("client stopped reading for %gs: stream ended (client.stream_write_timeout_seconds)",
-                        write_timeout)  # fmt: skip
-        elif error is not None:
-            raise error
+    if watchdog.fired:
+        logger.info("client stopped reading for %gs: stream ended (client.stream_write_timeout_seconds)",
+                    write_timeout)  # fmt: skip
+    elif pumping.done() and not pumping.cancelled() and (error := pumping.exception()) is not None:
+        raise error
+
+
+class _WriteWatchdog:
+    """Cancels the pump once one ``send`` has been blocked for ``seconds``: one timer for the whole
+    stream, re-armed only when it fires, instead of a timeout scope (a timer set and cancelled) per
+    chunk. It fires exactly when a send has waited ``seconds``: when a send is under way it re-arms
+    for that send's deadline, otherwise a full period ahead (a send starting meanwhile is younger)."""
+
+    __slots__ = ("_handle", "_loop", "_seconds", "_since", "_task", "fired")
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._loop = asyncio.get_running_loop()
+        self._since: float | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._task: asyncio.Future[None] | None = None
+        self.fired = False
+
+    def start(self, task: asyncio.Future[None]) -> None:
+        self._task = task
+        self._handle = self._loop.call_later(self._seconds, self._check)
+
+    def sending(self) -> None:
+        self._since = self._loop.time()
+
+    def sent(self) -> None:
+        self._since = None
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _check(self) -> None:
+        since, now = self._since, self._loop.time()
+        if since is not None and now - since >= self._seconds:
+            self.fired = True
+            self._handle = None
+            if self._task is not None:
+                self._task.cancel()
+            return
+        self._handle = self._loop.call_at((since if since is not None else now) + self._seconds, self._check)
 
 
 class _GatewayApp(Starlette):
