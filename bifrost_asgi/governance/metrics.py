@@ -18,7 +18,10 @@ the total over all replicas; scrape any replica, or take the max).
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.metrics import MetricWrapperBase
 
 MAX_KEYS = 500
 MAX_LIMITS = 2000
@@ -42,6 +45,9 @@ class _Bounded:
 
 class GovernanceMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        # Label children by (metric, label values): ``labels()`` walks and locks on every call, and
+        # these run several times per governed request. Bounded: every label value is bounded above.
+        self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
         self._key = _Bounded(MAX_KEYS)
         self._limit = _Bounded(MAX_LIMITS)
         self._models = _Bounded(MAX_LIMITS)
@@ -81,32 +87,39 @@ class GovernanceMetrics:
             "bifrost_governance_store_errors", "Governance store unreachable", ["mode"], registry=registry
         )
 
+    def _child(self, metric: MetricWrapperBase, *values: str) -> Any:
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def add_cost(self, provider: str, model: str, usd: float) -> None:
         if usd > 0:
             bounded = self._models(f"{provider}/{model}") != "other"
-            self.cost.labels(provider, model if bounded else "other").inc(usd)
+            self._child(self.cost, provider, model if bounded else "other").inc(usd)
 
     def admitted(self, key_name: str) -> None:
-        self.vk_requests.labels(self._key(key_name)).inc()
+        self._child(self.vk_requests, self._key(key_name)).inc()
 
     def billed(self, key_name: str, input_tokens: int, output_tokens: int, usd: float) -> None:
         name = self._key(key_name)
         if input_tokens:
-            self.vk_tokens.labels(name, "input").inc(input_tokens)
+            self._child(self.vk_tokens, name, "input").inc(input_tokens)
         if output_tokens:
-            self.vk_tokens.labels(name, "output").inc(output_tokens)
+            self._child(self.vk_tokens, name, "output").inc(output_tokens)
         if usd > 0:
-            self.vk_cost.labels(name).inc(usd)
+            self._child(self.vk_cost, name).inc(usd)
 
     def rejected(self, key_name: str | None, reason: str) -> None:
-        self.rejections.labels(self._key(key_name) if key_name else "none", reason).inc()
+        self._child(self.rejections, self._key(key_name) if key_name else "none", reason).inc()
 
     def usage(self, kind: str, limit_id: str, unit: str, value: float) -> None:
         label = self._limit(limit_id)
         if kind == "budget":
-            self.budget_used.labels(label).set(value)
+            self._child(self.budget_used, label).set(value)
         else:
-            self.rate_used.labels(label, unit).set(value)
+            self._child(self.rate_used, label, unit).set(value)
 
     def store_error(self, mode: str) -> None:
-        self.store_errors.labels(mode).inc()
+        self._child(self.store_errors, mode).inc()
