@@ -56,6 +56,7 @@ from _harness import (
     tree_cpu_s,
     wait_port,
 )
+from mcp_tools import client_config as mcp_client_config
 
 LITELLM_BIN = BENCH / ".litellm-venv" / "bin" / "litellm"
 PORTKEY_JS = BENCH / ".portkey" / "node_modules" / "@portkey-ai" / "gateway" / "build" / "start-server.js"
@@ -482,7 +483,21 @@ def gateway_servers(ctx: Ctx) -> list[Server]:
                 ],
             )
         )  # fmt: skip
-    return [main, info, *governance, stream]
+    mcp = Server(
+        "bifrost-asgi-mcp",
+        gateway_starter(ctx, "", extra=lambda: {"mcp": {"client_configs": [mcp_client_config(str(VENV_PY))]}}),
+        [
+            plain_job(
+                GW + "openai->openai, MCP tools injected",
+                CHAT,
+                gw_plain,
+                OPENAI_HEADERS,
+                is_openai_chat,
+                note="3 tools of a stdio MCP server (bench/mcp_tools.py) added to each request; none called",
+            )
+        ],
+    )
+    return [main, info, *governance, mcp, stream]
 
 
 def start_redis(ctx: Ctx) -> int:
