@@ -324,6 +324,8 @@ class Gateway:
                 return await self._stream(dialect, request, exchange, default)
             response = await self.router.chat(request, ctx, default)
             return self._ok(dialect.render_chat(response, request), exchange)
+        if operation == "mcp_execute":
+            return await self._execute_tool(call, payload, exchange)
         if operation == "embeddings":
             emb = dialect.parse_embeddings(payload, call)
             check_model_names(emb.model, emb.fallbacks)
@@ -375,6 +377,13 @@ class Gateway:
         if operation == "response_input_items":
             return await self.responses.input_items(response_id, owner, call.query)
         return await self.responses.retrieve(response_id, owner, call.query)
+
+    async def _execute_tool(self, call: Call, payload: Any, exchange: _Exchange) -> JsonReply:
+        """``POST /v1/mcp/tool/execute`` (same auth as inference)."""
+        if self.mcp is None:
+            raise NotFoundError("no MCP clients are configured (mcp.client_configs)")
+        body, headers = await self.mcp.execute_request(payload, call.query, call.headers, exchange.ctx.virtual_key)
+        return JsonReply(200, body, {**self._headers(exchange), **headers})
 
     def _models_reply(
         self, dialect: Dialect, call: Call, models: list[Any], operation: Operation, exchange: _Exchange

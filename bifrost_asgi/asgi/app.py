@@ -313,6 +313,8 @@ def _routes(gateway: Gateway) -> list[BaseRoute]:
             for path in _paths(prefix, name, spec):
                 served = table.setdefault((spec.method, path), {})
                 served.setdefault(name, _Endpoint(gateway, dialect, spec, path, default))
+    execute = RouteSpec("POST", "/v1/mcp/tool/execute", "mcp_execute")
+    table[("POST", execute.path)] = {"openai": _Endpoint(gateway, dialects["openai"], execute, execute.path, None)}
     routes: list[BaseRoute] = []
     for (method, path), served in table.items():
         endpoint: Any = next(iter(served.values())) if len(served) == 1 else _Sniffing(served)

@@ -23,6 +23,7 @@ Operation = Literal[
     "response_get",
     "response_delete",
     "response_input_items",
+    "mcp_execute",
 ]
 
 

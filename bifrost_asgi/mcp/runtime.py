@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry
 
 from .. import _json
+from ..errors import InvalidRequestError, PermissionDeniedError
 from ..neutral import ChatRequest, TextPart, ToolCall, ToolResult
 from .config import MCPClientConfig, MCPConfig
 from .connection import Connection, State, ToolUnavailableError, describe_error
+from .execute import execute_format, parse_execute, render_execute
 from .inject import inject_tools
 from .metrics import MCPMetrics
 from .results import result_text
@@ -185,6 +187,26 @@ class MCPRuntime:
                 outcome = "error"
         self.metrics.observe_call(tool.client, tool.name, outcome, self.clock() - started)
         return ToolResult(call.id, (TextPart(text),), is_error=outcome != "success", name=call.name)
+
+    async def execute_request(
+        self, payload: Any, query: Mapping[str, str], headers: Mapping[str, str], key: AuthenticatedKey | None
+    ) -> tuple[bytes, dict[str, str]]:
+        """``POST /v1/mcp/tool/execute``: run the call if this request may use the tool."""
+        fmt = execute_format(query)
+        call = parse_execute(payload, fmt)
+        tools = self.allowed(headers, key)
+        if call.name not in tools:
+            if key is not None and call.name in self.allowed(headers, None):
+                raise PermissionDeniedError(
+                    f"Tool '{call.name}' is not allowed for this virtual key", code="mcp_tool_blocked"
+                )
+            raise InvalidRequestError(
+                f"Tool '{call.name}' is not allowed for this request (unknown, not connected, or filtered out by "
+                "tools_to_execute or the x-bf-mcp-include-* headers)",
+                code="tool_execution_error",
+                param="name" if fmt == "responses" else "function.name",
+            )
+        return render_execute(await self.execute(call, tools), fmt)
 
 
 def _error(call: ToolCall, message: str) -> ToolResult:
