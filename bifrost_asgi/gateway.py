@@ -322,7 +322,11 @@ class Gateway:
             if request.stream:
                 exchange.stream = True
                 return await self._stream(dialect, request, exchange, default)
-            response = await self.router.chat(request, ctx, default)
+            if offer is not None and offer.agent and self.mcp is not None:
+                response, run = await self.mcp.chat(offer, lambda r: self.router.chat(r, ctx, default))
+                ctx.usage, ctx.tool_rounds = run.usage, run.rounds
+            else:
+                response = await self.router.chat(request, ctx, default)
             return self._ok(dialect.render_chat(response, request), exchange)
         if operation == "mcp_execute":
             return await self._execute_tool(call, payload, exchange)
@@ -529,6 +533,7 @@ class Gateway:
                     output_tokens=usage.output_tokens if usage else None,
                     stream=exchange.stream, error=exchange.error,
                     virtual_key=ctx.virtual_key.id if ctx.virtual_key is not None else None,
+                    tool_rounds=ctx.tool_rounds,
                 )
             )  # fmt: skip
 

@@ -19,7 +19,8 @@ from prometheus_client import CollectorRegistry
 
 from .. import _json
 from ..errors import InvalidRequestError, PermissionDeniedError
-from ..neutral import ChatRequest, TextPart, ToolCall, ToolResult
+from ..neutral import ChatRequest, ChatResponse, TextPart, ToolCall, ToolResult
+from .agent import AgentPolicy, AgentRun, ChatCall, run_agent
 from .config import MCPClientConfig, MCPConfig
 from .connection import Connection, State, ToolUnavailableError, describe_error
 from .execute import execute_format, parse_execute, render_execute
@@ -38,10 +39,12 @@ STOP_TIMEOUT = 10.0
 
 @dataclass(frozen=True, slots=True)
 class Offer:
-    """The MCP tools one request was offered (by exposed name) and the request that carries them."""
+    """The MCP tools one request was offered (by exposed name) and the request that carries them;
+    ``agent``: some of them run by themselves (agent mode)."""
 
     request: ChatRequest
     tools: Mapping[str, RemoteTool]
+    agent: bool = False
 
 
 class MCPRuntime:
@@ -138,11 +141,34 @@ class MCPRuntime:
         tools = self.allowed(headers, key)
         if not tools:
             return None
-        return Offer(inject_tools(request, tools.values()), tools)
+        agent = any(self.auto_executes(t) for t in tools.values())
+        return Offer(inject_tools(request, tools.values()), tools, agent)
 
     def auto_executes(self, tool: RemoteTool) -> bool:
         connection = self.connections.get(tool.client)
         return connection is not None and connection.config.auto_executes(tool.name, version=self.allow_version)
+
+    def policy(self, offer: Offer) -> AgentPolicy:
+        tools = offer.tools
+
+        def auto(name: str) -> bool:
+            tool = tools.get(name)
+            return tool is not None and self.auto_executes(tool)
+
+        return AgentPolicy(auto, self.config.tool_manager_config.max_agent_depth)
+
+    async def chat(self, offer: Offer, call_model: ChatCall) -> tuple[ChatResponse, AgentRun]:
+        """Agent mode around ``call_model`` (the router): tools run until a final answer."""
+        tools = offer.tools
+        response, run = await run_agent(offer.request, call_model, lambda c: self.execute(c, tools), self.policy(offer))
+        self._count(run, stream=False)
+        return response, run
+
+    def _count(self, run: AgentRun, *, stream: bool) -> None:
+        for _ in range(run.rounds):
+            self.metrics.count_round(stream=stream)
+        if run.exhausted:
+            self.metrics.count_exhausted(stream=stream)
 
     def health(self) -> dict[str, Any]:
         return {

@@ -171,6 +171,7 @@ class RequestRecord:
     client_ip: str | None = None
     key: str | None = None  # the key's name/id, never its value
     virtual_key: str | None = None  # the governance virtual key's id, never its value
+    tool_rounds: int | None = None  # MCP agent-mode tool rounds (None: not an agent-mode request)
     # Logged only when the logger was built with ``log_content=True``.
     request_content: str | None = None
     response_content: str | None = None
@@ -230,6 +231,8 @@ class RequestLogger:
             "client_ip": record.client_ip,
             "error": _cut(record.error, _MAX_ERROR_LEN),
         }
+        if record.tool_rounds is not None:
+            fields["tool_rounds"] = record.tool_rounds
         if self._log_content:
             fields["request_content"] = _cut(record.request_content, _MAX_CONTENT_LEN)
             fields["response_content"] = _cut(record.response_content, _MAX_CONTENT_LEN)

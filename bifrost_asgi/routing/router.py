@@ -109,6 +109,7 @@ class RequestContext:
     usage: Usage | None = None
     #: The virtual key the request authenticated with (None: no key presented, or no governance).
     virtual_key: AuthenticatedKey | None = None
+    tool_rounds: int | None = None  # MCP agent mode: tool rounds run (None: not in agent mode)
     #: Admission control for each attempt (None: nothing limits this request).
     guard: AttemptGuard | None = None
     #: The client left (or the stream broke) before the answer was complete.
