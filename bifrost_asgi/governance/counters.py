@@ -87,12 +87,27 @@ class _Counter:
     start: int
     used: int = 0
     held: dict[str, tuple[int, int]] = field(default_factory=dict)  # res_id -> (amount, expires_ms)
+    held_total: int = 0
+    soonest: int = 0  # earliest expiry among ``held`` (a lower bound): no scan before it
 
     def reserved(self, now_ms: int) -> int:
-        dead = [rid for rid, (_, exp) in self.held.items() if exp <= now_ms]
-        for rid in dead:
-            del self.held[rid]
-        return sum(amount for amount, _ in self.held.values())
+        if self.held and self.soonest <= now_ms:
+            for rid in [rid for rid, (_, exp) in self.held.items() if exp <= now_ms]:
+                self.held_total -= self.held.pop(rid)[0]
+            self.soonest = min((exp for _, exp in self.held.values()), default=0)
+        return self.held_total
+
+    def hold(self, res_id: str, amount: int, expires_ms: int) -> None:
+        self.release(res_id)
+        self.held[res_id] = (amount, expires_ms)
+        self.held_total += amount
+        if len(self.held) == 1 or expires_ms < self.soonest:
+            self.soonest = expires_ms
+
+    def release(self, res_id: str) -> None:
+        entry = self.held.pop(res_id, None)
+        if entry is not None:
+            self.held_total -= entry[0]
 
     def roll(self, window: Window) -> None:
         if self.start <= window.threshold_ms:
@@ -126,7 +141,7 @@ class MemoryCounters:
             if counter.used + reserved + amount > limit.maximum:
                 return Denial(index, counter.used, reserved, counter.start)
         for counter, amount in zip(counters, amounts, strict=True):
-            counter.held[res_id] = (amount, now_ms + ttl_ms)
+            counter.hold(res_id, amount, now_ms + ttl_ms)
         return None
 
     async def settle(
@@ -140,7 +155,7 @@ class MemoryCounters:
         out = []
         for limit, amount in zip(limits, amounts, strict=True):
             counter = self._get(limit)
-            counter.held.pop(res_id, None)
+            counter.release(res_id)
             counter.used += amount
             out.append(counter.used)
         return out

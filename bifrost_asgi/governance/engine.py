@@ -91,6 +91,7 @@ class Governance:
         self.sync_interval = config.store.sync_interval_seconds
         self.default_output_tokens = config.default_output_tokens
         self.index = Index(config, version=version)
+        self._active = enforce or config.configured or shared
         self.doc_version = -1
         self._synced_at = float("-inf")
         self._outage = False
@@ -102,7 +103,7 @@ class Governance:
     @property
     def active(self) -> bool:
         """Whether requests need authenticating at all (keys, global limits or enforcement)."""
-        return self.enforce or self.config.configured or self.shared
+        return self._active
 
     def now_ms(self) -> int:
         return int(self.wall_clock() * 1000)
@@ -227,6 +228,7 @@ class Governance:
 
     def _apply(self, gov: GovernanceConfig, version: int) -> None:
         self.index = Index(gov, version=self.version)
+        self._active = self.enforce or gov.configured or self.shared
         self.doc_version = version
 
     def _decode(self, data: bytes) -> GovernanceConfig:

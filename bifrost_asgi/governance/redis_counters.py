@@ -16,8 +16,13 @@ failure to reach Redis becomes ``StoreUnavailableError`` naming the store withou
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
+
+from redis import asyncio as aioredis
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from ..store.redis import UNREACHABLE, RedisStore
 from .counters import Denial, Limit, Reading
@@ -112,6 +117,59 @@ _SEED = (
 )
 
 
+class _Batcher:
+    """Script calls made in the same event-loop iteration go to Redis in one pipeline (one write,
+    one read), so under load admissions and settlements share round trips. Each script still runs
+    atomically on its own; only the transport is shared."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._queue: list[tuple[AsyncScript, list[str], list[Any], asyncio.Future[Any]]] = []
+        self._flushing: set[asyncio.Task[None]] = set()
+
+    async def call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._queue:
+            loop.call_soon(self._start)
+        self._queue.append((script, keys, args, future))
+        return await future
+
+    def _start(self) -> None:
+        batch, self._queue = self._queue, []
+        task = asyncio.ensure_future(self._flush(batch))
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def _flush(self, batch: list[tuple[AsyncScript, list[str], list[Any], asyncio.Future[Any]]]) -> None:
+        try:
+            if len(batch) == 1:
+                script, keys, args, _ = batch[0]
+                results: list[Any] = [await script(keys=keys, args=args)]
+            else:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for script, keys, args, _ in batch:
+                        pipe.evalsha(script.sha, len(keys), *keys, *args)
+                    results = await pipe.execute(raise_on_error=False)
+        except BaseException as exc:
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (script, keys, args, future), result in zip(batch, results, strict=True):
+            if isinstance(result, NoScriptError):  # a restarted server: load it and run alone
+                try:
+                    result = await script(keys=keys, args=args)
+                except BaseException as exc:
+                    result = exc
+            if future.done():
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+
 class RedisCounters:
     def __init__(self, store: RedisStore, *, prefix: str = "gov:") -> None:
         self._store = store
@@ -122,6 +180,7 @@ class RedisCounters:
         self._settle = client.register_script(_SETTLE)
         self._save = client.register_script(_SAVE_DOC)
         self._seed = client.register_script(_SEED)
+        self._batch = _Batcher(client)
 
     def _keys(self, limits: Sequence[Limit]) -> list[str]:
         keys: list[str] = []
@@ -142,7 +201,7 @@ class RedisCounters:
         args: list[Any] = [now_ms, res_id, now_ms + ttl_ms]
         for limit, amount in zip(limits, amounts, strict=True):
             args += (limit.maximum, amount, limit.window.threshold_ms, limit.window.start_ms)
-        result = await self._run(self._reserve(keys=self._keys(limits), args=args))
+        result = await self._run(self._batch.call(self._reserve, self._keys(limits), args))
         if int(result[0]) == 0:
             return None
         return Denial(int(result[0]) - 1, int(result[1]), int(result[2]), int(result[3]))
@@ -154,7 +213,7 @@ class RedisCounters:
         for limit, amount in zip(limits, amounts, strict=True):
             args += (amount, limit.window.threshold_ms, limit.window.start_ms)
         marker = f"{self._prefix}done:{{{res_id}}}"
-        result = await self._run(self._settle(keys=[marker, *self._keys(limits)], args=args))
+        result = await self._run(self._batch.call(self._settle, [marker, *self._keys(limits)], args))
         return None if result is None else [int(v) for v in result]
 
     async def read(self, limits: Sequence[Limit], now_ms: int) -> list[Reading]:
