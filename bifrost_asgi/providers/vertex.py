@@ -7,7 +7,8 @@ replaces the host part). Models named ``claude-*`` go to ``publishers/anthropic/
 :rawPredict`` (``:streamRawPredict``; counting ``models/count-tokens:rawPredict``) with the
 Messages body minus ``model`` plus ``anthropic_version: vertex-2023-10-16``; every other model to
 ``publishers/google/models/{m}:generateContent`` (``:streamGenerateContent?alt=sse``,
-``:countTokens``) with the Gemini body. Translation, passthrough (a GenAI client's body to Gemini,
+``:countTokens``) with the Gemini body; embeddings to ``publishers/google/models/{m}:predict``.
+Translation, passthrough (a GenAI client's body to Gemini,
 an Anthropic client's body to Claude) and answers are the Gemini and Anthropic providers'.
 """
 
@@ -20,14 +21,14 @@ from urllib.parse import quote
 
 from .. import _json
 from ..config.settings import KeyConfig, ProviderConfig
-from ..errors import ConfigError, GatewayError, UnsupportedFeatureError, UpstreamError
-from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo
+from ..errors import ConfigError, GatewayError, UnsupportedFeatureError, UpstreamError, UpstreamProtocolError
+from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo, Usage
 from ..streaming import SSEDecoder
 from .anthropic import _NOT_COUNTED, AnthropicProvider
 from .anthropic_build import build_body as anthropic_body
 from .anthropic_stream import AnthropicStreamParser
 from .anthropic_wire import error_from_body as anthropic_error
-from .base import RequestAuth, StreamParser, UpstreamRequest, UpstreamResponse, retry_after_seconds
+from .base import RequestAuth, StreamParser, UpstreamRequest, UpstreamResponse, json_object, retry_after_seconds
 from .gemini import GeminiProvider
 from .vertex_auth import TokenSource, VertexAuth, token_sources
 
@@ -103,10 +104,26 @@ class VertexProvider:
         return replace(self._claude(request, body, "count-tokens:rawPredict", key), stream=False)
 
     def build_embeddings(self, request: EmbeddingRequest, model: str, key: KeyConfig | None) -> UpstreamRequest:
-        raise UnsupportedFeatureError(
-            f"{self.name}: embeddings on Vertex AI are not supported by this gateway yet; use the gemini provider",
-            param="model",
-            provider=self.name,
+        """Vertex's text-embedding models (``gemini-embedding-001``, ``text-embedding-005``...)
+        through ``:predict``, one instance per input."""
+        if is_claude(model):
+            raise UnsupportedFeatureError(f"{self.name}: Claude has no embeddings", param="model", provider=self.name)
+        instances = []
+        for i, text in enumerate(request.inputs):
+            if not isinstance(text, str):
+                raise UnsupportedFeatureError(
+                    f"input[{i}]: Vertex embeds text, not token ids", param=f"input[{i}]", provider=self.name
+                )
+            instance: dict[str, Any] = {"content": text}
+            if request.task_type:
+                instance["task_type"] = request.task_type
+            instances.append(instance)
+        body: dict[str, Any] = {"instances": instances}
+        if request.dimensions is not None:
+            body["parameters"] = {"outputDimensionality": request.dimensions}
+        url = f"{self._base(key, 'google')}/models/{quote(model, safe='@-._~')}:predict"
+        return UpstreamRequest(
+            "POST", url, {"content-type": "application/json", **self._extra_headers}, _json.dumps(body)
         )
 
     def build_list_models(self, key: KeyConfig | None) -> None:
@@ -124,10 +141,24 @@ class VertexProvider:
             return AnthropicStreamParser(self.name, model)
         return self._gemini.stream_parser(request, model)
 
-    def parse_embeddings(
-        self, response: UpstreamResponse, request: EmbeddingRequest, model: str
-    ) -> EmbeddingResponse:  # pragma: no cover - never built
-        return self._gemini.parse_embeddings(response, request, model)
+    def parse_embeddings(self, response: UpstreamResponse, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
+        predictions = json_object(response.body, self.name, "predict").get("predictions")
+        if not isinstance(predictions, list):
+            raise UpstreamProtocolError(f"{self.name} returned no predictions", provider=self.name)
+        vectors: list[tuple[float, ...]] = []
+        tokens = 0
+        for item in predictions:
+            embedding = item.get("embeddings") if isinstance(item, dict) else None
+            values = embedding.get("values") if isinstance(embedding, dict) else None
+            if not isinstance(values, list) or not all(isinstance(v, int | float) for v in values):
+                raise UpstreamProtocolError(f"{self.name} returned an embedding without values", provider=self.name)
+            vectors.append(tuple(float(v) for v in values))
+            statistics = embedding.get("statistics") if isinstance(embedding, dict) else None
+            count = statistics.get("token_count") if isinstance(statistics, dict) else None
+            tokens += int(count) if isinstance(count, int | float) else 0
+        return EmbeddingResponse(
+            model=model, vectors=tuple(vectors), usage=Usage(input_tokens=tokens) if tokens else None
+        )
 
     def parse_count_tokens(self, response: UpstreamResponse) -> int:
         try:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 from google import genai
@@ -35,6 +36,7 @@ from tests.support import (
     FakeProvider,
     Reply,
     ServerHandle,
+    Status,
     fake_text,
     fake_tool_result_text,
     run_gateway,
@@ -332,6 +334,15 @@ def test_vertex_rejects_a_token_from_the_wrong_key(fake: FakeProvider) -> None:
     assert fake.count(vendor="vertex") == 0
 
 
+def test_vertex_embeddings(fake: FakeProvider, gateway: ServerHandle) -> None:
+    with _openai(gateway) as client:
+        embedded = client.embeddings.create(model="vertex/gemini-embedding-001", input=["a", "b"], dimensions=4)
+    assert [len(d.embedding) for d in embedded.data] == [4, 4] and embedded.usage.prompt_tokens == 8
+    rec = fake.last(":predict")
+    assert rec.path.endswith("/publishers/google/models/gemini-embedding-001:predict")
+    assert rec.headers["authorization"].startswith("Bearer ya29.fake-")
+
+
 def test_vertex_count_tokens_for_claude(fake: FakeProvider, clients: Clients) -> None:
     counted = clients.anthropic.messages.count_tokens(
         model=MODELS["vertex-claude"], messages=[{"role": "user", "content": HELLO}]
@@ -357,3 +368,34 @@ def test_cohere_embeddings_and_a_bad_key(fake: FakeProvider, gateway: ServerHand
     with run_gateway(config) as other, _openai(other) as client, denied as info:
         client.chat.completions.create(model="cohere/command-a-03-2025", messages=[{"role": "user", "content": HELLO}])
     assert "invalid api token" in str(info.value) and "co-wrong" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- reliability across the clouds
+
+
+def test_throttled_bedrock_falls_back_to_vertex_with_metrics(fake: FakeProvider) -> None:
+    """Bedrock answers 429 ThrottlingException on every key and retry: the request falls back to
+    Vertex Claude, the attempt trail names both, and the metrics count Bedrock's failures."""
+    throttled = Status(429, {"message": "Too many requests, please wait before trying again."},
+                       {"x-amzn-errortype": "ThrottlingException:http://internal.amazon.com/"})  # fmt: skip
+    fake.always("/converse", throttled)
+    config = gateway_config(fake)
+    config["routing"] = {"fallbacks": {MODELS["bedrock"]: [f"vertex/{VERTEX_CLAUDE}"]}}
+    try:
+        with run_gateway(config) as gateway, _openai(gateway) as client:
+            raw = client.chat.completions.with_raw_response.create(
+                model=MODELS["bedrock"], messages=[{"role": "user", "content": HELLO}]
+            )
+            metrics = httpx.get(f"{gateway.url}/metrics").text
+    finally:
+        fake.always("/converse", None)
+    assert raw.parse().choices[0].message.content == fake_text("anthropic", HELLO)
+    trail = raw.headers["x-bifrost-attempt-trail"]
+    assert "bedrock/claude-sonnet=429" in trail and f"vertex/{VERTEX_CLAUDE}=200" in trail
+    assert fake.count("/converse") == 2  # the first try and max_retries=1
+    lines = metrics.splitlines()
+    assert 'bifrost_error_requests_total{method="chat_completion",model="claude-sonnet",provider="bedrock",' \
+        'status_code="429"} 2.0' in lines
+    assert 'bifrost_retries_total{provider="bedrock",reason="429"} 1.0' in lines
+    assert 'bifrost_fallbacks_total{from_provider="bedrock",to_provider="vertex"} 1.0' in lines
+    assert FAKE_AWS.secret_key not in metrics

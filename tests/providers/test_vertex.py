@@ -14,7 +14,7 @@ import pytest
 from bifrost_asgi import _json
 from bifrost_asgi.config.settings import KeyConfig, ProviderConfig
 from bifrost_asgi.errors import ConfigError, UpstreamError
-from bifrost_asgi.neutral import ChatRequest, Message, TextPart
+from bifrost_asgi.neutral import ChatRequest, EmbeddingRequest, Message, TextPart, Usage
 from bifrost_asgi.providers.base import UpstreamResponse
 from bifrost_asgi.providers.vertex import VertexProvider
 from bifrost_asgi.providers.vertex_auth import GoogleTokens, TokenSource, service_account_info
@@ -133,3 +133,18 @@ def test_a_failed_mint_is_a_401_without_secrets() -> None:
     with pytest.raises(UpstreamError) as info:
         asyncio.run(tokens.token())
     assert info.value.status == 401 and "Invalid JWT Signature" in info.value.message
+
+
+def test_embeddings_through_predict() -> None:
+    vertex = provider(KEY)
+    built = vertex.build_embeddings(
+        EmbeddingRequest("e", ("a", "b"), dimensions=8, task_type="RETRIEVAL_QUERY"), "gemini-embedding-001", KEY
+    )
+    assert built.url.endswith("/publishers/google/models/gemini-embedding-001:predict")
+    assert _json.loads(built.body or b"") == {
+        "instances": [{"content": t, "task_type": "RETRIEVAL_QUERY"} for t in ("a", "b")],
+        "parameters": {"outputDimensionality": 8},
+    }
+    answer = {"predictions": [{"embeddings": {"values": [1, 2], "statistics": {"token_count": 3}}}] * 2}
+    parsed = vertex.parse_embeddings(UpstreamResponse(200, {}, _json.dumps(answer)), EmbeddingRequest("e", ()), "e")
+    assert parsed.vectors == ((1.0, 2.0), (1.0, 2.0)) and parsed.usage == Usage(input_tokens=6)

@@ -278,6 +278,16 @@ def _vertex(ctx: Ctx, accounts: CloudAccounts) -> Planned:
     body = ctx.body if isinstance(ctx.body, dict) else None
     if body is None:
         raise Invalid(400, "Invalid JSON payload received.")
+    if publisher == "google" and method == "predict":
+        instances = body.get("instances")
+        if not isinstance(instances, list) or not instances or not all(isinstance(i.get("content"), str)
+                                                                       for i in instances):
+            raise Invalid(400, "instances[].content is required")
+        dims = int((body.get("parameters") or {}).get("outputDimensionality") or 3)
+        predictions = [{"embeddings": {"values": fake_embedding(i, dims), "statistics": {"token_count": 4}}}
+                       for i in range(len(instances))]  # fmt: skip
+        return Planned(200, {"content-type": "application/json"}, [dumps({"predictions": predictions}).encode()],
+                       streaming=False)  # fmt: skip
     if publisher == "google":
         if method not in ("generateContent", "streamGenerateContent"):
             raise Invalid(404, f"Method not found: {method}")
