@@ -26,7 +26,6 @@ from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResp
 from ..streaming import SSEDecoder
 from .anthropic import _NOT_COUNTED, AnthropicProvider
 from .anthropic_build import build_body as anthropic_body
-from .anthropic_stream import AnthropicStreamParser
 from .anthropic_wire import error_from_body as anthropic_error
 from .base import RequestAuth, StreamParser, UpstreamRequest, UpstreamResponse, json_object, retry_after_seconds
 from .gemini import GeminiProvider
@@ -137,8 +136,8 @@ class VertexProvider:
         return self._gemini.parse_chat(response, request, model)
 
     def stream_parser(self, request: ChatRequest, model: str) -> StreamParser:
-        if is_claude(model):
-            return AnthropicStreamParser(self.name, model)
+        if is_claude(model):  # an Anthropic client gets the upstream frames relayed, as from Anthropic
+            return self._anthropic.stream_parser(request, model)
         return self._gemini.stream_parser(request, model)
 
     def parse_embeddings(self, response: UpstreamResponse, request: EmbeddingRequest, model: str) -> EmbeddingResponse:

@@ -399,3 +399,30 @@ def test_throttled_bedrock_falls_back_to_vertex_with_metrics(fake: FakeProvider)
     assert 'bifrost_retries_total{provider="bedrock",reason="429"} 1.0' in lines
     assert 'bifrost_fallbacks_total{from_provider="bedrock",to_provider="vertex"} 1.0' in lines
     assert FAKE_AWS.secret_key not in metrics
+
+
+# --------------------------------------------------------------------------- Responses API clients
+
+RESPONSES_TOOLS: Any = [{"type": "function", "name": TOOL, "description": "Weather",
+                         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]  # fmt: skip
+
+
+@pytest.mark.parametrize("provider", list(MODELS))
+def test_responses_clients_reach_the_cloud_providers(provider: str, gateway: ServerHandle) -> None:
+    """The OpenAI SDK's Responses API, plain, streamed and a tool round trip by previous_response_id."""
+    vendor = VENDOR_TEXT[provider]
+    with _openai(gateway) as client:
+        plain = client.responses.create(model=MODELS[provider], input=HELLO)
+        with client.responses.stream(model=MODELS[provider], input=HELLO) as stream:
+            deltas = "".join(e.delta for e in stream if e.type == "response.output_text.delta")
+            streamed = stream.get_final_response()
+        first = client.responses.create(model=MODELS[provider], input="Weather in Paris?", tools=RESPONSES_TOOLS)
+        (call,) = [item for item in first.output if item.type == "function_call"]
+        second = client.responses.create(
+            model=MODELS[provider], previous_response_id=first.id, tools=RESPONSES_TOOLS,
+            input=[{"type": "function_call_output", "call_id": call.call_id, "output": RESULT}],
+        )  # fmt: skip
+    assert plain.output_text == fake_text(vendor, HELLO) and plain.usage is not None
+    assert deltas == streamed.output_text == fake_text(vendor, HELLO)
+    assert call.name == TOOL and json.loads(call.arguments) == FAKE_TOOL_ARGS
+    assert second.output_text == fake_tool_result_text(vendor, RESULT)
