@@ -130,10 +130,6 @@ def _failure(vendor: str, status: int, error_type: str, message: str) -> Planned
                    streaming=False)  # fmt: skip
 
 
-def bedrock_error(status: int, error_type: str, message: str) -> Planned:
-    return _failure("bedrock", status, error_type, message)
-
-
 # --------------------------------------------------------------------------- Bedrock
 
 
