@@ -360,6 +360,8 @@ class Gateway:
             prepared = replace(prepared, chat=offer.request)
         request = prepared.chat
         exchange.model = request.model
+        if prepared.previous_response_id is not None and not prepared.history:
+            self._check_held_upstream(prepared.previous_response_id, request, call.default_provider)
         if self.governance.active:
             # A follow-up's prompt includes the stored conversation: the body no longer bounds it.
             bound = size if not prepared.history else sys.maxsize
@@ -372,6 +374,18 @@ class Gateway:
             return StreamReply(chunks, reply.headers, reply.media_type)
         response = await self.router.chat(request, ctx, call.default_provider)
         return self._ok(await self.responses.complete(prepared, response, owner, ctx.provider), exchange)
+
+    def _check_held_upstream(self, response_id: str, request: ChatRequest, default: str | None) -> None:
+        """A ``previous_response_id`` this gateway does not hold: only a Responses-native upstream
+        (OpenAI, Azure) among the request's targets may hold it; with none, it is simply unknown."""
+        targets = self.router.planner.plan(request.model, request.fallbacks, default_provider=default, rng=self._rng)
+        if not any(getattr(self.router.providers[t.provider].impl, "responses_api", False) for t in targets):
+            raise NotFoundError(
+                f"previous_response_id: response '{response_id}' not found (never stored, expired, deleted, "
+                "made with another key, or made by a gateway that does not share this one's store)",
+                param="previous_response_id",
+                code="previous_response_not_found",
+            )
 
     async def _stored_response(self, operation: Operation, call: Call, ctx: RequestContext) -> bytes:
         response_id = call.path_params.get("response_id", "")

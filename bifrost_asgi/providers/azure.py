@@ -27,6 +27,7 @@ _PATHS = {"chat": "chat/completions", "completions": "completions", "embeddings"
 class AzureProvider:
     format: Format = "openai"
     keyless = False
+    responses_api = True  # serves the Responses API natively (see build_chat)
 
     auth: RequestAuth | None = None
 

@@ -238,6 +238,8 @@ def parse_request(
     if raw_input is None and previous is None:
         raise bad("input", "required")
     input_items = normalize_input(raw_input) if raw_input is not None else []
+    if not input_items and previous is None:
+        raise bad("input", "expected a string or at least one item")
     if previous is not None and history is None:
         untranslatable["previous_response_id"] = previous  # not held here: only its own upstream can continue it
     stored = list(history or ())

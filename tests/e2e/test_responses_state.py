@@ -142,6 +142,17 @@ def test_pydantic_ai_responses_model(gateway: ServerHandle) -> None:
     assert Agent(model).run_sync("hello").output == fake_text("gemini", "hello")
 
 
+def test_unknown_previous_response_is_404_unless_an_openai_upstream_may_hold_it(
+    client: openai.OpenAI, fake: FakeProvider
+) -> None:
+    with pytest.raises(openai.NotFoundError) as raised:
+        client.responses.create(model=MODELS["anthropic"], previous_response_id="resp_gone", input="next")
+    assert raised.value.body["param"] == "previous_response_id"  # type: ignore[index]
+    assert fake.count(vendor="anthropic") == 0
+    client.responses.create(model=MODELS["openai"], previous_response_id="resp_made_at_openai", input="next")
+    assert fake.last(vendor="openai").json["previous_response_id"] == "resp_made_at_openai"
+
+
 def test_base_url_without_v1(gateway: ServerHandle) -> None:
     client = openai.OpenAI(base_url=gateway.url + "/openai", api_key="sk-client", max_retries=0)
     made = client.responses.create(model="gpt-4o-mini", input="hello")  # POST /openai/responses
@@ -174,7 +185,7 @@ def test_stored_responses_are_visible_only_to_the_virtual_key_that_made_them(fak
             with pytest.raises(openai.NotFoundError):
                 attempt()
         # Bob cannot continue Alice's conversation either: to him the id is unknown.
-        with pytest.raises(openai.BadRequestError) as raised:
+        with pytest.raises(openai.NotFoundError) as raised:
             bob.responses.create(model=MODELS["anthropic"], previous_response_id=made.id, input="next")
         assert "previous_response_id" in raised.value.message
         alice.responses.delete(made.id)

@@ -92,6 +92,7 @@ def test_hosted_tools_and_openai_only_fields_are_flagged() -> None:
         ({"input": "x"}, "model"),
         ({"model": "m"}, "input"),
         ({"model": "m", "input": 3}, "input"),
+        ({"model": "m", "input": []}, "input"),
         ({"model": "m", "input": [{"role": "robot", "content": "x"}]}, "input[0].role"),
         ({"model": "m", "input": [{"type": "function_call", "name": "f", "arguments": "{}"}]}, "input[0].call_id"),
         ({"model": "m", "input": [{"type": "function_call_output", "call_id": "c"}]}, "input[0].output"),
