@@ -129,6 +129,7 @@ class Gateway:
         self.responses = ResponsesService(
             Conversations(self.store, ttl_seconds=settings.client.responses_ttl_seconds), ids=self._new_item_id
         )
+        self._required_headers = tuple(h.lower() for h in settings.client.required_headers)
         self.governance, self._governance_store = build_governance(
             settings, self.store, self.registry, clock=clock
         )
@@ -258,6 +259,8 @@ class Gateway:
             if self.closing:
                 raise ServiceUnavailableError("the gateway is shutting down; retry on another instance")
             ctx.timeout_override = _timeout_override(call.headers)
+            if self._required_headers:
+                _check_required_headers(call.headers, self._required_headers)
             if self.governance.active:
                 ctx.virtual_key = await self.governance.authenticate(call.headers, call.query)
             reply = await self._dispatch(dialect, operation, call, body, exchange)
@@ -656,6 +659,14 @@ def _parse_json(body: bytes) -> Any:
         return _json.loads(body)
     except ValueError as exc:
         raise InvalidRequestError(f"request body is not valid JSON: {exc}") from None
+
+
+def _check_required_headers(headers: Mapping[str, str], required: tuple[str, ...]) -> None:
+    missing = [name for name in required if not headers.get(name)]
+    if missing:
+        raise InvalidRequestError(
+            f"missing required headers: {', '.join(missing)} (client.required_headers)", code="missing_required_headers"
+        )
 
 
 def _chat_estimate(request: ChatRequest, body_bytes: int) -> Estimate:

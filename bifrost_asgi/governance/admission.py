@@ -87,6 +87,17 @@ class RequestGuard:
             gov.metrics.admitted(name)
         return Ticket(gov, self.key, limits, tuple(amounts), res_id, provider, model, price, self._estimate, counters)
 
+    def key_filter(self, provider: str) -> frozenset[str] | None:
+        """``key_ids`` of the key's provider config: None for ``["*"]`` (or empty in version 1)."""
+        if self.key is None:
+            return None
+        index = self._gov.index
+        vk = index.vks.get(self.key.id)
+        pc = index.provider_config(vk, provider) if vk is not None else None
+        if pc is None or "*" in pc.key_ids or (not pc.key_ids and not index.empty_denies):
+            return None
+        return frozenset(pc.key_ids)
+
     def _check_access(self, vk_id: str, provider: str, model: str) -> None:
         index = self._gov.index
         vk = index.vks[vk_id]

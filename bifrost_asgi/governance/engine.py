@@ -114,6 +114,8 @@ class Governance:
         """The request's virtual key; raises 401 (missing or unknown) or 403 (inactive, expired)."""
         if self.shared:
             await self.sync()
+        elif self.doc_version < 0:
+            await self.start()
         value, explicit = presented_key(headers, query)
         if value is None:
             if self.enforce:

@@ -3,6 +3,7 @@ or ``redis_url`` says so), the price table and the metrics."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -15,6 +16,8 @@ from .counters import Counters, MemoryCounters
 from .engine import Governance
 from .metrics import GovernanceMetrics
 from .pricing import PriceTable
+
+logger = logging.getLogger("bifrost_asgi.governance")
 
 
 def counters_for(settings: BifrostSettings, gateway_store: KeyValueStore) -> tuple[Counters, KeyValueStore | None]:
@@ -49,6 +52,13 @@ def build_governance(
     wall_clock: Callable[[], float] = time.time,
 ) -> tuple[Governance, KeyValueStore | None]:
     gov = settings.governance
+    for vk in gov.virtual_keys:
+        if vk.budget_id is not None or vk.budget is not None:
+            logger.warning(
+                "governance.virtual_keys[%s]: budget/budget_id are v1.4 fields that Bifrost v1.5 ignores, and so "
+                "does this gateway; own the budget from the budget side: budgets[].virtual_key_id = %r",
+                vk.id, vk.id,
+            )  # fmt: skip
     counters, own_store = counters_for(settings, gateway_store)
     prices = PriceTable.load(pricing_file=gov.pricing_file, overrides=gov.pricing_overrides)
     admin = settings.client.admin_token or settings.admin_token

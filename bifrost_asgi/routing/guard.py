@@ -19,3 +19,7 @@ class AttemptGuard(Protocol):
     async def admit(self, provider: str, model: str) -> AttemptTicket:
         """Admit one attempt or raise the ``GatewayError`` that refuses it."""
         ...
+
+    def key_filter(self, provider: str) -> frozenset[str] | None:
+        """The ids/names of the provider's keys this request may use (None: any)."""
+        ...

@@ -30,6 +30,7 @@ from ..config.settings import KeyConfig, ProviderConfig
 from ..errors import (
     GatewayError,
     NoUsableKeyError,
+    PermissionDeniedError,
     QueueFullError,
     UpstreamError,
     UpstreamTimeoutError,
@@ -462,6 +463,15 @@ class Router:
     ) -> T:
         keys = rt.config.keys
         candidates = eligible_keys(keys, target.model, keyless=rt.impl.keyless)
+        allowed = ctx.guard.key_filter(rt.name) if ctx.guard is not None else None
+        if allowed is not None and candidates:
+            candidates = [i for i in candidates if keys[i].id in allowed or keys[i].name in allowed]
+            if not candidates:
+                raise PermissionDeniedError(
+                    f"this virtual key may not use the keys of provider '{rt.name}' that serve '{target.model}' "
+                    "(its provider config's key_ids)",
+                    code="provider_blocked", provider=rt.name, model=target.model,
+                )  # fmt: skip
         if not candidates and not rt.impl.keyless:
             raise self._no_key_error(rt, target.model)
         excluded: set[int] = set()

@@ -126,3 +126,30 @@ def test_each_fallback_attempt_is_admitted_and_the_failed_one_released(
     assert values["{rl:rl}:req"].used == 1  # the failed attempt was admitted, then released
     metrics = httpx2.get(handle.url + "/metrics").text
     assert 'bifrost_virtual_key_requests_total{virtual_key="adm"} 2.0' in metrics  # two attempts admitted
+
+
+def test_key_ids_pick_the_provider_keys_a_virtual_key_may_use(fake_provider: FakeProvider) -> None:
+    keys = [{"name": "shared", "value": "sk-upstream-shared"}, {"name": "team-a", "value": "sk-upstream-team-a"}]
+    cfg = {
+        "providers": {"openai": {"keys": keys, "network_config": {"base_url": fake_provider.url}}},
+        "client": {"required_headers": ["x-team"]},
+        "governance": {"virtual_keys": [
+            {"id": "a", "name": "a", "value": "sk-bf-team-a", "provider_configs": [
+                {"provider": "openai", "allowed_models": ["*"], "key_ids": ["team-a"]}]},
+            {"id": "none", "name": "none", "value": "sk-bf-no-keys", "provider_configs": [
+                {"provider": "openai", "allowed_models": ["*"], "key_ids": []}]},
+        ]},
+    }  # fmt: skip
+    body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    app = bifrost_app(config=cfg)
+    with run_server(app) as handle:
+        url = handle.url + "/v1/chat/completions"
+        missing = httpx2.post(url, json=body, headers={"x-bf-vk": "sk-bf-team-a"})
+        assert missing.status_code == 400 and "missing required headers: x-team" in missing.text
+        for _ in range(4):
+            reply = httpx2.post(url, json=body, headers={"x-bf-vk": "sk-bf-team-a", "x-team": "a"})
+            assert reply.status_code == 200
+        assert {r.headers["authorization"] for r in fake_provider.requests} == {"Bearer sk-upstream-team-a"}
+        denied = httpx2.post(url, json=body, headers={"x-bf-vk": "sk-bf-no-keys", "x-team": "a"})
+        assert denied.status_code == 403 and "key_ids" in denied.text
+        assert fake_provider.count() == 4
