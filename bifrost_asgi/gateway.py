@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from prometheus_client import CollectorRegistry
 
@@ -30,6 +30,8 @@ from .errors import (
     NotFoundError,
     ServiceUnavailableError,
 )
+from .forwarding.routes import ForwardSpec
+from .forwarding.service import Forwarder, Inbound
 from .governance.admission import Estimate
 from .governance.setup import build_governance
 from .neutral import CONTENT_EVENTS, ChatRequest, StreamFailure, UsageUpdate
@@ -134,6 +136,8 @@ class Gateway:
             settings, self.store, self.registry, clock=clock
         )
         self.mcp = _mcp_runtime(settings, self.registry, clock)
+        # Files, batches, images, audio, passthrough: same-vendor, object ids remembered in the store.
+        self.forwarder = Forwarder(self.router, self.router.planner, self.store, self.governance)
         self._install_redaction(secrets)
 
     def _provider_runtimes(self, settings: BifrostSettings) -> dict[str, ProviderRuntime]:
@@ -309,6 +313,8 @@ class Gateway:
             return self._models_reply(dialect, call, await self.router.list_models(ctx), operation, exchange)
         if operation in _STORED_RESPONSE_OPERATIONS:
             return self._ok(await self._stored_response(operation, call, ctx), exchange)
+        if operation == "forward":
+            return await self._forward(call, body, exchange)
         payload = _parse_json(body)
         check_depth(body, payload)
         if operation == "responses":
@@ -437,6 +443,41 @@ class Gateway:
 
         chunks = RelayChunks(self._relay(events, renderer, exchange), abandon)
         return StreamReply(chunks, headers, renderer.media_type)
+
+    async def _forward(self, call: Call, body: bytes, exchange: _Exchange) -> Reply:
+        """Files, batches, images, audio, passthrough: same-vendor, the answer streamed back."""
+        spec: ForwardSpec = call.options["forward"]
+        inbound = Inbound(
+            spec=spec, path_params=call.path_params, query=urlencode(call.query), query_params=call.query,
+            headers=call.headers, body=body, default_provider=call.default_provider,
+        )  # fmt: skip
+        done = await self.forwarder.forward(inbound, exchange.ctx)
+        exchange.model = exchange.ctx.model or ""
+        exchange.status = done.status
+        headers = {**self._headers(exchange), **done.headers}
+        media_type = headers.pop("content-type")
+        if done.body is not None:
+            return JsonReply(done.status, self._scrubbed(done.body), headers, media_type)
+
+        async def relay() -> AsyncGenerator[bytes, None]:
+            try:
+                async for chunk in done.answer.stream.chunks():
+                    yield chunk
+            except BaseException:
+                exchange.ctx.abandoned = True
+                if exchange.status < 400:
+                    exchange.status, exchange.error = 499, "client disconnected"
+                raise
+            finally:
+                await done.answer.aclose()
+                self._finish(exchange)
+
+        async def abandon() -> None:
+            exchange.status, exchange.error = 499, "client disconnected"
+            await done.answer.aclose()
+            self._finish(exchange)
+
+        return StreamReply(RelayChunks(relay(), abandon), headers, media_type, status=done.status)
 
     async def _relay(self, events: EventStream, renderer: Any, exchange: _Exchange) -> AsyncGenerator[bytes, None]:
         ctx = exchange.ctx

@@ -36,7 +36,14 @@ from ..replies import JsonReply, Reply, StreamReply
 from ..responses import ResponsesDialect
 from ..upstream._http import httpx
 from .browser import BrowserPolicy, json_body_error
-from .mounts import INTEGRATION_DIALECTS, INTEGRATION_PREFIXES, MOUNTS, dialect_for_path, sniff_dialect
+from .mounts import (
+    INTEGRATION_DIALECTS,
+    INTEGRATION_PREFIXES,
+    MOUNTS,
+    dialect_for_path,
+    forward_routes,
+    sniff_dialect,
+)
 
 logger = logging.getLogger("bifrost_asgi")
 
@@ -315,6 +322,10 @@ def _routes(gateway: Gateway) -> list[BaseRoute]:
                 served.setdefault(name, _Endpoint(gateway, dialect, spec, path, default))
     execute = RouteSpec("POST", "/v1/mcp/tool/execute", "mcp_execute")
     table[("POST", execute.path)] = {"openai": _Endpoint(gateway, dialects["openai"], execute, execute.path, None)}
+    azure_default = "azure" if "azure" in gateway.settings.providers else "openai"
+    for path, name, default, spec in forward_routes(azure_default):
+        forwarded = _Endpoint(gateway, dialects[name], spec, path, default)
+        table.setdefault((spec.method, path), {}).setdefault(name, forwarded)
     routes: list[BaseRoute] = []
     for (method, path), served in table.items():
         endpoint: Any = next(iter(served.values())) if len(served) == 1 else _Sniffing(served)

@@ -6,7 +6,10 @@ Pure data and functions (no Starlette): ``app.py`` builds the routes from them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+
+from ..dialects.base import RouteSpec
+from ..forwarding.routes import ANTHROPIC_ROUTES, AZURE_MEDIA, OPENAI_ROUTES, ForwardSpec, passthrough_routes
 
 # (prefix, dialect, default provider): the root and the per-SDK drop-in prefixes.
 MOUNTS: tuple[tuple[str, str, str | None], ...] = (
@@ -70,3 +73,39 @@ def _integration_dialect(sub: str) -> str:
     if sub.startswith(_GENAI_VERSIONS) or (sub.startswith("/v1/models/") and ":" in sub.rsplit("/", 1)[-1]):
         return "gemini"
     return "openai"
+
+
+# Forwarded calls (files, batches, images, audio) where each SDK sends them; the AzureOpenAI SDK
+# given ``azure_endpoint=".../openai"`` builds ``/openai/openai/...``.
+_FORWARD_MOUNTS: tuple[tuple[str, str, str | None, tuple[ForwardSpec, ...]], ...] = (
+    ("", "openai", None, OPENAI_ROUTES),
+    ("/openai", "openai", "openai", OPENAI_ROUTES),
+    ("/openai/openai", "openai", "openai", OPENAI_ROUTES),
+    ("/anthropic", "anthropic", "anthropic", ANTHROPIC_ROUTES),
+)
+AZURE_PREFIXES = ("/openai", "/openai/openai")
+# Azure deployment paths served by the OpenAI dialect's own operations (model = the deployment).
+AZURE_OPERATIONS: tuple[RouteSpec, ...] = (
+    RouteSpec("POST", "/deployments/{deployment}/chat/completions", "chat"),
+    RouteSpec("POST", "/deployments/{deployment}/completions", "chat", {"text": True}),
+    RouteSpec("POST", "/deployments/{deployment}/embeddings", "embeddings"),
+)
+
+
+def forward_routes(azure_default: str) -> Iterator[tuple[str, str, str | None, RouteSpec]]:
+    """(path, dialect, default provider, route) for every forwarded route and Azure path."""
+    for prefix, dialect, default, specs in _FORWARD_MOUNTS:
+        for spec in specs:
+            route = RouteSpec(spec.method, spec.path, "forward", {"forward": spec})
+            yield prefix + spec.path, dialect, default, route
+            if dialect == "openai" and spec.path.startswith("/v1/"):
+                yield prefix + spec.path[3:], dialect, default, route
+    for prefix in AZURE_PREFIXES:
+        for route in AZURE_OPERATIONS:
+            yield prefix + route.path, "openai", azure_default, route
+        for spec in AZURE_MEDIA:
+            yield prefix + spec.path, "openai", azure_default, RouteSpec(spec.method, spec.path, "forward",
+                                                                          {"forward": spec})
+    for prefix, vendor in PASSTHROUGH_PREFIXES.items():
+        for spec in passthrough_routes(vendor):
+            yield prefix + spec.path, vendor, vendor, RouteSpec(spec.method, spec.path, "forward", {"forward": spec})

@@ -24,6 +24,7 @@ Operation = Literal[
     "response_delete",
     "response_input_items",
     "mcp_execute",
+    "forward",
 ]
 
 

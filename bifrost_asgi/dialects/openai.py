@@ -81,6 +81,14 @@ def parse_embeddings_body(body: Any) -> EmbeddingRequest:
     )
 
 
+def _deployment_model(body: Any, call: Call) -> Any:
+    """Azure OpenAI paths name the model by deployment (``/openai/deployments/{deployment}/...``)."""
+    deployment = call.path_params.get("deployment")
+    if deployment is None or not isinstance(body, dict):
+        return body
+    return {**body, "model": deployment}
+
+
 class OpenAIDialect:
     """OpenAI Chat Completions, legacy Completions, Embeddings and Models."""
 
@@ -88,6 +96,7 @@ class OpenAIDialect:
     routes: Sequence[RouteSpec] = ROUTES
 
     def parse_chat(self, body: Any, call: Call) -> ChatRequest:
+        body = _deployment_model(body, call)
         if call.options.get("text"):
             return parse_completion_body(body)
         return parse_chat_body(body)
@@ -99,7 +108,7 @@ class OpenAIDialect:
         return OpenAIStreamRenderer(request)
 
     def parse_embeddings(self, body: Any, call: Call) -> EmbeddingRequest:
-        return parse_embeddings_body(body)
+        return parse_embeddings_body(_deployment_model(body, call))
 
     def render_embeddings(self, response: EmbeddingResponse, request: EmbeddingRequest, call: Call) -> bytes:
         return openai_render.render_embeddings(response, request)

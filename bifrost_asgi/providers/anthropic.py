@@ -34,6 +34,7 @@ from .anthropic_build import build_body
 from .anthropic_stream import AnthropicStreamParser
 from .anthropic_wire import error_from_body, finish_reason, parse_usage
 from .base import RequestAuth, StreamParser, UpstreamRequest, UpstreamResponse, json_object, retry_after_seconds
+from .forward import ForwardCall, ForwardTarget
 from .relay import relaying
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -99,6 +100,15 @@ class AnthropicProvider:
         self._extra_headers = {k.lower(): v for k, v in network.extra_headers.items()}
 
     # --- requests -----------------------------------------------------------------------------
+
+    def forward_target(self, key: KeyConfig | None, call: ForwardCall) -> ForwardTarget:
+        """``{base}/v1``; the client's ``anthropic-version``/``anthropic-beta`` are kept (beta
+        features such as the Files API need them), the default version when it sent none."""
+        headers = {"anthropic-version": call.headers.get("anthropic-version", API_VERSION), **self._extra_headers}
+        secret = key.value.get_secret_value() if key is not None else ""
+        if secret:
+            headers["x-api-key"] = secret
+        return ForwardTarget(self._base.rstrip("/") + "/v1", headers)
 
     def _headers(self, key: KeyConfig | None, request: ChatRequest | None, *, passthrough: bool) -> dict[str, str]:
         headers = {"content-type": "application/json", "anthropic-version": API_VERSION}

@@ -17,6 +17,7 @@ from ..errors import GatewayError, UpstreamError
 from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo
 from ..streaming import SSEDecoder
 from .base import RequestAuth, UpstreamRequest, UpstreamResponse
+from .forward import ForwardCall, ForwardTarget
 from .openai import OpenAIProvider
 from .openai_responses import ResponsesStreamParser
 from .openai_stream import OpenAIStreamParser
@@ -68,6 +69,15 @@ class AzureProvider:
         if secret:
             headers["api-key"] = secret
         return UpstreamRequest("POST", url, headers, body, stream=stream)
+
+    def forward_target(self, key: KeyConfig | None, call: ForwardCall) -> ForwardTarget:
+        """``{endpoint}/openai`` (+ ``/deployments/{deployment}`` for a call that names a model)."""
+        config, secret = self._key_config(key)
+        root = config.endpoint.rstrip("/") + "/openai"
+        if call.model:
+            root += "/deployments/" + quote(config.deployments.get(call.model, call.model), safe="")
+        headers = {"api-key": secret} if secret else {}
+        return ForwardTarget(root, headers, {"api-version": quote(config.api_version, safe="")})
 
     def build_chat(self, request: ChatRequest, model: str, key: KeyConfig | None) -> UpstreamRequest:
         if self._openai.native_responses(request):

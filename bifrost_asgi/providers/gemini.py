@@ -32,6 +32,7 @@ from ..neutral import (
 )
 from ..streaming import SSEDecoder
 from .base import RequestAuth, StreamParser, UpstreamRequest, UpstreamResponse, json_object, retry_after_seconds
+from .forward import ForwardCall, ForwardTarget
 from .gemini_build import build_body, passthrough_body
 from .gemini_stream import GeminiStreamParser
 from .gemini_wire import candidate_parts, error_from_body, finish_reason, parse_usage, response_id
@@ -65,6 +66,14 @@ class GeminiProvider:
         self._extra_headers = {k.lower(): v for k, v in network.extra_headers.items()}
 
     # --- requests -----------------------------------------------------------------------------
+
+    def forward_target(self, key: KeyConfig | None, call: ForwardCall) -> ForwardTarget:
+        """The versioned base (``.../v1beta``); media uploads go to ``{host}/upload/{version}``."""
+        root = self._base.rstrip("/")
+        if call.upload:
+            host, _, version = root.rpartition("/")
+            root = f"{host}/upload/{version}"
+        return ForwardTarget(root, self._headers(key, json_body=False))
 
     def _headers(self, key: KeyConfig | None, *, json_body: bool = True) -> dict[str, str]:
         headers = {"content-type": "application/json"} if json_body else {}

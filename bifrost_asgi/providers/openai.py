@@ -16,6 +16,7 @@ from ..errors import UpstreamError, UpstreamProtocolError
 from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo
 from ..streaming import SSEDecoder
 from .base import RequestAuth, UpstreamRequest, UpstreamResponse
+from .forward import ForwardCall, ForwardTarget
 from .openai_build import (
     Compat,
     build_chat_body,
@@ -73,6 +74,7 @@ class OpenAIProvider:
         self.base_url = (config.network_config.base_url or default_base_url).rstrip("/")
         # Tolerate a base URL that already ends with the version ("http://localhost:11434/v1").
         root = self.base_url if path_prefix and self.base_url.endswith(path_prefix) else self.base_url + path_prefix
+        self.root = root
         self._urls: dict[Endpoint, str] = {endpoint: root + path for endpoint, path in _PATHS.items()}
         self._headers: dict[str, str] = {"content-type": "application/json"}
         self._headers.update((k.lower(), v) for k, v in config.network_config.extra_headers.items())
@@ -117,6 +119,10 @@ class OpenAIProvider:
             if secret:
                 headers["authorization"] = "Bearer " + secret
         return headers
+
+    def forward_target(self, key: KeyConfig | None, call: ForwardCall) -> ForwardTarget:
+        extra = {k: v for k, v in self._headers.items() if k != "content-type"}
+        return ForwardTarget(self.root, self._auth(extra, key))
 
     def build_chat(self, request: ChatRequest, model: str, key: KeyConfig | None) -> UpstreamRequest:
         endpoint, body = self.chat_payload(request, model)

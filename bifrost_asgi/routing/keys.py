@@ -23,6 +23,18 @@ def eligible_keys(keys: Sequence[KeyConfig], model: str, *, keyless: bool) -> li
     return [i for i, key in enumerate(keys) if key_allows(key, model, keyless=keyless)]
 
 
+def scoped_keys(keys: Sequence[KeyConfig], pinned: str | None, batch: bool, *, keyless: bool) -> list[int]:
+    """Keys for a call that names no model: the ``pinned`` one (by label) only, else every enabled
+    key with credentials — for batch and file calls those marked ``use_for_batch_api`` when any is."""
+    usable = [i for i, key in enumerate(keys) if key.enabled and (keyless or key.has_credentials)]
+    if pinned is not None:
+        return [i for i in usable if keys[i].label == pinned]
+    if batch:
+        marked = [i for i in usable if keys[i].use_for_batch_api]
+        return marked or usable
+    return usable
+
+
 def pick_weighted(candidates: Sequence[int], keys: Sequence[KeyConfig], rng: random.Random) -> int:
     """One index out of ``candidates``, chosen with probability proportional to its key's weight."""
     if len(candidates) == 1:

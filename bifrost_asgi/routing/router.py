@@ -29,6 +29,7 @@ from typing import Any, Protocol, TypeVar
 from ..config.settings import KeyConfig, ProviderConfig
 from ..errors import (
     GatewayError,
+    NotFoundError,
     NoUsableKeyError,
     PermissionDeniedError,
     QueueFullError,
@@ -53,7 +54,7 @@ from ..streaming import DEFAULT_MAX_EVENT_BYTES
 from ..upstream.base import Timeouts, Upstream, UpstreamStream
 from .cooldown import Cooldowns
 from .guard import AttemptGuard, AttemptTicket
-from .keys import eligible_keys, select_key
+from .keys import eligible_keys, scoped_keys, select_key
 from .plan import Planner, Target
 from .queues import ProviderQueue
 from .retry import retry_delay
@@ -115,6 +116,18 @@ class RequestContext:
     guard: AttemptGuard | None = None
     #: The client left (or the stream broke) before the answer was complete.
     abandoned: bool = False
+    #: Forwarded calls (files, batches, passthrough): which keys may serve it (None: by model).
+    key_scope: KeyScope | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyScope:
+    """Key choice for a forwarded call that names no model: ``pinned`` (a key's label) for an object
+    that key created (a later get or cancel must reach the same account), else any usable key,
+    those marked ``use_for_batch_api`` first when ``batch``."""
+
+    pinned: str | None = None
+    batch: bool = False
 
 
 @dataclass(slots=True)
@@ -165,6 +178,20 @@ class EventStream:
 
 
 Call = Callable[[ProviderRuntime, Target, KeyConfig | None, Timeouts], Awaitable[T]]
+ForwardBuild = Callable[[Provider, KeyConfig | None], UpstreamRequest]
+
+
+@dataclass(slots=True)
+class ForwardedStream:
+    """A forwarded call's answer: who served it (provider, key label) and its body, streamed."""
+
+    provider: str
+    key: str | None
+    stream: UpstreamStream
+    _stack: AsyncExitStack
+
+    async def aclose(self) -> None:
+        await self._stack.aclose()
 
 
 class Router:
@@ -284,6 +311,37 @@ class Router:
             return rt.impl.parse_count_tokens(await self._send(rt, built, key, timeouts, ctx))
 
         return await self._run(targets[:1], ctx, "count_tokens", call, None)
+
+    async def forward(
+        self, target: Target, ctx: RequestContext, build: ForwardBuild, method: str = "forward"
+    ) -> ForwardedStream:
+        """Send one forwarded call (files, batches, images, audio, passthrough) to ``target`` with
+        the gateway's key, queue slot, retries, key rotation and admission; the answer's body is
+        streamed (the slot is held until it is read or closed). Error statuses raise the provider's
+        parsed error, as for chat."""
+        stack = AsyncExitStack()
+
+        async def call(rt: ProviderRuntime, tgt: Target, key: KeyConfig | None, timeouts: Timeouts) -> ForwardedStream:
+            built = await self._authorized(rt, build(rt.impl, key), key)
+            started = self.clock()
+            stream = await self.upstream.open(built, timeouts)
+            try:
+                if stream.status >= 400:
+                    body = await stream.read()
+                    raise rt.impl.parse_error(UpstreamResponse(stream.status, stream.headers, body))
+            except BaseException:
+                await stream.aclose()
+                raise
+            finally:
+                ctx.upstream_seconds += self.clock() - started
+            stack.push_async_callback(stream.aclose)
+            return ForwardedStream(rt.name, key.label if key is not None else None, stream, stack)
+
+        try:
+            return await self._run([target], ctx, method, call, stack)
+        except BaseException:
+            await stack.aclose()
+            raise
 
     async def list_models(self, ctx: RequestContext) -> list[ModelInfo]:
         """Every name a client can send: the aliases, then each configured provider's models (the
@@ -462,7 +520,11 @@ class Router:
         stack: AsyncExitStack | None = None,
     ) -> T:
         keys = rt.config.keys
-        candidates = eligible_keys(keys, target.model, keyless=rt.impl.keyless)
+        scope = ctx.key_scope
+        if scope is None:
+            candidates = eligible_keys(keys, target.model, keyless=rt.impl.keyless)
+        else:
+            candidates = scoped_keys(keys, scope.pinned, scope.batch, keyless=rt.impl.keyless)
         allowed = ctx.guard.key_filter(rt.name) if ctx.guard is not None else None
         if allowed is not None and candidates:
             candidates = [i for i in candidates if keys[i].id in allowed or keys[i].name in allowed]
@@ -473,7 +535,7 @@ class Router:
                     code="provider_blocked", provider=rt.name, model=target.model,
                 )  # fmt: skip
         if not candidates and not rt.impl.keyless:
-            raise self._no_key_error(rt, target.model)
+            raise self._no_key_error(rt, target.model) if scope is None else self._no_scoped_key(rt, scope)
         excluded: set[int] = set()
         retries = 0
         while True:
@@ -587,6 +649,13 @@ class Router:
             max_retry_after=network.max_retry_after_in_seconds,
             rng=self.rng,
         )
+
+    def _no_scoped_key(self, rt: ProviderRuntime, scope: KeyScope) -> GatewayError:
+        if scope.pinned is not None:
+            return NotFoundError(
+                f"the key of provider '{rt.name}' that created this object ({scope.pinned}) is no longer configured"
+            )
+        return NoUsableKeyError(f"provider '{rt.name}' has no enabled key with a value", status=401, provider=rt.name)
 
     def _no_key_error(self, rt: ProviderRuntime, model: str) -> NoUsableKeyError:
         keys = rt.config.keys

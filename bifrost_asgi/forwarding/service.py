@@ -1,0 +1,252 @@
+"""Forwarded calls end to end (minus HTTP): choose the provider and key, admit, send, remember.
+
+* **Which provider.** An object id the gateway handed out before (a file, a batch) is looked up in
+  the shared store (``gateway.store``: Redis across replicas when configured), so a later get,
+  cancel or content read reaches the same provider *and key* that created it; a batch's
+  ``input_file_id`` takes the batch to where its file is. Media calls resolve their ``model`` as
+  chat does (``provider/model`` or a bare name); the rest go to the ``provider`` query parameter or
+  ``x-model-provider`` header, else the dialect's vendor. The provider must speak that vendor's
+  API: anything else is a 400 naming the pair.
+* **Which key.** The creating key for a remembered object; else any usable key (``use_for_batch_api``
+  keys first for files and batches). Retries, key rotation, queues and metrics as for chat.
+* **Admission.** Batches, media and passthrough calls go through governance's guard like chat
+  (virtual-key access, rate limits, budgets); files only need the virtual key (checked earlier).
+* **Bodies.** Sent whole (the gateway reads at most ``max_request_body_size_mb``); only ``model`` is
+  rewritten (JSON or the one multipart field). Answers are streamed back, except object-creating
+  answers, which are read to remember their id.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from .. import _json
+from ..errors import InvalidRequestError
+from ..governance.admission import Estimate
+from ..providers.base import Provider, UpstreamRequest
+from ..providers.forward import ForwardCall, build_forward
+from ..routing.plan import Planner, Target
+from ..routing.router import ForwardedStream, KeyScope, RequestContext, Router
+from ..store import KeyValueStore
+from . import multipart
+from .routes import ForwardSpec
+
+REMEMBER_SECONDS = 30 * 24 * 3600.0
+_VERSION = re.compile(r"v\d+(?:(?:alpha|beta)\d*)?")
+_VENDOR_FORMATS = {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini"}
+_ANSWER_HEADERS = ("content-type", "content-disposition", "retry-after")
+
+
+class GuardFactory(Protocol):
+    @property
+    def active(self) -> bool: ...
+
+    def guard(self, key: Any, request_id: str, estimate: Estimate) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    spec: ForwardSpec
+    path_params: Mapping[str, str]
+    query: str  # raw
+    query_params: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes
+    default_provider: str | None
+
+
+@dataclass(slots=True)
+class Forwarded:
+    """The upstream's answer: ``body`` when it was read (a created object), else ``answer`` to stream."""
+
+    status: int
+    headers: dict[str, str]
+    answer: ForwardedStream
+    body: bytes | None = None
+
+
+class Forwarder:
+    def __init__(self, router: Router, planner: Planner, store: KeyValueStore, governance: GuardFactory) -> None:
+        self._router = router
+        self._planner = planner
+        self._store = store
+        self._governance = governance
+
+    async def forward(self, inbound: Inbound, ctx: RequestContext) -> Forwarded:
+        spec = inbound.spec
+        body = inbound.body
+        pinned, provider = await self._remembered(inbound)
+        model = ""
+        if spec.model is not None:
+            target = self._media_target(inbound)
+            model = target.model
+            body = _with_model(body, inbound.headers.get("content-type", ""), spec.model, model)
+        else:
+            target = Target(provider or self._named_provider(inbound), "")
+        self._check_pair(target.provider, spec.vendor)
+        ctx.key_scope = KeyScope(pinned=pinned, batch=spec.kind in ("file", "batch"))
+        if self._governance.active and spec.kind != "file":
+            estimate = Estimate(len(body) // 4, 0)
+            ctx.guard = self._governance.guard(ctx.virtual_key, ctx.request_id, estimate)
+        call = ForwardCall(
+            method=spec.method,
+            path=_upstream_path(spec, inbound.path_params),
+            query=inbound.query,
+            headers=inbound.headers,
+            body=body,
+            model=model or None,
+        )
+        name = target.provider
+
+        def build(impl: Provider, key: Any) -> UpstreamRequest:
+            return build_forward(impl, name, call, key)
+
+        answer = await self._router.forward(target, ctx, build, method=spec.kind)
+        headers = _answer_headers(answer.stream.headers)
+        if not (spec.creates or spec.links):
+            return Forwarded(answer.stream.status, headers, answer)
+        try:
+            read = await answer.stream.read()
+        finally:
+            await answer.aclose()
+        if spec.creates:
+            await self._remember(spec.vendor, read, answer)
+        if spec.links:
+            read = _local_links(read)
+        return Forwarded(answer.stream.status, headers, answer, read)
+
+    # ------------------------------------------------------------------ where it goes
+
+    async def _remembered(self, inbound: Inbound) -> tuple[str | None, str | None]:
+        """(key label, provider) of the object the call names, when the gateway made it."""
+        spec = inbound.spec
+        wanted: str | None = None
+        if spec.reads is not None:
+            wanted = inbound.path_params.get(spec.reads)
+        elif spec.refers is not None and inbound.body:
+            try:
+                payload = _json.loads(inbound.body)
+            except ValueError:
+                raise InvalidRequestError("request body is not valid JSON") from None
+            value = payload.get(spec.refers) if isinstance(payload, dict) else None
+            wanted = value if isinstance(value, str) else None
+        if not wanted:
+            return None, None
+        stored = await self._store.get(_store_key(spec.vendor, wanted))
+        if stored is None:
+            return None, None
+        provider, _, key = stored.decode().partition("\n")
+        return (key or None), provider
+
+    async def _remember(self, vendor: str, body: bytes, answer: ForwardedStream) -> None:
+        if answer.stream.status >= 300:
+            return
+        try:
+            created = _json.loads(body)
+        except ValueError:
+            return
+        identifier = created.get("id") if isinstance(created, dict) else None
+        if isinstance(identifier, str) and identifier:
+            value = f"{answer.provider}\n{answer.key or ''}".encode()
+            await self._store.set(_store_key(vendor, identifier), value, ttl_seconds=REMEMBER_SECONDS)
+
+    def _named_provider(self, inbound: Inbound) -> str:
+        named = inbound.query_params.get("provider") or inbound.headers.get("x-model-provider")
+        return named or inbound.default_provider or inbound.spec.vendor
+
+    def _media_target(self, inbound: Inbound) -> Target:
+        spec = inbound.spec
+        model = inbound.path_params.get("deployment") or _model_of(inbound.body, inbound.headers, spec)
+        if not model:
+            raise InvalidRequestError("model: required, e.g. 'openai/gpt-image-1'", param="model")
+        return self._planner.plan(model, (), default_provider=inbound.default_provider, rng=self._router.rng)[0]
+
+    def _check_pair(self, provider: str, vendor: str) -> None:
+        runtime = self._router.providers.get(provider)
+        if runtime is None:
+            raise InvalidRequestError(
+                f"provider '{provider}' is not configured (configured: {', '.join(self._router.providers) or 'none'})",
+                param="provider",
+            )
+        if runtime.impl.format != _VENDOR_FORMATS[vendor]:
+            raise InvalidRequestError(
+                f"this {vendor} endpoint is forwarded as is and cannot reach provider '{provider}' "
+                f"({runtime.impl.format} format): name a provider that speaks the {vendor} API",
+                param="model",
+            )
+
+
+def _store_key(vendor: str, identifier: str) -> str:
+    return f"forward:{vendor}:{identifier}"
+
+
+def _upstream_path(spec: ForwardSpec, params: Mapping[str, str]) -> str:
+    path = spec.upstream
+    for name, value in params.items():
+        path = path.replace("{" + name + "}", _passthrough_path(value) if name == "path" else _segment(value))
+    return path
+
+
+def _passthrough_path(rest: str) -> str:
+    """A passthrough path is the vendor's own (``v1/models``, ``v1beta/cachedContents``); the
+    provider's root already ends in its version, so a leading version segment is dropped."""
+    head, _, tail = rest.lstrip("/").partition("/")
+    if _VERSION.fullmatch(head):
+        rest = tail
+    if any(part in ("..", ".") for part in rest.split("/")):
+        raise InvalidRequestError(f"path: '{rest}' may not contain '.' or '..' segments", param="path")
+    return "/" + rest.lstrip("/")
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _model_of(body: bytes, headers: Mapping[str, str], spec: ForwardSpec) -> str | None:
+    if spec.model == "form":
+        return multipart.read_field(body, headers.get("content-type", ""), "model")
+    try:
+        payload = _json.loads(body) if body else None
+    except ValueError:
+        raise InvalidRequestError("request body is not valid JSON") from None
+    value = payload.get("model") if isinstance(payload, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _with_model(body: bytes, content_type: str, source: str, model: str) -> bytes:
+    if source == "form":
+        return multipart.replace_field(body, content_type, "model", model)
+    payload = _json.loads(body)
+    if payload.get("model") == model:
+        return body
+    payload["model"] = model
+    return _json.dumps(payload)
+
+
+def _local_links(body: bytes) -> bytes:
+    """Anthropic's ``results_url`` names the vendor's host, which the SDK would then call directly
+    (bypassing the gateway, without a valid key): make it relative, so the SDK resolves it against
+    the gateway base URL it was given."""
+    try:
+        answer = _json.loads(body)
+    except ValueError:
+        return body
+    data = answer.get("data") if isinstance(answer, dict) else None
+    items: list[Any] = data if isinstance(data, list) else [answer]
+    changed = False
+    for item in items:
+        url = item.get("results_url") if isinstance(item, dict) else None
+        if isinstance(url, str) and "/v1/" in url:
+            item["results_url"] = url[url.index("/v1/") :]
+            changed = True
+    return _json.dumps(answer) if changed else body
+
+
+def _answer_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    kept = {k: v for k, v in headers.items() if k in _ANSWER_HEADERS or k.startswith("x-ratelimit-")}
+    kept.setdefault("content-type", "application/json")
+    return kept
