@@ -26,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 from ..config.settings import BifrostSettings
 from ..dialects.anthropic import AnthropicDialect
 from ..dialects.base import Call, Dialect, RouteSpec
+from ..dialects.bedrock import BedrockDialect
 from ..dialects.genai import GenAIDialect
 from ..dialects.openai import OpenAIDialect
 from ..errors import GatewayError, InvalidRequestError, NotFoundError, RequestTooLargeError
@@ -35,7 +36,7 @@ from ..observability.metrics import render_metrics
 from ..replies import JsonReply, Reply, StreamReply
 from ..responses import ResponsesDialect
 from ..upstream._http import httpx
-from .browser import BrowserPolicy, json_body_error
+from .browser import BrowserPolicy, json_body_error, preflighted
 from .mounts import (
     INTEGRATION_DIALECTS,
     INTEGRATION_PREFIXES,
@@ -67,7 +68,8 @@ class _Endpoint:
         gateway = self.gateway
         method = scope["method"]
         try:
-            if method != "GET" and (refused := json_body_error(headers.get("content-type"))) is not None:
+            refused = json_body_error(headers.get("content-type")) if method != "GET" else None
+            if refused is not None and not (self.spec.operation == "forward" and preflighted(headers)):
                 raise refused
             body = await _read_body(receive, headers, gateway.max_body_bytes) if method != "GET" else b""
         except GatewayError as exc:
@@ -311,6 +313,7 @@ def _routes(gateway: Gateway) -> list[BaseRoute]:
         "anthropic": AnthropicDialect(),
         "gemini": GenAIDialect(),
         "responses": ResponsesDialect(),
+        "bedrock": BedrockDialect(),
     }
     # (method, path) -> {dialect: endpoint}, in registration order
     table: dict[tuple[str, str], dict[str, _Endpoint]] = {}
@@ -358,6 +361,7 @@ _ERROR_DIALECTS: Mapping[str, Dialect] = {
     "openai": OpenAIDialect(),
     "anthropic": AnthropicDialect(),
     "gemini": GenAIDialect(),
+    "bedrock": BedrockDialect(),
 }
 
 

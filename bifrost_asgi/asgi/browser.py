@@ -2,7 +2,9 @@
 
 * Inference routes take JSON bodies only (``json_body_error``): a cross-site HTML form or a
   ``text/plain`` fetch, which a browser sends without asking the server first, gets 415 and never
-  reaches a provider. (A JSON request from another site needs a CORS preflight, refused below.)
+  reaches a provider. Forwarded routes (multipart uploads, binary passthrough) take other bodies
+  only from requests a form cannot make (``preflighted``: a credentials header). (A JSON request
+  from another site needs a CORS preflight, refused below.)
 * CORS follows ``client.allowed_origins`` (none by default): allowed origins get their preflight
   answered and ``access-control-allow-origin`` on replies; other origins' preflights get 403.
 * When the CLI binds a loopback address, a request whose ``Host`` is not a loopback name is
@@ -15,7 +17,7 @@ header lookup.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from .. import _json
@@ -32,6 +34,16 @@ _DEFAULT_HEADERS = (
     "x-stainless-retry-count", "x-stainless-timeout", "x-goog-api-client", "openai-organization",
     "openai-project", "user-agent",
 )  # fmt: skip
+
+
+_CREDENTIAL_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key", "x-bf-vk")
+
+
+def preflighted(headers: Mapping[str, str]) -> bool:
+    """The request carries a credentials header that no HTML form can set: a browser sends it only
+    after a CORS preflight (refused unless the origin is allowed). Forwarded routes that take
+    multipart or binary bodies (files, images, audio, passthrough) accept any body on that basis."""
+    return any(name in headers for name in _CREDENTIAL_HEADERS)
 
 
 def json_body_error(content_type: str | None) -> GatewayError | None:

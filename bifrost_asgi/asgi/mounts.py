@@ -19,6 +19,7 @@ MOUNTS: tuple[tuple[str, str, str | None], ...] = (
     ("/openai", "responses", "openai"),
     ("/anthropic", "anthropic", "anthropic"),
     ("/genai", "gemini", "gemini"),
+    ("/bedrock", "bedrock", "bedrock"),
 )
 
 # Bifrost's integration prefixes: no protocol of their own, they serve the OpenAI, Anthropic and

@@ -144,3 +144,11 @@ def test_passthrough_prefixes_forward_any_vendor_path_with_the_gateways_key(
     assert dotted.status_code in (400, 404)  # never reaches another path upstream
     assert not any("admin" in r.path for r in fake_provider.requests)
     _no_client_key(fake_provider)
+
+
+def test_a_form_post_from_a_browser_cannot_upload(fake_provider: FakeProvider, gateway: ServerHandle) -> None:
+    """Multipart bodies are taken only with a credentials header, which no cross-site form can set."""
+    with httpx2.Client(base_url=gateway.url, timeout=10.0) as http:
+        refused = http.post("/v1/files", files={"file": ("a.jsonl", JSONL)}, data={"purpose": "batch"})
+    assert refused.status_code == 415
+    assert not fake_provider.matching("/v1/files")
