@@ -45,7 +45,8 @@ def test_converse_to_openai_and_anthropic(fake_provider: FakeProvider, runtime: 
     assert answer["stopReason"] == "end_turn"
     assert answer["usage"]["inputTokens"] == FAKE_PROMPT_TOKENS
     upstream = fake_provider.last("/chat/completions")
-    assert upstream.json["model"] == "gpt-4o-mini" and upstream.headers["authorization"] == f"Bearer {SECRETS['openai']}"
+    assert upstream.json["model"] == "gpt-4o-mini"
+    assert upstream.headers["authorization"] == f"Bearer {SECRETS['openai']}"
 
     claude = runtime.converse(modelId="anthropic/claude-haiku-4-5", messages=HELLO, system=[{"text": "be brief"}])
     assert claude["output"]["message"]["content"][0]["text"] == fake_text("anthropic", "hello")
@@ -64,18 +65,20 @@ def test_converse_stream_is_event_stream_framed(runtime: Any) -> None:
 
 
 def test_tool_use_round_trip(runtime: Any) -> None:
-    tools = {"tools": [{"toolSpec": {"name": "get_weather", "description": "weather",
-                                     "inputSchema": {"json": {"type": "object", "properties": {"city": {"type": "string"}}}}}}]}  # fmt: skip
-    answer = runtime.converse(modelId="anthropic/claude-haiku-4-5", toolConfig=tools,
-                              messages=[{"role": "user", "content": [{"text": "weather in Paris? use the tool"}]}])  # fmt: skip
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    tools = {"tools": [{"toolSpec": {"name": "get_weather", "description": "weather", "inputSchema": {"json": schema}}}]}
+    ask = [{"role": "user", "content": [{"text": "weather in Paris? use the tool"}]}]
+    answer = runtime.converse(modelId="anthropic/claude-haiku-4-5", toolConfig=tools, messages=ask)
     assert answer["stopReason"] == "tool_use"
     use = answer["output"]["message"]["content"][-1]["toolUse"]
     assert use["name"] == "get_weather" and use["input"] == {"city": "Paris"}
 
 
 def test_invoke_model_with_an_anthropic_body_and_count_tokens(fake_provider: FakeProvider, runtime: Any) -> None:
-    body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
-    answer = json.loads(runtime.invoke_model(modelId="anthropic/claude-haiku-4-5", body=json.dumps(body))["body"].read())
+    messages = [{"role": "user", "content": "hi"}]
+    body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50, "messages": messages}
+    invoked = runtime.invoke_model(modelId="anthropic/claude-haiku-4-5", body=json.dumps(body))
+    answer = json.loads(invoked["body"].read())
     assert answer["content"][0]["text"] == fake_text("anthropic", "hi")
     assert "anthropic_version" not in fake_provider.last("/v1/messages").json  # not an Anthropic API field
     counted = runtime.count_tokens(modelId="anthropic/claude-haiku-4-5", input={"converse": {"messages": HELLO}})
