@@ -66,7 +66,8 @@ def test_converse_stream_is_event_stream_framed(runtime: Any) -> None:
 
 def test_tool_use_round_trip(runtime: Any) -> None:
     schema = {"type": "object", "properties": {"city": {"type": "string"}}}
-    tools = {"tools": [{"toolSpec": {"name": "get_weather", "description": "weather", "inputSchema": {"json": schema}}}]}
+    spec = {"name": "get_weather", "description": "weather", "inputSchema": {"json": schema}}
+    tools = {"tools": [{"toolSpec": spec}]}
     ask = [{"role": "user", "content": [{"text": "weather in Paris? use the tool"}]}]
     answer = runtime.converse(modelId="anthropic/claude-haiku-4-5", toolConfig=tools, messages=ask)
     assert answer["stopReason"] == "tool_use"
