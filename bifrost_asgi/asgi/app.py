@@ -377,7 +377,9 @@ def _route_error(method: str, path: str, status: int) -> GatewayError:
     return NotFoundError(_not_found_message(method, path))
 
 
-_SERVED_OPENAI = "chat/completions, completions, embeddings, models, responses"
+_SERVED_OPENAI = (
+    "chat/completions, completions, embeddings, models, responses, files, batches, images, audio"
+)
 
 
 def _not_found_message(method: str, path: str) -> str:

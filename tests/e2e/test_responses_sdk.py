@@ -223,9 +223,9 @@ def test_hosted_tool_refused_for_translated_vendor(client: openai.OpenAI, fake: 
 
 
 def test_unsupported_openai_endpoint_is_named(gateway: ServerHandle) -> None:
-    answer = httpx2.post(gateway.url + "/openai/v1/audio/speech", json={})
+    answer = httpx2.post(gateway.url + "/openai/v1/fine_tuning/jobs", json={})
     assert answer.status_code == 404
-    assert "/v1/audio/speech is not supported" in answer.json()["error"]["message"]
+    assert "/v1/fine_tuning/jobs is not supported" in answer.json()["error"]["message"]
 
 
 def test_bad_input_names_the_field(client: openai.OpenAI) -> None:
