@@ -54,6 +54,27 @@ class SSEDecoder:
         self._event: str | None = None
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
+        if self._cr or b"\r" in chunk:
+            return self._feed_any(chunk)
+        # Only \n line ends (what every provider sends): one split in C instead of a search per line.
+        events: list[SSEEvent] = []
+        lines = chunk.split(b"\n")
+        rest = lines.pop()  # after the last \n: the start of a line still in progress
+        if lines:
+            if self._partial:
+                self._partial.append(lines[0])
+                lines[0] = b"".join(self._partial)
+                self._partial, self._partial_size = [], 0
+            for line in lines:
+                self._line(line.decode("utf-8", errors="replace"), events)
+        if rest:
+            self._partial.append(rest)
+            self._partial_size += len(rest)
+            self._check_size()
+        return events
+
+    def _feed_any(self, chunk: bytes) -> list[SSEEvent]:
+        """Any mix of \n, \r\n and \r line ends."""
         events: list[SSEEvent] = []
         start = 0
         if self._cr and chunk[:1] == b"\n":

@@ -69,3 +69,17 @@ def test_line_ends_split_across_chunks_and_long_lines_in_pieces() -> None:
         out += decoder.feed(b"c")
     out += decoder.feed(b"\r\r")
     assert out == [SSEEvent("a"), SSEEvent("b" + "c" * 1005)]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 16, 64, 10_000])
+def test_chunks_of_any_size_with_and_without_cr_give_the_same_events(size: int) -> None:
+    """Chunks without \\r take a split fast path, the others the general one: a stream cut anywhere,
+    through either path or alternating between them, decodes to the same events."""
+    lf_only = STREAM.replace(b"\r\n", b"\n") * 3
+    for body, expected in ((lf_only, EXPECTED * 3), (STREAM * 3, EXPECTED * 3)):
+        decoder = SSEDecoder()
+        events = []
+        for i in range(0, len(body), size):
+            events.extend(decoder.feed(body[i : i + size]))
+        events.extend(decoder.close())
+        assert events == expected, size
