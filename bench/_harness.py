@@ -425,6 +425,47 @@ def anthropic_message_body() -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
+def responses_body() -> bytes:
+    """A non-streaming OpenAI Responses API ``response`` with the same text and usage."""
+    doc = {
+        "id": "resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b",
+        "object": "response",
+        "created_at": 1753051200,
+        "status": "completed",
+        "error": None,
+        "incomplete_details": None,
+        "model": "gpt-4o-mini-2024-07-18",
+        "output": [
+            {
+                "type": "message",
+                "id": "msg_67ccd2bf17f0819081ff3bb2cf6508e60bb6a6b452d3795b",
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": _WORDS, "annotations": []}],
+            }
+        ],
+        "parallel_tool_calls": True,
+        "store": True,
+        "temperature": 0.2,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": {
+            "input_tokens": 42,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 118,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 160,
+        },
+    }
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def responses_request(model: str) -> bytes:
+    doc = {"model": model, "instructions": _MESSAGES[0]["content"], "input": _MESSAGES[1]["content"],
+           "max_output_tokens": 200, "temperature": 0.2}  # fmt: skip
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
 ERROR_500 = (
     b'{"error":{"message":"The server had an error while processing your request. Sorry about that!",'
     b'"type":"server_error","param":null,"code":null}}'
@@ -511,6 +552,7 @@ def write_nginx_conf(directory: Path, port: int) -> Path:
     /stream/v1/chat/completions   200 SSE stream (role, 20 content chunks, finish, usage, [DONE])
     /streamlong/v1/chat/completions  the same with LONG_STREAM_PIECES content chunks (per-chunk cost)
     /v1/messages                  200 Anthropic message JSON (the OpenAI->Anthropic row)
+    /v1/responses                 200 Responses API response JSON (the Responses->OpenAI row)
     /slow/v1/chat/completions     the same SSE stream trickled at ~1 KB/s after the first 600 bytes
     /err500/v1/chat/completions   500 OpenAI error JSON
     """
@@ -541,6 +583,7 @@ http {{
     location = /stream/v1/chat/completions {_return_block(200, "text/event-stream", chunks)}
     location = /streamlong/v1/chat/completions {_return_block(200, "text/event-stream", long_chunks)}
     location = /v1/messages {_return_block(200, "application/json", [anthropic_message_body()])}
+    location = /v1/responses {_return_block(200, "application/json", [responses_body()])}
     location = /slow/v1/chat/completions {
         _return_block(200, "text/event-stream", chunks, "limit_rate_after 600; limit_rate 1k;")
     }

@@ -12,6 +12,7 @@ and rendering, metrics, headers, the request log. Three ways to look at it:
 Pairs: openai (OpenAI -> OpenAI provider), openai-path (/openai/v1 drop-in path), anthropic
 (Anthropic -> OpenAI provider), to-anthropic (OpenAI -> Anthropic provider), genai (GenAI -> OpenAI),
 stream (OpenAI -> OpenAI, streamed, 24 events), anthropic-stream (Anthropic stream from the OpenAI one),
+responses (Responses -> OpenAI's Responses endpoint), responses-anthropic (Responses -> Anthropic),
 vk (openai with a virtual key and its rate limit, counters in process).
 """
 
@@ -45,6 +46,8 @@ from _harness import (
     chat_completion_body,
     genai_request,
     openai_request,
+    responses_body,
+    responses_request,
     sse_chunks,
 )
 from run import BENCH_VK, GOVERNANCE
@@ -78,9 +81,12 @@ class StaticUpstream:
     def __init__(self) -> None:
         self.openai = UpstreamResponse(200, {"content-type": "application/json"}, chat_completion_body())
         self.anthropic = UpstreamResponse(200, {"content-type": "application/json"}, anthropic_message_body())
+        self.responses = UpstreamResponse(200, {"content-type": "application/json"}, responses_body())
         self.sse = sse_chunks()
 
     async def send(self, request: UpstreamRequest, timeouts: Timeouts) -> UpstreamResponse:
+        if request.url.endswith("/responses"):
+            return self.responses
         return self.anthropic if "/messages" in request.url else self.openai
 
     async def open(self, request: UpstreamRequest, timeouts: Timeouts) -> _Stream:
@@ -113,6 +119,10 @@ PAIRS: dict[str, Pair] = {
     ),
     "stream": Pair(
         "/v1/chat/completions", openai_request("openai/gpt-4o-mini", stream=True), OPENAI_HEADERS, b"[DONE]"
+    ),
+    "responses": Pair("/v1/responses", responses_request("openai/gpt-4o-mini"), OPENAI_HEADERS, b'"output"'),
+    "responses-anthropic": Pair(
+        "/v1/responses", responses_request("anthropic/claude-3-5-haiku-latest"), OPENAI_HEADERS, b'"output"'
     ),
     "vk": Pair(
         "/v1/chat/completions",

@@ -50,6 +50,7 @@ from _harness import (
     make_workdir,
     openai_request,
     pin_self,
+    responses_request,
     rss_mb,
     run_wrk,
     start_nginx,
@@ -158,6 +159,14 @@ def is_genai_answer(body: bytes) -> bool:
     except ValueError:
         return False
     return isinstance(doc, dict) and bool(doc.get("candidates"))
+
+
+def is_responses_answer(body: bytes) -> bool:
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and doc.get("object") == "response" and bool(doc.get("output"))
 
 
 def is_openai_stream(body: bytes) -> bool:
@@ -427,6 +436,22 @@ def gateway_servers(ctx: Ctx) -> list[Server]:
                 is_openai_chat,
             ),
             plain_job(GW + "genai->openai", GENAI_PATH, genai_request(), OPENAI_HEADERS, is_genai_answer),
+            plain_job(
+                GW + "responses->openai",
+                "/v1/responses",
+                responses_request(GW_MODEL),
+                OPENAI_HEADERS,
+                is_responses_answer,
+                note="OpenAI's own Responses endpoint upstream; the answer is stored",
+            ),
+            plain_job(
+                GW + "responses->anthropic",
+                "/v1/responses",
+                responses_request("anthropic/claude-3-5-haiku-latest"),
+                OPENAI_HEADERS,
+                is_responses_answer,
+                note="translated to Anthropic Messages and back; the answer is stored",
+            ),
         ],
     )
     info = Server(
