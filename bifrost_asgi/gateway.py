@@ -34,7 +34,7 @@ from .forwarding.routes import ForwardSpec
 from .forwarding.service import Forwarder, Inbound
 from .governance.admission import Estimate
 from .governance.setup import build_governance
-from .neutral import CONTENT_EVENTS, ChatRequest, StreamFailure, UsageUpdate
+from .neutral import CONTENT_EVENTS, ChatRequest, ChatResponse, StreamFailure, UsageUpdate
 from .observability.log_output import ensure_log_output
 from .observability.metrics import Metrics
 from .observability.request_log import Redactor, RequestLogger, RequestRecord, SecretRedactingFilter, request_id_from
@@ -44,7 +44,7 @@ from .responses import Conversations, ResponsesService
 from .routing.cooldown import Cooldowns
 from .routing.plan import NO_PROVIDERS_FIX, Planner
 from .routing.queues import ProviderQueue
-from .routing.router import EventStream, ProviderRuntime, RequestContext, Router
+from .routing.router import ChatEvents, ProviderRuntime, RequestContext, Router
 from .store import KeyValueStore, open_store
 from .upstream._http import httpx
 from .upstream.base import HttpxUpstream, SchemeUpstream, Upstream
@@ -52,7 +52,8 @@ from .upstream.limits import BodyLimits
 from .upstream.mock import MockUpstream
 
 if TYPE_CHECKING:
-    from .mcp.runtime import MCPRuntime
+    from .mcp.agent import AgentRun
+    from .mcp.runtime import MCPRuntime, Offer
 
 logger = logging.getLogger("bifrost_asgi")
 
@@ -96,7 +97,7 @@ class Gateway:
         self._idle = asyncio.Event()
         self._idle.set()
         # Streams being relayed (by id): shutdown ends the ones that outlive the grace period.
-        self._streams: dict[int, EventStream] = {}
+        self._streams: dict[int, ChatEvents] = {}
         self._aborting = False
         self._used = False  # the first request sets up log output and warns about an empty config
         self.max_body_bytes = int(settings.client.max_request_body_size_mb * 1024 * 1024)
@@ -330,12 +331,8 @@ class Gateway:
                 ctx.guard = self.governance.guard(ctx.virtual_key, ctx.request_id, _chat_estimate(request, len(body)))
             if request.stream:
                 exchange.stream = True
-                return await self._stream(dialect, request, exchange, default)
-            if offer is not None and offer.agent and self.mcp is not None:
-                response, run = await self.mcp.chat(offer, lambda r: self.router.chat(r, ctx, default))
-                ctx.usage, ctx.tool_rounds = run.usage, run.rounds
-            else:
-                response = await self.router.chat(request, ctx, default)
+                return await self._stream(dialect, request, exchange, default, offer=offer)
+            response = await self._chat(request, ctx, default, offer)
             return self._ok(dialect.render_chat(response, request), exchange)
         if operation == "mcp_execute":
             return await self._execute_tool(call, payload, exchange)
@@ -378,10 +375,10 @@ class Gateway:
         if request.stream:
             exchange.stream = True
             renderer = self.responses.stream_renderer(prepared)
-            reply = await self._stream(dialect, request, exchange, call.default_provider, renderer)
+            reply = await self._stream(dialect, request, exchange, call.default_provider, renderer, offer)
             chunks = self.responses.storing(prepared, renderer, reply.chunks, owner, lambda: ctx.provider)
             return StreamReply(chunks, reply.headers, reply.media_type)
-        response = await self.router.chat(request, ctx, call.default_provider)
+        response = await self._chat(request, ctx, call.default_provider, offer)
         return self._ok(await self.responses.complete(prepared, response, owner, ctx.provider), exchange)
 
     def _check_held_upstream(self, response_id: str, request: ChatRequest, default: str | None) -> None:
@@ -395,6 +392,16 @@ class Gateway:
                 param="previous_response_id",
                 code="previous_response_not_found",
             )
+
+    async def _chat(
+        self, request: ChatRequest, ctx: RequestContext, default: str | None, offer: Offer | None
+    ) -> ChatResponse:
+        """One chat answer: the router's, or MCP agent mode around the router."""
+        if offer is None or not offer.agent or self.mcp is None:
+            return await self.router.chat(request, ctx, default)
+        response, run = await self.mcp.chat(offer, lambda r: self.router.chat(r, ctx, default))
+        ctx.usage, ctx.tool_rounds = run.usage, run.rounds
+        return response
 
     async def _stored_response(self, operation: Operation, call: Call, ctx: RequestContext) -> bytes:
         response_id = call.path_params.get("response_id", "")
@@ -430,8 +437,16 @@ class Gateway:
         exchange: _Exchange,
         default: str | None,
         renderer: StreamRenderer | None = None,
+        offer: Offer | None = None,
     ) -> StreamReply:
-        events = await self.router.open_stream(request, exchange.ctx, default)
+        ctx = exchange.ctx
+        events: ChatEvents = await self.router.open_stream(request, ctx, default)
+        if offer is not None and offer.agent and self.mcp is not None:
+
+            def done(run: AgentRun) -> None:
+                ctx.tool_rounds = run.rounds
+
+            events = self.mcp.stream(offer, events, lambda r: self.router.open_stream(r, ctx, default), done)
         self._streams[id(events)] = events
         renderer = renderer or dialect.stream_renderer(request)
         headers = self._headers(exchange)
@@ -479,7 +494,7 @@ class Gateway:
 
         return StreamReply(RelayChunks(relay(), abandon), headers, media_type, status=done.status)
 
-    async def _relay(self, events: EventStream, renderer: Any, exchange: _Exchange) -> AsyncGenerator[bytes, None]:
+    async def _relay(self, events: ChatEvents, renderer: Any, exchange: _Exchange) -> AsyncGenerator[bytes, None]:
         ctx = exchange.ctx
         provider, model = ctx.provider or "unknown", ctx.model or "unknown"
         observe_gap = self.metrics.inter_token_observer(provider, model)  # bound once, not per chunk
@@ -519,7 +534,7 @@ class Gateway:
         finally:
             await self._end_stream(events, exchange)
 
-    async def _end_stream(self, events: EventStream, exchange: _Exchange) -> None:
+    async def _end_stream(self, events: ChatEvents, exchange: _Exchange) -> None:
         self._streams.pop(id(events), None)
         await events.aclose()
         self._finish(exchange)

@@ -8,14 +8,34 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..neutral import ChatRequest, ChatResponse, Message, ToolResult
+from ..neutral import ChatRequest, ChatResponse, Message, TextPart, ToolCall, ToolResult
 from ..providers.anthropic_build import conversation
 from ..providers.gemini_build import build_contents
 from ..providers.openai_build import build_messages
 from ..providers.openai_parse import parse_chat_body
 
 
+def _responses_items(turns: tuple[Message, ...]) -> list[dict[str, Any]]:
+    """Responses ``input`` items: the assistant's text and function calls, then their outputs."""
+    items: list[dict[str, Any]] = []
+    for message in turns:
+        for part in message.parts:
+            if isinstance(part, TextPart) and part.text:
+                items.append(
+                    {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": part.text}]}
+                )
+            elif isinstance(part, ToolCall):
+                items.append(
+                    {"type": "function_call", "call_id": part.id, "name": part.name, "arguments": part.arguments}
+                )
+            elif isinstance(part, ToolResult):
+                items.append({"type": "function_call_output", "call_id": part.call_id, "output": part.text()})
+    return items
+
+
 def _raw_turns(request: ChatRequest, turns: tuple[Message, ...]) -> tuple[str, list[dict[str, Any]]]:
+    if request.source_format == "openai_responses":
+        return "input", _responses_items(turns)
     if request.source_format == "anthropic":
         return "messages", conversation(turns)[1]
     if request.source_format == "gemini":
@@ -29,6 +49,8 @@ def _extended_raw(request: ChatRequest, turns: tuple[Message, ...]) -> Mapping[s
         return None
     field, added = _raw_turns(request, turns)
     existing = raw.get(field)
+    if isinstance(existing, str) and field == "input":  # a Responses input given as one string
+        existing = [{"type": "message", "role": "user", "content": existing}]
     if not isinstance(existing, list):
         return None  # an unusual body: build the next call from the neutral request instead
     return {**raw, field: [*existing, *added]}

@@ -1,5 +1,6 @@
 """Tool injection: MCP tools added to a neutral request, and to the client's own body when the
-request is relayed in its own format (``raw``), in that format's tool shape. Pure.
+request is relayed in its own format (``raw``: OpenAI chat, Anthropic messages, Gemini
+generateContent, OpenAI Responses), in that format's tool shape. Pure.
 
 Tools the client declared itself win: an MCP tool whose exposed name the request already has is
 not added again.
@@ -48,6 +49,13 @@ def _gemini_declaration(spec: ToolSpec) -> dict[str, Any]:
     if spec.description:
         declaration["description"] = spec.description
     return declaration
+
+
+def _responses(spec: ToolSpec) -> dict[str, Any]:
+    tool: dict[str, Any] = {"type": "function", "name": spec.name, "parameters": dict(spec.parameters)}
+    if spec.description:
+        tool["description"] = spec.description
+    return tool
 
 
 def _raw_with_tools(raw: Mapping[str, Any], fmt: str, specs: tuple[ToolSpec, ...]) -> dict[str, Any]:

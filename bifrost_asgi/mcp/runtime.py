@@ -21,6 +21,7 @@ from .. import _json
 from ..errors import InvalidRequestError, PermissionDeniedError
 from ..neutral import ChatRequest, ChatResponse, TextPart, ToolCall, ToolResult
 from .agent import AgentPolicy, AgentRun, ChatCall, run_agent
+from .agent_stream import AgentStream, EventSource, OpenStream
 from .config import MCPClientConfig, MCPConfig
 from .connection import Connection, State, ToolUnavailableError, describe_error
 from .execute import execute_format, parse_execute, render_execute
@@ -163,6 +164,20 @@ class MCPRuntime:
         response, run = await run_agent(offer.request, call_model, lambda c: self.execute(c, tools), self.policy(offer))
         self._count(run, stream=False)
         return response, run
+
+    def stream(
+        self, offer: Offer, first: EventSource, open_stream: OpenStream, on_done: Callable[[AgentRun], None]
+    ) -> AgentStream:
+        """Agent mode for a streamed request: ``first`` is the opened model stream."""
+        tools = offer.tools
+
+        def done(run: AgentRun) -> None:
+            self._count(run, stream=True)
+            on_done(run)
+
+        return AgentStream(
+            offer.request, first, open_stream, lambda c: self.execute(c, tools), self.policy(offer), done
+        )
 
     def _count(self, run: AgentRun, *, stream: bool) -> None:
         for _ in range(run.rounds):

@@ -138,6 +138,14 @@ class ProviderRuntime:
     queue: ProviderQueue
 
 
+class ChatEvents(Protocol):
+    """A stream of neutral events the gateway relays (an ``EventStream``, or MCP's agent stream)."""
+
+    def events(self) -> AsyncIterator[StreamEvent]: ...
+
+    async def aclose(self) -> None: ...
+
+
 @dataclass(slots=True)
 class EventStream:
     """An upstream stream that has produced its first content: buffered events, then the rest."""
