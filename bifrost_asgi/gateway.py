@@ -412,6 +412,18 @@ class Gateway:
             return await self.responses.input_items(response_id, owner, call.query)
         return await self.responses.retrieve(response_id, owner, call.query)
 
+    async def serve_mcp(
+        self, scope: Any, receive: Any, send: Any, headers: Mapping[str, str], query: Mapping[str, str]
+    ) -> None:
+        """``/mcp`` (raw ASGI): authenticated like inference, then the MCP server answers."""
+        if self.mcp is None:
+            raise NotFoundError("no MCP clients are configured (mcp.client_configs), so /mcp serves no tools")
+        if self.closing:
+            raise ServiceUnavailableError("the gateway is shutting down; retry on another instance")
+        key = await self.governance.authenticate(headers, query) if self.governance.active else None
+        self.mcp.start()
+        await self.mcp.server.handle(scope, receive, send, key)
+
     async def _execute_tool(self, call: Call, payload: Any, exchange: _Exchange) -> JsonReply:
         """``POST /v1/mcp/tool/execute`` (same auth as inference)."""
         if self.mcp is None:

@@ -351,10 +351,30 @@ def _ops_routes(gateway: Gateway) -> list[BaseRoute]:
 
     return [
         *_admin_routes(gateway),
+        Route("/mcp", _MCPEndpoint(gateway), methods=["GET", "POST", "DELETE"]),
         Route("/health", health, methods=["GET"]),
         Route("/health/ready", ready, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
+
+
+class _MCPEndpoint:
+    """``/mcp``: the gateway's MCP server (streamable HTTP), behind the gateway's own auth."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.dialect = OpenAIDialect()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        query = scope.get("query_string", b"")
+        try:
+            await self.gateway.serve_mcp(
+                scope, receive, send, headers, dict(parse_qsl(query.decode("latin-1"))) if query else {}
+            )
+        except GatewayError as exc:
+            reply = self.gateway.error_reply(self.dialect, exc, route="/mcp", method=scope["method"], headers=headers)
+            await _send_json(reply, send)
 
 
 _ERROR_DIALECTS: Mapping[str, Dialect] = {

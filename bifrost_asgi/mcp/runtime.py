@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mcp.types import CallToolResult, TextContent
 from prometheus_client import CollectorRegistry
 
 from .. import _json
@@ -32,6 +33,7 @@ from .tools import RemoteTool, key_filter, offered, request_filter
 
 if TYPE_CHECKING:
     from ..governance.identity import AuthenticatedKey
+    from .server import GatewayMCPServer
 
 logger = logging.getLogger("bifrost_asgi.mcp")
 
@@ -84,6 +86,8 @@ class MCPRuntime:
         self._open_clients = [c.name for c in config.client_configs if c.allow_on_all_virtual_keys]
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
+        self._server: GatewayMCPServer | None = None
+        self._gateway_version = gateway_version
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -93,8 +97,19 @@ class MCPRuntime:
         self._started = True
         self._tasks = [asyncio.ensure_future(c.run()) for c in self.connections.values()]
 
+    @property
+    def server(self) -> GatewayMCPServer:
+        """The ``/mcp`` server (built on first use)."""
+        if self._server is None:
+            from .server import GatewayMCPServer
+
+            self._server = GatewayMCPServer(self, version=self._gateway_version)
+        return self._server
+
     async def aclose(self) -> None:
-        """Stop every connection (each leaves its SDK context, which ends a stdio child)."""
+        """Stop ``/mcp`` and every connection (each leaves its SDK context, which ends a stdio child)."""
+        if self._server is not None:
+            await self._server.aclose()
         for connection in self.connections.values():
             connection.stop()
         if not self._tasks:
@@ -207,27 +222,30 @@ class MCPRuntime:
             return _error(call, f"the arguments of {call.name!r} are not valid JSON")
         if not isinstance(arguments, dict):
             return _error(call, f"the arguments of {call.name!r} must be a JSON object")
+        result = await self.call_tool(tool, arguments)
+        return ToolResult(call.id, (TextPart(result_text(result)),), is_error=bool(result.is_error), name=call.name)
+
+    async def call_tool(self, tool: RemoteTool, arguments: dict[str, Any]) -> CallToolResult:
+        """Call ``tool`` on its server under its timeout; a failure is an ``is_error`` result."""
         connection = self.connections[tool.client]
         timeout = self._timeout(connection.config)
+        name = tool.exposed
         started = self.clock()
-        outcome = "success"
         try:
             result = await connection.call(tool.name, arguments, timeout)
         except ToolUnavailableError:
-            outcome, text = "unavailable", f"tool {call.name!r} is unavailable: its MCP server is not connected"
+            outcome, result = "unavailable", _failed(f"tool {name!r} is unavailable: its MCP server is not connected")
         except TimeoutError:
-            outcome, text = "timeout", f"tool {call.name!r} timed out after {timeout:g}s"
+            outcome, result = "timeout", _failed(f"tool {name!r} timed out after {timeout:g}s")
         except Exception as exc:  # the SDK's MCPError (a -32001 is its own timeout), a broken transport...
             if getattr(exc, "code", None) == -32001:
-                outcome, text = "timeout", f"tool {call.name!r} timed out after {timeout:g}s"
+                outcome, result = "timeout", _failed(f"tool {name!r} timed out after {timeout:g}s")
             else:
-                outcome, text = "error", f"tool {call.name!r} failed: {describe_error(exc)}"
+                outcome, result = "error", _failed(f"tool {name!r} failed: {describe_error(exc)}")
         else:
-            text = result_text(result)
-            if result.is_error:
-                outcome = "error"
+            outcome = "error" if result.is_error else "success"
         self.metrics.observe_call(tool.client, tool.name, outcome, self.clock() - started)
-        return ToolResult(call.id, (TextPart(text),), is_error=outcome != "success", name=call.name)
+        return result
 
     async def execute_request(
         self, payload: Any, query: Mapping[str, str], headers: Mapping[str, str], key: AuthenticatedKey | None
@@ -248,6 +266,10 @@ class MCPRuntime:
                 param="name" if fmt == "responses" else "function.name",
             )
         return render_execute(await self.execute(call, tools), fmt)
+
+
+def _failed(message: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
 
 
 def _error(call: ToolCall, message: str) -> ToolResult:
