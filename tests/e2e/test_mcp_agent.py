@@ -5,6 +5,7 @@ final answer built from the tool's real output, with the usage of every model ca
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -276,3 +277,12 @@ def test_responses_api_stream_final_answer(gateway: ServerHandle, clean_fake: Fa
     completed = [e for e in events if e.type == "response.completed"]
     assert len(completed) == 1 and completed[0].response.output_text == fake_tool_result_text("openai", PARIS)
     assert clean_fake.count("/v1/responses") == 2
+
+
+def test_the_request_log_line_counts_tool_rounds(
+    gateway: ServerHandle, clean_fake: FakeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bifrost_asgi.requests")
+    openai_sdk(gateway).chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    lines = [r.getMessage() for r in caplog.records if r.name == "bifrost_asgi.requests"]
+    assert lines and lines[-1].endswith("tool_rounds=1") and "attempts=2" in lines[-1]
