@@ -51,13 +51,6 @@ def _gemini_declaration(spec: ToolSpec) -> dict[str, Any]:
     return declaration
 
 
-def _responses(spec: ToolSpec) -> dict[str, Any]:
-    tool: dict[str, Any] = {"type": "function", "name": spec.name, "parameters": dict(spec.parameters)}
-    if spec.description:
-        tool["description"] = spec.description
-    return tool
-
-
 def _raw_with_tools(raw: Mapping[str, Any], fmt: str, specs: tuple[ToolSpec, ...]) -> dict[str, Any]:
     body = dict(raw)
     existing = body.get("tools")
