@@ -111,17 +111,22 @@ class AgentStream:
         self.run = AgentRun()
         self._results: list[ToolResult] = []  # of the last round, for the next model call
         self._generator: AsyncGenerator[StreamEvent, None] | None = None
+        self._closed = False
 
     def events(self) -> AsyncIterator[StreamEvent]:
         self._generator = self._events()
         return self._generator
 
     async def aclose(self) -> None:
-        if self._generator is not None:
-            await self._generator.aclose()
+        """Stop: close the open model stream (which wakes a relay reading it) and end the loop. Safe
+        while another task iterates (gateway shutdown): the running loop sees ``_closed``."""
+        self._closed = True
         current, self._current = self._current, None
         if current is not None:
             await current.aclose()
+        generator = self._generator
+        if generator is not None and not getattr(generator, "ag_running", False):
+            await generator.aclose()
 
     async def _events(self) -> AsyncGenerator[StreamEvent, None]:
         request, run, started = self._request, self.run, False
@@ -157,9 +162,9 @@ class AgentStream:
                     for event in ending:
                         yield event
                     return
-                request = next_request(
-                    request, gathered.message(), [r for _, r in run.executed[-len(gathered.calls) :]]
-                )
+                if self._closed:
+                    return
+                request = next_request(request, gathered.message(), self._results)
                 try:
                     self._current = await self._open(request)
                 except GatewayError as exc:
