@@ -9,6 +9,7 @@ import signal
 import socket
 import time
 
+import httpx2
 import pytest
 
 from tests.e2e.mcp_support import (
@@ -24,6 +25,7 @@ from tests.support.mcp_servers import (
     http_client_config,
     process_alive,
     run_http_mcp,
+    run_sse_mcp,
     stdio_client_config,
     stdio_server_pids,
 )
@@ -88,3 +90,13 @@ def test_killed_stdio_server_is_restarted_and_children_are_reaped(fake_provider:
         assert offered(fake_provider)[0] == "local-weather"
     assert not process_alive(second), "the stdio MCP server outlived the gateway"
     assert set(stdio_server_pids()) <= before
+
+
+def test_sse_servers_work_too(fake_provider: FakeProvider) -> None:
+    with run_sse_mcp() as url:
+        client = {"name": "old", "connection_type": "sse", "connection_string": url, "tools_to_execute": ["*"]}
+        with run_gateway(gateway_config(fake_provider, [client])) as gateway:
+            wait_for_tools(gateway, {"old": 5})
+            call = {"id": "c1", "type": "function", "function": {"name": "old-add", "arguments": '{"a": 1, "b": 2}'}}
+            response = httpx2.post(f"{gateway.url}/v1/mcp/tool/execute", json=call, timeout=30)
+            assert response.json() == {"role": "tool", "content": "3", "tool_call_id": "c1"}

@@ -101,6 +101,15 @@ def stdio_server_pids() -> list[int]:
     return pids
 
 
+@contextlib.contextmanager
+def run_sse_mcp() -> Iterator[str]:
+    """The same tools over the (older) SSE transport; yields the SSE endpoint URL (``.../sse``)."""
+    from tests.support.servers import run_server
+
+    with run_server(build_server("sse").sse_app()) as handle:
+        yield f"{handle.url}/sse"
+
+
 def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
