@@ -167,10 +167,17 @@ class Connection:
         cursor: str | None = None
         for _ in range(MAX_TOOL_PAGES):
             page = await client.list_tools(cursor=cursor)
+            version = self._allow_version
             tools.extend(
-                RemoteTool(self.name, t.name, t.description or None, dict(t.input_schema))
+                RemoteTool(
+                    self.name,
+                    t.name,
+                    t.description or None,
+                    dict(t.input_schema),
+                    auto=self.config.auto_executes(t.name, version=version),
+                )
                 for t in page.tools
-                if self.config.executes(t.name, version=self._allow_version)
+                if self.config.executes(t.name, version=version)
             )
             cursor = page.next_cursor
             if not cursor:

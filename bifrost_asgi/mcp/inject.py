@@ -16,12 +16,6 @@ from ..neutral import ChatRequest, ToolSpec
 from .tools import RemoteTool
 
 
-def _spec(tool: RemoteTool) -> ToolSpec:
-    schema = dict(tool.input_schema)
-    schema.setdefault("type", "object")
-    return ToolSpec(tool.exposed, tool.description, schema)
-
-
 def _openai(spec: ToolSpec) -> dict[str, Any]:
     function: dict[str, Any] = {"name": spec.name, "parameters": dict(spec.parameters)}
     if spec.description:
@@ -69,8 +63,8 @@ def _raw_with_tools(raw: Mapping[str, Any], fmt: str, specs: tuple[ToolSpec, ...
 
 def inject_tools(request: ChatRequest, tools: Iterable[RemoteTool]) -> ChatRequest:
     own = {t.name for t in request.tools}
-    specs = tuple(_spec(t) for t in tools if t.exposed not in own)
+    specs = tuple(t.spec for t in tools if t.exposed not in own)
     if not specs:
         return request
     raw = _raw_with_tools(request.raw, request.source_format, specs) if request.raw is not None else None
-    return replace(request, tools=request.tools + specs, raw=raw)
+    return replace(request, tools=request.tools + specs, raw=raw)  # ~10 us: once per request

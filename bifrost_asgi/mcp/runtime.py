@@ -29,7 +29,7 @@ from .execute import execute_format, parse_execute, render_execute
 from .inject import inject_tools
 from .metrics import MCPMetrics
 from .results import result_text
-from .tools import RemoteTool, key_filter, offered, request_filter
+from .tools import INCLUDE_CLIENTS_HEADER, INCLUDE_TOOLS_HEADER, RemoteTool, key_filter, offered, request_filter
 
 if TYPE_CHECKING:
     from ..governance.identity import AuthenticatedKey
@@ -87,6 +87,7 @@ class MCPRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
         self._server: GatewayMCPServer | None = None
+        self._all: dict[str, RemoteTool] | None = None  # every tool by exposed name; reset on any change
         self._gateway_version = gateway_version
 
     # ------------------------------------------------------------------ lifecycle
@@ -128,6 +129,7 @@ class MCPRuntime:
         return dict(zip(names, results, strict=True))
 
     def _changed(self, connection: Connection) -> None:
+        self._all = None
         connected = connection.state is State.CONNECTED
         self.metrics.set_client(connection.name, connected=connected, tools=len(connection.tools))
 
@@ -141,6 +143,15 @@ class MCPRuntime:
         """The tools a request may use (by exposed name): connected, in ``tools_to_execute``, and
         allowed by the ``x-bf-mcp-include-*`` headers and by the virtual key's ``mcp_configs``."""
         self.start()
+        if (
+            key is None
+            and self.auto_inject
+            and INCLUDE_CLIENTS_HEADER not in headers
+            and INCLUDE_TOOLS_HEADER not in headers
+        ):
+            if self._all is None:
+                self._all = {t.exposed: t for t in self.tools()}
+            return self._all  # the common case: no filter at all
         selected = request_filter(headers, auto_inject=self.auto_inject)
         if selected is None:
             return {}
@@ -157,19 +168,15 @@ class MCPRuntime:
         tools = self.allowed(headers, key)
         if not tools:
             return None
-        agent = any(self.auto_executes(t) for t in tools.values())
+        agent = any(t.auto for t in tools.values())
         return Offer(inject_tools(request, tools.values()), tools, agent)
-
-    def auto_executes(self, tool: RemoteTool) -> bool:
-        connection = self.connections.get(tool.client)
-        return connection is not None and connection.config.auto_executes(tool.name, version=self.allow_version)
 
     def policy(self, offer: Offer) -> AgentPolicy:
         tools = offer.tools
 
         def auto(name: str) -> bool:
             tool = tools.get(name)
-            return tool is not None and self.auto_executes(tool)
+            return tool is not None and tool.auto
 
         return AgentPolicy(auto, self.config.tool_manager_config.max_agent_depth)
 

@@ -10,22 +10,32 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..neutral import ToolSpec
+
 INCLUDE_CLIENTS_HEADER = "x-bf-mcp-include-clients"
 INCLUDE_TOOLS_HEADER = "x-bf-mcp-include-tools"
 
 
 @dataclass(frozen=True, slots=True)
 class RemoteTool:
-    """One tool of a connected server, as the gateway offers it."""
+    """One tool of a connected server, as the gateway offers it: ``exposed`` is its name there,
+    ``spec`` its neutral declaration (both built once per tool sync, not per request); ``auto``:
+    agent mode runs it by itself."""
 
     client: str
     name: str
     description: str | None = None
     input_schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+    auto: bool = False
+    exposed: str = field(init=False, compare=False)
+    spec: ToolSpec = field(init=False, compare=False, repr=False)
 
-    @property
-    def exposed(self) -> str:
-        return f"{self.client}-{self.name}"
+    def __post_init__(self) -> None:
+        exposed = f"{self.client}-{self.name}"
+        schema = dict(self.input_schema)
+        schema.setdefault("type", "object")
+        object.__setattr__(self, "exposed", exposed)
+        object.__setattr__(self, "spec", ToolSpec(exposed, self.description, schema))
 
 
 def split_name(exposed: str) -> tuple[str, str] | None:
