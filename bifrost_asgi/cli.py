@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
@@ -153,7 +154,7 @@ def serve(settings: BifrostSettings, *, demo: bool, environ: MutableMapping[str,
     env[_TUNE_GC_ENV] = "1"
     env[_BOUND_HOST_ENV] = settings.host
     _warn_without_auth(settings)
-    with _metrics_dir(settings.workers, env):
+    with _metrics_dir(settings.workers, env), _sigterm_exits_0():
         run_uvicorn(
             FACTORY,
             factory=True,
@@ -193,6 +194,24 @@ def run_uvicorn(app: str, **options: Any) -> None:
     except TypeError:  # older uvicorn releases take the worker target explicitly
         supervisor = Multiprocess(config, target=Server(config=config).run, sockets=[sock])  # type: ignore[call-arg]
     supervisor.run()
+
+
+@contextlib.contextmanager
+def _sigterm_exits_0() -> Iterator[None]:
+    """SIGTERM is how a container is asked to stop, so the command then exits 0. uvicorn drains on
+    SIGTERM, then restores the handler it found and raises the signal again: with the default
+    handler that kills the process (status 143 in Docker, a failure to an orchestrator). The
+    handler found there is this one, which ends the process with status 0 (also when SIGTERM comes
+    before uvicorn listens for it). The worker supervisor (``--workers`` > 1) installs its own."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager
