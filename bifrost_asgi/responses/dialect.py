@@ -10,14 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
+from .. import _json
 from ..dialects import openai_render
 from ..dialects.base import Call, ErrorReply, RouteSpec, StreamRenderer
 from ..errors import GatewayError, NotFoundError
 from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo
-from .parse import RESPONSES_FORMAT
+from .parse import RESPONSES_FORMAT, parse_request
 
 ROUTES: Final[tuple[RouteSpec, ...]] = (
     RouteSpec("POST", "/v1/responses", "responses"),
+    RouteSpec("POST", "/v1/responses/input_tokens", "count_tokens"),
     RouteSpec("GET", "/v1/responses/{response_id}", "response_get"),
     RouteSpec("DELETE", "/v1/responses/{response_id}", "response_delete"),
     RouteSpec("GET", "/v1/responses/{response_id}/input_items", "response_input_items"),
@@ -53,10 +55,13 @@ class ResponsesDialect:
         raise _elsewhere()
 
     def parse_count_tokens(self, body: Any, call: Call) -> ChatRequest:
-        raise _elsewhere()
+        """``POST /v1/responses/input_tokens``: a Responses body (input, instructions, tools...),
+        counted as the gateway counts for Anthropic and GenAI (the vendor's counting endpoint where
+        it has one, else an estimate). A ``previous_response_id`` is not expanded."""
+        return parse_request(body).chat
 
     def render_count_tokens(self, tokens: int) -> bytes:
-        raise _elsewhere()
+        return _json.dumps({"object": "response.input_tokens", "input_tokens": tokens})
 
     def render_models(self, models: Sequence[ModelInfo], call: Call) -> bytes:
         raise _elsewhere()
