@@ -436,7 +436,7 @@ class ConfigProblem(NamedTuple):
 def settings_problems(settings: SettingsModel) -> list[ConfigProblem]:
     """Cross-field rules: provider names, keys, and that routing targets name configured providers."""
     problems = [p for name, cfg in settings.providers.items() for p in _provider_problems(name, cfg)]
-    gov = governance_problems(settings.governance, settings.providers, settings.version)
+    gov = governance_problems(settings.governance, settings.providers)
     problems += [ConfigProblem(*p) for p in gov]
     routing = settings.routing
     targets = [(f"routing.aliases.{a}", t.target) for a, ts in routing.aliases.items() for t in ts]

@@ -64,7 +64,7 @@ class RequestGuard:
         self._attempts += 1
         if not specs:
             ticket = Ticket(
-                gov, self.key, (), (), f"{self._request_id}:{self._attempts}", provider, model, None, self._estimate
+                gov, self.key, (), f"{self._request_id}:{self._attempts}", provider, model, None, self._estimate
             )
             if name is not None:
                 gov.metrics.admitted(name)
@@ -85,7 +85,7 @@ class RequestGuard:
             raise error
         if name is not None:
             gov.metrics.admitted(name)
-        return Ticket(gov, self.key, limits, tuple(amounts), res_id, provider, model, price, self._estimate, counters)
+        return Ticket(gov, self.key, limits, res_id, provider, model, price, self._estimate, counters)
 
     def key_filter(self, provider: str) -> frozenset[str] | None:
         """``key_ids`` of the key's provider config: None for ``["*"]`` (or empty in version 1)."""
@@ -137,7 +137,6 @@ class Ticket:
         governance: Governance,
         key: AuthenticatedKey | None,
         limits: Sequence[Limit],
-        reserved: Sequence[int],
         res_id: str,
         provider: str,
         model: str,
@@ -148,7 +147,6 @@ class Ticket:
         self._gov = governance
         self._key = key
         self._limits = limits
-        self._reserved = reserved
         self.res_id = res_id
         self.provider = provider
         self.model = model

@@ -123,7 +123,7 @@ class GovernanceApi:
     async def _change(self, change: Callable[[GovernanceConfig], GovernanceConfig]) -> GovernanceConfig:
         def checked(gov: GovernanceConfig) -> GovernanceConfig:
             updated = change(gov)
-            problems = governance_problems(updated, self.providers, self.version)
+            problems = governance_problems(updated, self.providers)
             problems = [p for p in problems if not p[1].endswith("has no value")]
             if problems:
                 raise ApiError(400, "; ".join(f"{path}: {message} (fix: {fix})" for path, message, fix in problems))

@@ -298,15 +298,15 @@ class GovernanceConfig(_Model):
 Problem = tuple[str, str, str]  # (path, message, fix)
 
 
-def governance_problems(gov: GovernanceConfig, providers: Iterable[str], version: int) -> list[Problem]:
+def governance_problems(gov: GovernanceConfig, providers: Iterable[str]) -> list[Problem]:
     """Cross-field rules of the section: every reference resolves, owners are unambiguous, lists are valid."""
     problems: list[Problem] = []
     providers = set(providers)
     ids = _Ids(gov)
     problems += ids.duplicates()
-    for i, rl_owner_path, rl_id in _rate_limit_refs(gov):
+    for rl_owner_path, rl_id in _rate_limit_refs(gov):
         if rl_id not in ids.rate_limits:
-            problems.append(_missing(rl_owner_path, "rate_limit_id", rl_id, "rate_limits", i))
+            problems.append(_missing(rl_owner_path, "rate_limit_id", rl_id, "rate_limits"))
     for i, budget in enumerate(gov.budgets):
         path = f"governance.budgets[{i}]"
         owners = budget.owners()
@@ -334,7 +334,7 @@ def governance_problems(gov: GovernanceConfig, providers: Iterable[str], version
                 "provider_config_id": ids.provider_configs,
             }[field]
             if owner not in table:
-                problems.append(_missing(path, field, owner, field.replace("_id", "s"), i))
+                problems.append(_missing(path, field, owner, field.replace("_id", "s")))
     for path, budget_id in _budget_refs(gov):
         if budget_id not in ids.budgets:
             problems.append(
@@ -346,7 +346,7 @@ def governance_problems(gov: GovernanceConfig, providers: Iterable[str], version
             )
     for i, team in enumerate(gov.teams):
         if team.customer_id is not None and team.customer_id not in ids.customers:
-            problems.append(_missing(f"governance.teams[{i}]", "customer_id", team.customer_id, "customers", i))
+            problems.append(_missing(f"governance.teams[{i}]", "customer_id", team.customer_id, "customers"))
     for i, customer in enumerate(gov.customers):
         if customer.budgets and customer.budget_id:
             problems.append(
@@ -388,9 +388,9 @@ def _vk_problems(vk: VirtualKeyConfig, i: int, ids: _Ids, providers: set[str]) -
             (path, "team_id and customer_id are exclusive", "keep one; a team already belongs to its customer")
         )
     if vk.team_id is not None and vk.team_id not in ids.teams:
-        problems.append(_missing(path, "team_id", vk.team_id, "teams", i))
+        problems.append(_missing(path, "team_id", vk.team_id, "teams"))
     if vk.customer_id is not None and vk.customer_id not in ids.customers:
-        problems.append(_missing(path, "customer_id", vk.customer_id, "customers", i))
+        problems.append(_missing(path, "customer_id", vk.customer_id, "customers"))
     seen: set[str] = set()
     for j, pc in enumerate(vk.provider_configs):
         here = f"{path}.provider_configs[{j}]"
@@ -474,7 +474,7 @@ class _Ids:
         return out
 
 
-def _rate_limit_refs(gov: GovernanceConfig) -> Iterator[tuple[int, str, str]]:
+def _rate_limit_refs(gov: GovernanceConfig) -> Iterator[tuple[str, str]]:
     tables: list[tuple[str, Sequence[BaseModel]]] = [
         ("virtual_keys", gov.virtual_keys),
         ("teams", gov.teams),
@@ -486,11 +486,11 @@ def _rate_limit_refs(gov: GovernanceConfig) -> Iterator[tuple[int, str, str]]:
         for i, item in enumerate(items):
             rl_id = getattr(item, "rate_limit_id", None)
             if rl_id is not None:
-                yield i, f"governance.{name}[{i}]", rl_id
+                yield f"governance.{name}[{i}]", rl_id
     for i, vk in enumerate(gov.virtual_keys):
         for j, pc in enumerate(vk.provider_configs):
             if pc.rate_limit_id is not None:
-                yield j, f"governance.virtual_keys[{i}].provider_configs[{j}]", pc.rate_limit_id
+                yield f"governance.virtual_keys[{i}].provider_configs[{j}]", pc.rate_limit_id
 
 
 def _budget_refs(gov: GovernanceConfig) -> Iterator[tuple[str, str]]:
@@ -509,7 +509,7 @@ def _budget_refs(gov: GovernanceConfig) -> Iterator[tuple[str, str]]:
             yield f"governance.model_configs[{i}].budget_ids", budget_id
 
 
-def _missing(path: str, field: str, value: str, table: str, _index: int) -> Problem:
+def _missing(path: str, field: str, value: str, table: str) -> Problem:
     return (
         f"{path}.{field}",
         f"{field} {value!r} does not exist",

@@ -6,12 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,9 +15,9 @@ import pytest
 
 from bifrost_asgi.asgi.browser import is_loopback_host
 from tests.support import FakeProvider, ServerHandle, run_gateway
+from tests.support.cli_server import run_cli
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def providers(fake: FakeProvider) -> dict[str, object]:
@@ -91,37 +86,8 @@ def test_loopback_names() -> None:
         assert not is_loopback_host(host), host
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def cli(config: Path, host: str, log: Path) -> Iterator[tuple[str, Path]]:
-    port = _free_port()
-    argv = [sys.executable, "-m", "bifrost_asgi", "--config", str(config), "--host", host, "--port", str(port)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BIFROST_")}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, log.read_text()
-            with contextlib.suppress(httpx2.TransportError):
-                if httpx2.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
-        yield url, log
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+def cli(config: Path, host: str, log: Path) -> contextlib.AbstractContextManager[tuple[str, subprocess.Popen[bytes]]]:
+    return run_cli(config, log, "--host", host)
 
 
 def test_cli_on_loopback_refuses_other_host_names(tmp_path: Path, fake_provider: FakeProvider) -> None:
@@ -136,7 +102,8 @@ def test_cli_on_loopback_refuses_other_host_names(tmp_path: Path, fake_provider:
 def test_cli_beyond_loopback_without_auth_warns(tmp_path: Path, fake_provider: FakeProvider) -> None:
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"providers": providers(fake_provider)}))
-    with cli(config, "0.0.0.0", tmp_path / "log") as (url, log):
+    log = tmp_path / "log"
+    with cli(config, "0.0.0.0", log) as (url, _):
         assert httpx2.get(url + "/health", headers={"host": "gateway.internal"}).status_code == 200
         text = log.read_text()
     assert "without authentication" in text and "enforce_auth_on_inference" in text

@@ -6,13 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -21,21 +16,14 @@ import httpx2
 import pytest
 
 from tests.support import FAKE_COMPLETION_TOKENS, FAKE_PROMPT_TOKENS, FakeProvider, Hang
+from tests.support.cli_server import run_cli
 from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 VK = "sk-bf-replicas-shared-key"
-START_TIMEOUT = 30.0
 PRICE = 1e-06  # per token, in and out (a pricing override, so the arithmetic is exact)
 BODY = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_config(tmp: Path, fake: FakeProvider, redis_url: str, **governance: Any) -> Path:
@@ -54,35 +42,8 @@ def write_config(tmp: Path, fake: FakeProvider, redis_url: str, **governance: An
     return path
 
 
-@contextlib.contextmanager
-def replica(config: Path, log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = _free_port()
-    argv = [sys.executable, "-m", "bifrost_asgi", "--config", str(config), "--port", str(port),
-            "--log-level", "warning"]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BIFROST_")}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the replica exited with {proc.returncode}:\n{log.read_text()}")
-            with contextlib.suppress(httpx2.TransportError):
-                if httpx2.get(url + "/health", timeout=2.0).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"the replica did not start within {START_TIMEOUT:g}s:\n{log.read_text()}")
-            time.sleep(0.05)
-        yield url, proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+def replica(config: Path, log: Path) -> contextlib.AbstractContextManager[tuple[str, subprocess.Popen[bytes]]]:
+    return run_cli(config, log, "--log-level", "warning")
 
 
 def post(url: str, timeout: float = 60.0) -> httpx2.Response:
