@@ -1,6 +1,7 @@
 """The Bedrock runtime dialect (boto3 ``bedrock-runtime`` with ``endpoint_url=http://gw/bedrock``):
-``converse``, ``converse_stream`` (event-stream framed), ``invoke_model`` (Anthropic Messages
-bodies, ``anthropic_version: bedrock-...``) and ``count_tokens``, reaching every provider.
+``converse``, ``converse_stream`` (event-stream framed), ``invoke_model`` and
+``invoke_model_with_response_stream`` (Anthropic Messages bodies, ``anthropic_version:
+bedrock-...``; the stream as base64 ``chunk`` events) and ``count_tokens``, reaching every provider.
 
 The model is the path's ``modelId`` (boto3 percent-encodes it; ``provider/model`` names reach any
 provider, bare ids default to the ``bedrock`` provider). A SigV4 ``Authorization`` from the client
@@ -17,13 +18,14 @@ from ..errors import GatewayError, InvalidRequestError, NotFoundError
 from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo
 from .anthropic import AnthropicDialect
 from .base import Call, ErrorReply, RouteSpec, StreamRenderer
-from .bedrock_render import ConverseStreamRenderer, render_converse, render_error
+from .bedrock_render import ConverseStreamRenderer, InvokeStreamRenderer, render_converse, render_error
 from .bedrock_request import parse_converse
 
 ROUTES: Final[tuple[RouteSpec, ...]] = (
     RouteSpec("POST", "/model/{model_id:path}/converse", "chat"),
     RouteSpec("POST", "/model/{model_id:path}/converse-stream", "chat", {"stream": True}),
     RouteSpec("POST", "/model/{model_id:path}/invoke", "chat", {"invoke": True}),
+    RouteSpec("POST", "/model/{model_id:path}/invoke-with-response-stream", "chat", {"invoke": True, "stream": True}),
     RouteSpec("POST", "/model/{model_id:path}/count-tokens", "count_tokens"),
 )
 
@@ -37,7 +39,7 @@ def _model(call: Call) -> str:
     return model
 
 
-def _invoke_body(body: Any, model: str) -> dict[str, Any]:
+def _invoke_body(body: Any, model: str, *, stream: bool = False) -> dict[str, Any]:
     """An ``invoke_model`` body for an Anthropic model on Bedrock, as an Anthropic Messages body."""
     if not isinstance(body, dict) or "messages" not in body or "anthropic_version" not in body:
         raise InvalidRequestError(
@@ -45,7 +47,8 @@ def _invoke_body(body: Any, model: str) -> dict[str, Any]:
             "for Claude on Bedrock); for any other model use converse",
             param="body",
         )
-    return {**{k: v for k, v in body.items() if k != "anthropic_version"}, "model": model}
+    fields = {k: v for k, v in body.items() if k not in ("anthropic_version", "stream")}  # the route decides
+    return {**fields, "model": model, "stream": True} if stream else {**fields, "model": model}
 
 
 class BedrockDialect:
@@ -55,7 +58,7 @@ class BedrockDialect:
     def parse_chat(self, body: Any, call: Call) -> ChatRequest:
         model = _model(call)
         if call.options.get("invoke"):
-            return _ANTHROPIC.parse_chat(_invoke_body(body, model), call)
+            return _ANTHROPIC.parse_chat(_invoke_body(body, model, stream=bool(call.options.get("stream"))), call)
         return parse_converse(body, model, stream=bool(call.options.get("stream")))
 
     def render_chat(self, response: ChatResponse, request: ChatRequest) -> bytes:
@@ -64,6 +67,8 @@ class BedrockDialect:
         return render_converse(response, same_format=request.source_format == "bedrock")
 
     def stream_renderer(self, request: ChatRequest) -> StreamRenderer:
+        if request.source_format == "anthropic":  # invoke_model_with_response_stream
+            return InvokeStreamRenderer(_ANTHROPIC.stream_renderer(request))
         return ConverseStreamRenderer()
 
     def parse_embeddings(self, body: Any, call: Call) -> EmbeddingRequest:

@@ -1,9 +1,11 @@
 """Answers in Bedrock's shapes: Converse responses, event-stream framed Converse streams
 (``wire.converse`` frames, the codec shared with the Bedrock provider) and errors as boto3 reads
-them (``x-amzn-errortype`` header and ``__type``/``message`` body). Pure."""
+them (``x-amzn-errortype`` header and ``__type``/``message`` body), and
+``invoke_model_with_response_stream``'s ``chunk`` events. Pure."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from .. import _json
@@ -27,7 +29,7 @@ from ..neutral import (
     UsageUpdate,
 )
 from ..wire.converse import CONTENT_TYPE_STREAM, encode_event, encode_exception
-from .base import ErrorReply
+from .base import ErrorReply, StreamRenderer
 
 _STOP: dict[str, str] = {
     "stop": "end_turn",
@@ -185,6 +187,48 @@ class ConverseStreamRenderer:
             self._start() + self._close() + encode_event("messageStop", {"stopReason": reason})
             + encode_event("metadata", metadata)
         )  # fmt: skip
+
+    def fail(self, error: GatewayError) -> bytes:
+        if self._closed:
+            return b""
+        self._closed = True
+        name = error_type(error)
+        return encode_exception(name[:1].lower() + name[1:], error.message)
+
+
+class InvokeStreamRenderer:
+    """``invoke_model_with_response_stream``: the model's own (Anthropic) stream events, each as
+    Bedrock sends them, one ``chunk`` event whose payload is ``{"bytes": base64(event JSON)}``.
+    The Anthropic renderer's SSE frames are cut into their ``data`` payloads; a failure is an
+    event-stream exception (boto3 raises it as an ``EventStreamError``)."""
+
+    media_type = CONTENT_TYPE_STREAM
+
+    def __init__(self, inner: StreamRenderer) -> None:
+        self._inner = inner
+        self._closed = False
+
+    @staticmethod
+    def _chunks(sse: bytes) -> bytes:
+        out = b""
+        for frame in sse.split(b"\n\n"):
+            data = b"\n".join(line[6:] for line in frame.split(b"\n") if line.startswith(b"data: "))
+            if data:
+                out += encode_event("chunk", {"bytes": base64.b64encode(data).decode()})
+        return out
+
+    def render(self, event: StreamEvent) -> bytes:
+        if self._closed:
+            return b""
+        if isinstance(event, StreamFailure):
+            return self.fail(event.error)
+        return self._chunks(self._inner.render(event))
+
+    def finish(self) -> bytes:
+        if self._closed:
+            return b""
+        self._closed = True
+        return self._chunks(self._inner.finish())
 
     def fail(self, error: GatewayError) -> bytes:
         if self._closed:

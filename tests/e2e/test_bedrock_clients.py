@@ -17,6 +17,7 @@ pytestmark = pytest.mark.e2e
 
 SECRETS = {"openai": "sk-oa-bedrock-test", "anthropic": "sk-ant-bedrock-test"}
 HELLO: Any = [{"role": "user", "content": [{"text": "hello"}]}]
+HELLO_ANTHROPIC: Any = [{"role": "user", "content": "hi"}]
 
 
 @pytest.fixture
@@ -93,3 +94,50 @@ def test_errors_are_boto3_client_errors_with_bedrock_codes(runtime: Any) -> None
         runtime.converse(modelId="openai/gpt-4o-mini", messages=[{"role": "system", "content": [{"text": "x"}]}])
     assert caught.value.response["Error"]["Code"] == "ValidationException"
     assert "messages[0].role" in caught.value.response["Error"]["Message"]
+
+
+def _stream_events(response: Any) -> list[dict[str, Any]]:
+    return [json.loads(event["chunk"]["bytes"]) for event in response["body"]]
+
+
+@pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"])
+def test_invoke_model_with_response_stream_text(fake_provider: FakeProvider, runtime: Any, model: str) -> None:
+    body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50,
+            "messages": HELLO_ANTHROPIC}  # fmt: skip
+    events = _stream_events(runtime.invoke_model_with_response_stream(modelId=model, body=json.dumps(body)))
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "message_start" and kinds[-2:] == ["message_delta", "message_stop"]
+    text = "".join(e["delta"]["text"] for e in events if e["type"] == "content_block_delta")
+    vendor = model.split("/")[0]
+    assert text == fake_text(vendor, "hi")
+    assert events[-2]["usage"]["output_tokens"] == FAKE_COMPLETION_TOKENS
+    path = "/chat/completions" if vendor == "openai" else "/v1/messages"
+    assert fake_provider.last(path).json["stream"] is True
+
+
+def test_invoke_model_with_response_stream_tool_call(runtime: Any) -> None:
+    tool = {"name": "get_weather", "description": "weather",
+            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}  # fmt: skip
+    body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50, "tools": [tool],
+            "messages": [{"role": "user", "content": "weather in Paris? use the tool"}]}  # fmt: skip
+    stream = runtime.invoke_model_with_response_stream(modelId="openai/gpt-4o-mini", body=json.dumps(body))
+    events = _stream_events(stream)
+    start = next(e for e in events if e["type"] == "content_block_start" and e["content_block"]["type"] == "tool_use")
+    assert start["content_block"]["name"] == "get_weather"
+    arguments = "".join(e["delta"]["partial_json"] for e in events
+                        if e["type"] == "content_block_delta" and e["delta"]["type"] == "input_json_delta")  # fmt: skip
+    assert json.loads(arguments) == {"city": "Paris"}
+    assert next(e for e in events if e["type"] == "message_delta")["delta"]["stop_reason"] == "tool_use"
+
+
+def test_invoke_model_with_response_stream_errors_are_client_errors(runtime: Any) -> None:
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as caught:
+        runtime.invoke_model_with_response_stream(modelId="openai/gpt-4o-mini", body=json.dumps({"prompt": "x"}))
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": "many", "messages": HELLO_ANTHROPIC}
+    with pytest.raises(ClientError) as caught:
+        runtime.invoke_model_with_response_stream(modelId="openai/gpt-4o-mini", body=json.dumps(body))
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    assert "max_tokens" in caught.value.response["Error"]["Message"]
