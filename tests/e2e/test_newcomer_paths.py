@@ -112,6 +112,57 @@ def test_request_line_from_the_readme_fastapi_snippet(tmp_path: Path) -> None:
     assert "route=/openai/chat/completions" in line or "route=/chat/completions" in line
 
 
+ROOT = Path(__file__).resolve().parents[2]
+DJANGO_PROJECT = ROOT / "examples" / "django_project"
+DJANGO_LOGGING_SETTINGS = """
+from mysite.settings import *  # noqa: F403
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"host": {"format": "HOST-HANDLER %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "host"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+}
+"""
+
+
+def test_request_line_from_the_starlette_example() -> None:
+    """``examples/starlette_mount.py`` run as its docstring says (``uvicorn examples.starlette_mount:app``)."""
+    port = free_port()
+    argv = ["{python}", "-m", "uvicorn", "examples.starlette_mount:app", "--port", str(port)]
+    with serve_command(argv, port, cwd=ROOT) as served:
+        sdk(served.url + "/llm/openai/v1").chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    (line,) = request_lines(served.output)
+    assert "bifrost_asgi.requests" in line and "status=200" in line and "provider=mock" in line
+    assert "route=/llm/openai/v1/chat/completions" in line or "route=/openai/v1/chat/completions" in line
+
+
+def test_request_line_from_the_django_example() -> None:
+    """``examples/django_project`` run as its docstring says: Django configures its own loggers,
+    none of which receives the gateway's records, so the gateway's handler writes the line."""
+    port = free_port()
+    argv = ["{python}", "-m", "uvicorn", "mysite.asgi:application", "--port", str(port)]
+    with serve_command(argv, port, cwd=DJANGO_PROJECT) as served:
+        assert httpx2.get(served.url + "/ping/").json() == {"django": "pong"}
+        sdk(served.url + "/llm/openai/v1").chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    (line,) = request_lines(served.output)
+    assert "bifrost_asgi.requests" in line and "status=200" in line and "provider=mock" in line
+
+
+def test_request_line_goes_to_the_django_projects_logging(tmp_path: Path) -> None:
+    """A Django project whose LOGGING gives the root logger a handler: the line goes through it
+    (its format), at INFO although the root level is WARNING, and only once (no handler of ours)."""
+    (tmp_path / "logged_settings.py").write_text(textwrap.dedent(DJANGO_LOGGING_SETTINGS))
+    port = free_port()
+    env = {"DJANGO_SETTINGS_MODULE": "logged_settings", "PYTHONPATH": f"{tmp_path}:{DJANGO_PROJECT}"}
+    argv = ["{python}", "-m", "uvicorn", "mysite.asgi:application", "--port", str(port)]
+    with serve_command(argv, port, env=env, cwd=DJANGO_PROJECT) as served:
+        sdk(served.url + "/llm/openai/v1").chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    (line,) = request_lines(served.output)
+    assert line.startswith("HOST-HANDLER bifrost_asgi.requests request_id="), line
+
+
 def test_request_line_reaches_the_hosts_handlers(fake_provider: FakeProvider, caplog: pytest.LogCaptureFixture) -> None:
     """A host with logging configured (pytest's handlers on the root logger): the line goes there,
     at INFO, although the root logger stays at WARNING."""
