@@ -11,6 +11,7 @@ import asyncio
 import hmac
 import logging
 import os
+import re
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -278,17 +279,34 @@ class _GatewayApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
+_PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
+
+
+def _shape(path: str) -> str:
+    """A route path with its parameters unnamed: ``/v1/models/{model_id:path}`` (OpenAI),
+    ``/v1/models/{model_id}`` (Anthropic) and ``/v1/models/{model:path}`` (GenAI) are one path."""
+    return _PARAM.sub("{}", path)
+
+
 class _Sniffing:
-    """A path two dialects share under an integration prefix: the request's headers choose."""
+    """A path two dialects share under an integration prefix: the request's headers choose. The
+    route matched with the first dialect's parameter names; the chosen one gets its own names."""
 
     def __init__(self, endpoints: Mapping[str, _Endpoint]) -> None:
         self.endpoints = endpoints
+        self.params = {name: tuple(_PARAM.findall(e.route)) for name, e in endpoints.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-        chosen = self.endpoints.get(sniff_dialect(headers, query)) or self.endpoints["openai"]
-        await chosen(scope, receive, send)
+        name = sniff_dialect(headers, query)
+        if name not in self.endpoints:
+            name = "openai"
+        given: Mapping[str, Any] = scope.get("path_params") or {}
+        names = self.params[name]
+        if given and tuple(given) != names:
+            scope = {**scope, "path_params": dict(zip(names, given.values(), strict=True))}
+        await self.endpoints[name](scope, receive, send)
 
 
 def _paths(prefix: str, name: str, spec: RouteSpec) -> list[str]:
@@ -315,13 +333,16 @@ def _routes(gateway: Gateway) -> list[BaseRoute]:
         "responses": ResponsesDialect(),
         "bedrock": BedrockDialect(),
     }
-    # (method, path) -> {dialect: endpoint}, in registration order
+    # (method, path) -> {dialect: endpoint}, in registration order; paths that differ only in
+    # their parameters' names are one route (the first path registered), sniffed between dialects
     table: dict[tuple[str, str], dict[str, _Endpoint]] = {}
+    shapes: dict[tuple[str, str], str] = {}
     for prefix, name, default in _mounts():
         dialect = dialects[name]
         for spec in dialect.routes:
             for path in _paths(prefix, name, spec):
-                served = table.setdefault((spec.method, path), {})
+                first = shapes.setdefault((spec.method, _shape(path)), path)
+                served = table.setdefault((spec.method, first), {})
                 served.setdefault(name, _Endpoint(gateway, dialect, spec, path, default))
     execute = RouteSpec("POST", "/v1/mcp/tool/execute", "mcp_execute")
     table[("POST", execute.path)] = {"openai": _Endpoint(gateway, dialects["openai"], execute, execute.path, None)}

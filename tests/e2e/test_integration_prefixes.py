@@ -125,3 +125,39 @@ def test_pydantic_ai_agent_through_its_prefix(fake_provider: FakeProvider, gatew
     plain, streamed = asyncio.run(run())
     assert plain == streamed == fake_text("openai", "hello")
     _no_client_key(fake_provider)
+
+
+# --------------------------------------------------------------------------- one model, each SDK's shape
+
+
+@pytest.mark.parametrize("prefix", ["/langchain", "/litellm", "/pydanticai"])
+@pytest.mark.parametrize("api_version", ["v1beta", "v1", ""])
+def test_genai_models_get_through_a_prefix(gateway: ServerHandle, prefix: str, api_version: str) -> None:
+    """``/<prefix>/v1/models/{id}`` and ``/<prefix>/models/{id}`` are OpenAI paths too: the
+    google-genai client's headers choose the GenAI answer (``name: models/...``)."""
+    from google import genai
+
+    client = genai.Client(
+        api_key=CLIENT_KEY, http_options={"base_url": gateway.url + prefix, "api_version": api_version}
+    )
+    model = client.models.get(model="gemini-2.5-flash")
+    assert model.name == "models/gemini-2.5-flash"
+
+
+@pytest.mark.parametrize("prefix", ["/langchain", "/litellm", "/pydanticai"])
+@pytest.mark.parametrize("suffix", ["", "/v1"])
+def test_openai_models_retrieve_through_a_prefix(gateway: ServerHandle, prefix: str, suffix: str) -> None:
+    import openai
+
+    client = openai.OpenAI(base_url=gateway.url + prefix + suffix, api_key=CLIENT_KEY, max_retries=0)
+    model = client.models.retrieve("gpt-4o-mini")
+    assert model.id == "gpt-4o-mini" and model.object == "model"
+
+
+@pytest.mark.parametrize("prefix", ["/langchain", "/litellm", "/pydanticai"])
+def test_anthropic_models_retrieve_through_a_prefix(gateway: ServerHandle, prefix: str) -> None:
+    import anthropic
+
+    client = anthropic.Anthropic(base_url=gateway.url + prefix, api_key=CLIENT_KEY, max_retries=0)
+    model = client.models.retrieve("claude-haiku-4-5")  # a catalogue model of the configured provider
+    assert model.id == "claude-haiku-4-5" and model.type == "model"
