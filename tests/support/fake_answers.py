@@ -564,6 +564,8 @@ def _gemini_decide(body: Mapping[str, Any], model: str) -> _Answer:
     contents = _nonempty_list(body, "contents")
     for i, content in enumerate(contents):
         parts = _obj(content, f"contents[{i}]").get("parts") or []
+        if not parts:  # as Gemini answers it
+            raise Invalid(400, f"contents[{i}].parts: must not be empty")
         calls = [p for p in parts if isinstance(p, dict) and _g(p, "functionCall") is not None]
         if model.startswith("gemini-3") and calls and not _g(calls[0], "thoughtSignature"):
             raise Invalid(400, f"Function call is missing a thought_signature in functionCall parts (contents[{i}])")
@@ -576,8 +578,9 @@ def _gemini_decide(body: Mapping[str, Any], model: str) -> _Answer:
     if declarations and contents[-1].get("role", "user") == "user" and mode != "NONE":
         return _Answer(tool=str(declarations[0].get("name", "tool")))
     users = [c for c in contents if isinstance(c, dict) and c.get("role", "user") == "user"]
-    text = " ".join(str(p["text"]) for p in (users[-1].get("parts") or []) if isinstance(p, dict) and "text" in p)
-    return _Answer(text=fake_text("gemini", text if users else ""))
+    last_user = (users[-1].get("parts") or []) if users else []
+    text = " ".join(str(p["text"]) for p in last_user if isinstance(p, dict) and "text" in p)
+    return _Answer(text=fake_text("gemini", text))
 
 
 def _gemini_result_text(function_response: Any) -> str:
