@@ -75,6 +75,20 @@ def _content_parts(content: Any) -> tuple[Part, ...]:
     return tuple(parts)
 
 
+def _check_shape(body: dict[str, Any], provider: str) -> None:
+    """A Messages answer is ``content``: a list of typed blocks; anything else is a 502 (and falls back)."""
+    content = body.get("content")
+    if not isinstance(content, list):
+        raise UpstreamProtocolError(
+            f"{provider} answered without a 'content' list (got {type(content).__name__})", provider=provider
+        )
+    for index, block in enumerate(content):
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            raise UpstreamProtocolError(f"{provider} answered an untyped content[{index}] block", provider=provider)
+        if block["type"] == "text" and not isinstance(block.get("text"), str):
+            raise UpstreamProtocolError(f"{provider} answered content[{index}] without its text", provider=provider)
+
+
 def _epoch(created_at: Any) -> int:
     if not isinstance(created_at, str):
         return 0
@@ -162,6 +176,7 @@ class AnthropicProvider:
 
     def parse_chat(self, response: UpstreamResponse, request: ChatRequest, model: str) -> ChatResponse:
         body = json_object(response.body, self.name, "messages")
+        _check_shape(body, self.name)
         stop_sequence = body.get("stop_sequence")
         choice = Choice(
             index=0,
@@ -223,4 +238,5 @@ class AnthropicProvider:
             return error
         text = response.body[:200].decode("utf-8", errors="replace").strip()
         message = f"{self.name} returned HTTP {response.status}" + (f": {text}" if text else "")
+        common["raw_body"] = None  # not an Anthropic error: the client gets it in its own shape
         return UpstreamError(message, status=response.status, **common)

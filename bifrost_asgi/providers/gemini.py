@@ -50,6 +50,25 @@ def model_path(model: str) -> str:
     return f"{collection}/{quote(name, safe='-._~')}"
 
 
+def _check_shape(body: dict[str, Any], provider: str) -> None:
+    """``candidates`` (a list of objects whose ``content.parts`` is a list of objects), or a blocked
+    prompt's ``promptFeedback``; anything else is a 502 (and falls back)."""
+    candidates = body.get("candidates")
+    if candidates is None and isinstance(body.get("promptFeedback"), dict):
+        return
+    if not isinstance(candidates, list):
+        raise UpstreamProtocolError(f"{provider} answered without a 'candidates' list", provider=provider)
+    for index, candidate in enumerate(candidates):
+        content = candidate.get("content") if isinstance(candidate, dict) else None
+        if not isinstance(candidate, dict) or (content is not None and not isinstance(content, dict)):
+            raise UpstreamProtocolError(f"{provider} answered an unreadable candidates[{index}]", provider=provider)
+        parts = content.get("parts") if content else None
+        if parts is not None and not (isinstance(parts, list) and all(isinstance(p, dict) for p in parts)):
+            raise UpstreamProtocolError(
+                f"{provider} answered candidates[{index}].content.parts that is not a list of parts", provider=provider
+            )
+
+
 class GeminiProvider:
     format: Format = "gemini"
     keyless = False
@@ -157,6 +176,7 @@ class GeminiProvider:
 
     def parse_chat(self, response: UpstreamResponse, request: ChatRequest, model: str) -> ChatResponse:
         body = json_object(response.body, self.name, "generateContent")
+        _check_shape(body, self.name)
         seed = response_id(body, response.body)
         choices: list[Choice] = []
         candidates = body.get("candidates")
@@ -235,14 +255,7 @@ class GeminiProvider:
             return error
         text = response.body[:200].decode("utf-8", errors="replace").strip()
         message = f"{self.name} returned HTTP {response.status}" + (f": {text}" if text else "")
-        return UpstreamError(
-            message,
-            status=response.status,
-            raw_body=response.body,
-            raw_format="gemini",
-            retry_after=retry_after,
-            provider=self.name,
-        )
+        return UpstreamError(message, status=response.status, retry_after=retry_after, provider=self.name)
 
 
 def _embedding_usage(answer: dict[str, Any], embeddings: list[Any]) -> Usage | None:

@@ -151,6 +151,16 @@ def _choice(raw: Any, position: int) -> Choice:
     return Choice(index, Message("assistant", parts), reason)
 
 
+def _readable_choice(choice: Any) -> bool:
+    """A chat choice (``message`` with string, list or null ``content``) or a legacy one (``text``)."""
+    if not isinstance(choice, dict):
+        return False
+    message = choice.get("message")
+    if isinstance(message, dict):
+        return isinstance(message.get("content"), str | list | None)
+    return isinstance(choice.get("text"), str)
+
+
 def parse_chat_body(body: bytes, model: str, provider: str, *, raw_only: bool = False) -> ChatResponse:
     """The neutral answer. ``raw_only``: the client speaks OpenAI too and gets ``raw`` verbatim, so
     the choices are not converted (only id, model, created and usage are read)."""
@@ -158,6 +168,9 @@ def parse_chat_body(body: bytes, model: str, provider: str, *, raw_only: bool = 
     choices = data.get("choices")
     if not isinstance(choices, list):
         raise UpstreamProtocolError(f"{provider} answered without a 'choices' list", provider=provider)
+    for index, choice in enumerate(choices):
+        if not _readable_choice(choice):
+            raise UpstreamProtocolError(f"{provider} answered an unreadable choices[{index}]", provider=provider)
     if raw_only:
         choices = []
     identifier = data.get("id")
