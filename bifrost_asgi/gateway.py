@@ -7,6 +7,7 @@ No Starlette here: ``app.py`` adapts HTTP to ``Gateway.handle`` and ``Reply`` ba
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import random
 import sys
@@ -89,7 +90,9 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
-        self.metrics = Metrics(self.registry, custom_labels=settings.client.prometheus_labels)
+        self.metrics = Metrics(
+            self.registry, custom_labels=settings.client.prometheus_labels, served_models_only=True
+        )
         self.clock = clock
         self._rng = rng or random.Random()
         self.closing = False
@@ -102,6 +105,7 @@ class Gateway:
         self._used = False  # the first request sets up log output and warns about an empty config
         self.max_body_bytes = int(settings.client.max_request_body_size_mb * 1024 * 1024)
         providers = self._provider_runtimes(settings)
+        self._register_models(settings)
         self.upstream = upstream or self._default_upstream(settings, transport)
         secrets = _secret_values(settings)
         # Upstream error bodies reach clients (verbatim when same-format): mask echoed key values.
@@ -161,6 +165,18 @@ class Gateway:
         for name in providers:
             self.metrics.set_queue_depth(name, 0)
         return providers
+
+    def _register_models(self, settings: BifrostSettings) -> None:
+        """Configured model names keep their own metric label (other unserved names become "other")."""
+        for name, config in settings.providers.items():
+            self.metrics.register_models(name, {m for k in config.keys for m in k.models if m != "*"})
+        routing = settings.routing
+        targets = [t.target for ts in routing.aliases.values() for t in ts]
+        targets += [t for chain in routing.fallbacks.values() for t in chain]
+        for target in targets:
+            provider, _, model = target.partition("/")
+            if provider in settings.providers and model:
+                self.metrics.register_models(provider, [model])
 
     @staticmethod
     def _default_upstream(settings: BifrostSettings, transport: httpx.AsyncBaseTransport | None) -> Upstream:
@@ -623,6 +639,15 @@ class Gateway:
             )  # fmt: skip
 
     # ------------------------------------------------------------------ operations view
+
+    def operations_allowed(self, authorization: str | None) -> bool:
+        """Whether a request to /metrics or /health/ready may see them (``client.operations_token``)."""
+        token = self.settings.client.operations_token
+        if token is None:
+            return True
+        scheme, _, given = (authorization or "").partition(" ")
+        expected = token.get_secret_value().encode()
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected)
 
     def health(self, *, verbose: bool) -> tuple[int, dict[str, Any]]:
         if not verbose:

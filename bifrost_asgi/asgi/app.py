@@ -362,11 +362,26 @@ def _ops_routes(gateway: Gateway) -> list[BaseRoute]:
         status, body = gateway.health(verbose=False)
         return JSONResponse(body, status_code=status)
 
+    def refused(request: Request) -> Response | None:
+        if gateway.operations_allowed(request.headers.get("authorization")):
+            return None
+        error = GatewayError("this endpoint needs 'Authorization: Bearer <client.operations_token>'", status=401)
+        error.kind = "authentication"
+        rendered = OpenAIDialect().render_error(error)
+        headers = {"www-authenticate": "Bearer"}
+        return Response(rendered.body, status_code=401, media_type="application/json", headers=headers)
+
     async def ready(request: Request) -> Response:
+        denied = refused(request)
+        if denied is not None:
+            return denied
         status, body = gateway.health(verbose=True)
         return JSONResponse(body, status_code=status)
 
     async def metrics(request: Request) -> Response:
+        denied = refused(request)
+        if denied is not None:
+            return denied
         body, content_type = render_metrics(gateway.registry)
         return Response(body, media_type=content_type)
 

@@ -407,6 +407,15 @@ class ClientConfig(_Model):
     admin_token: SecretStr | None = None
     # Stored Responses (``store: true``) live this long (OpenAI keeps them 30 days).
     responses_ttl_seconds: float = Field(default=30 * 24 * 3600.0, gt=0)
+    # When set ("env.NAME" works), /metrics and /health/ready need "Authorization: Bearer <token>";
+    # /health stays open for load-balancer probes.
+    operations_token: SecretStr | None = None
+
+    @field_validator("operations_token", mode="before")
+    @classmethod
+    def _token_env(cls, value: Any, info: ValidationInfo) -> Any:
+        resolved = _secret_input(value, info)[0]
+        return resolved or None
 
     @model_validator(mode="before")
     @classmethod

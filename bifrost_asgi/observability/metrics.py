@@ -38,9 +38,11 @@ the key's configured name/id (or ``key-<index>``), never its value. The in-fligh
 summed over live workers; the cooldown gauge takes the max over live workers (1 = some worker currently
 cools this key down; each worker keeps its own cooldown state, and a sum would count workers).
 
-Cardinality is bounded whatever clients send: an empty provider/model becomes ``"unknown"``; at most
-``MAX_PROVIDERS`` providers, ``MAX_MODELS_PER_PROVIDER`` models per provider (models named in the config
-can be admitted first with ``register_models``), ``MAX_CUSTOM_VALUES`` values per custom label,
+Cardinality is bounded whatever clients send: an empty provider/model becomes ``"unknown"``; a model
+gets its own label only once its provider could serve it (named in the config, ``register_models``, or
+answered by the upstream once) when ``served_models_only`` is set (the gateway sets it), else
+``"other"``; at most ``MAX_PROVIDERS`` providers,
+``MAX_MODELS_PER_PROVIDER`` models per provider, ``MAX_CUSTOM_VALUES`` values per custom label,
 ``MAX_KEYS_PER_PROVIDER`` key names per provider and ``MAX_SMALL_SET`` routes/dialects/methods/reasons are
 kept; anything past a cap is reported as ``"other"``. Free-text values are cut to 128 characters (custom
 label values to 64). Unknown HTTP methods become ``"other"``.
@@ -282,8 +284,11 @@ class Metrics:
     unboundedly.
     """
 
-    def __init__(self, registry: CollectorRegistry, *, custom_labels: Sequence[str] = ()) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, *, custom_labels: Sequence[str] = (), served_models_only: bool = False
+    ) -> None:
         self.custom_labels: tuple[str, ...] = _validate_custom_labels(custom_labels)
+        self.served_models_only = served_models_only
         self._init_label_guards()
         make = _MetricFactory(registry)
         self._init_request_metrics(make)
@@ -299,6 +304,9 @@ class Metrics:
         self._custom_guards = tuple(_Guard(MAX_CUSTOM_VALUES) for _ in self.custom_labels)
         self._providers = _Guard(MAX_PROVIDERS)
         self._models: dict[str, _Guard] = {}
+        # Model names a provider could serve (configured, or answered once): only these get their
+        # own label, so hostile model strings in failed requests cannot fill the label budget.
+        self._servable: dict[str, set[str]] = {}
         self._keys: dict[str, _Guard] = {}
         self._routes = _Guard(MAX_SMALL_SET)
         self._dialects = _Guard(MAX_SMALL_SET)
@@ -383,9 +391,22 @@ class Metrics:
 
     def register_models(self, provider: str, models: Iterable[str]) -> None:
         """Admit configured model names first, so they keep their own label under the cap."""
-        prov = self._provider(provider)
         for model in models:
-            self._model(prov, model)
+            self.mark_servable(provider, model)
+            self._model(self._provider(provider), model)
+
+    def mark_servable(self, provider: str | None, model: str | None) -> None:
+        """``model`` is one ``provider`` serves (configured, or it answered): it gets its own label."""
+        prov = self._provider(provider)
+        name = _text(model)
+        served = self._servable.setdefault(prov, set())
+        if name in served or len(served) >= MAX_MODELS_PER_PROVIDER:
+            return
+        served.add(name)
+        # Resolutions cached while the name still mapped to "other" are stale now (rare: once per name).
+        self._pm_cache.clear()
+        self._request_children.clear()
+        self._upstream_children.clear()
 
     def custom_label_values(self, headers: Mapping[str, str]) -> dict[str, str]:
         """Custom label values from ``x-bf-prom-<label>`` headers (``-`` for ``_`` also accepted).
@@ -419,10 +440,13 @@ class Metrics:
         return self._providers.admit(_text(provider))
 
     def _model(self, provider: str, model: str | None) -> str:
+        name = _text(model)
+        if self.served_models_only and name != UNKNOWN and name not in self._servable.get(provider, ()):
+            return OTHER
         guard = self._models.get(provider)
         if guard is None:
             guard = self._models[provider] = _Guard(MAX_MODELS_PER_PROVIDER)
-        return guard.admit(_text(model))
+        return guard.admit(name)
 
     def _pm(self, provider: str | None, model: str | None) -> tuple[str, str]:
         raw = (provider, model)
@@ -499,6 +523,8 @@ class Metrics:
     ) -> None:
         """One upstream attempt (each retry and fallback attempt is its own sample)."""
         raw = (provider, model, method, status if not success else None, success, self._raw_custom(custom))
+        if success and raw not in self._upstream_children:
+            self.mark_servable(provider, model)
         children = self._upstream_children.get(raw)
         if children is None:
             children = self._resolve_upstream(raw)

@@ -490,3 +490,21 @@ def test_prometheus_example_scrapes_the_gateway() -> None:
     text = (ROOT / "examples/monitoring/prometheus.yml").read_text()
     assert "metrics_path: /metrics" in text
     assert '["bifrost:8080"]' in text
+
+
+def test_served_models_only_labels_unserved_names_other(registry: CollectorRegistry) -> None:
+    """Hostile model strings in failed requests cannot fill the label budget; a name gets its own
+    label once configured or answered by the upstream."""
+    m = Metrics(registry, served_models_only=True)
+    m.register_models("openai", ["gpt-configured"])
+    for i in range(MAX_MODELS_PER_PROVIDER + 5):
+        chat(m, model=f"hostile-{i}", status=404)
+    chat(m, model="gpt-configured")
+    chat(m, model="gpt-new", status=500)  # not served yet: other
+    m.observe_upstream(provider="openai", model="gpt-new", method="chat_completion", status=200, latency=0.1,
+                       success=True, custom={})  # fmt: skip
+    chat(m, model="gpt-new")
+    assert label_values(registry, "bifrost_requests", "model") == {"other", "gpt-configured", "gpt-new"}
+    assert value(registry, "bifrost_requests_total", **{**REQ, "model": "other"}, status="404", stream="false") == (
+        MAX_MODELS_PER_PROVIDER + 5
+    )
