@@ -703,10 +703,11 @@ def _mcp_runtime(
 
 
 def _secret_values(settings: BifrostSettings) -> list[str]:
-    """Every configured secret: provider key values, virtual keys, the admin token, Redis passwords."""
+    """Every configured secret: provider key values, virtual keys, the admin and operations tokens,
+    Redis passwords."""
     secrets = [s for p in settings.providers.values() for k in p.keys for s in k.secret_values()]
     secrets += [vk.value.get_secret_value() for vk in settings.governance.virtual_keys]
-    for token in (settings.client.admin_token, settings.admin_token):
+    for token in (settings.client.admin_token, settings.admin_token, settings.client.operations_token):
         if token is not None:
             secrets.append(token.get_secret_value())
     for url in (settings.redis_url, settings.governance.store.url):
