@@ -154,6 +154,9 @@ def serve(settings: BifrostSettings, *, demo: bool, environ: MutableMapping[str,
     env[_TUNE_GC_ENV] = "1"
     env[_BOUND_HOST_ENV] = settings.host
     _warn_without_auth(settings)
+    from .serving import raise_open_file_limit, server_options  # imports uvicorn
+
+    raise_open_file_limit()
     with _metrics_dir(settings.workers, env), _sigterm_exits_0():
         run_uvicorn(
             FACTORY,
@@ -165,8 +168,8 @@ def serve(settings: BifrostSettings, *, demo: bool, environ: MutableMapping[str,
             log_config=uvicorn_log_config(settings.log_level),
             access_log=False,
             loop="auto",
-            http="auto",
             timeout_graceful_shutdown=math.ceil(settings.client.shutdown_grace_seconds),
+            **server_options(settings),
         )
     return 0
 
@@ -182,10 +185,16 @@ def run_uvicorn(app: str, **options: Any) -> None:
     from uvicorn import Server
     from uvicorn.supervisors.multiprocess import Multiprocess
 
-    if options.get("workers", 1) <= 1:
-        uvicorn.run(app, **options)
-        return
+    header_timeout = options.pop("header_read_timeout", None)
     config = uvicorn.Config(app, **options)
+    if header_timeout is not None:
+        config.bifrost_header_read_timeout = header_timeout  # type: ignore[attr-defined]  # read by serving.py
+    if config.workers <= 1:
+        server = Server(config)
+        server.run()
+        if not server.started:
+            sys.exit(3)  # as uvicorn.run does
+        return
     sock = config.bind_socket()
     if sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

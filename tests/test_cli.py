@@ -14,6 +14,7 @@ import pytest
 
 from bifrost_asgi import cli
 from bifrost_asgi.config.settings import BifrostSettings
+from bifrost_asgi.serving import guarded_protocol
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "config"
@@ -143,7 +144,8 @@ def test_serve_runs_the_factory_with_flags_beating_env(
     assert call["app"] == "bifrost_asgi.cli:create_app_from_env" and call["factory"] is True
     assert (call["host"], call["port"], call["workers"]) == ("0.0.0.0", 9100, 1)
     assert call["log_level"] == "warning" and call["access_log"] is False
-    assert call["loop"] == "auto" and call["http"] == "auto"
+    assert call["loop"] == "auto" and call["http"] is guarded_protocol()
+    assert (call["timeout_keep_alive"], call["limit_concurrency"], call["header_read_timeout"]) == (5.0, 2048, 10.0)
     assert call["log_config"]["loggers"]["bifrost_asgi"]["level"] == logging.WARNING
     assert call["env"]["BIFROST_CONFIG"] == str(config.resolve())
     assert call["env"]["BIFROST_DEMO"] is None and call["env"]["BIFROST_ASGI_CONFIG_CHECKED"] == "1"

@@ -396,6 +396,11 @@ class ClientConfig(_Model):
     max_decompression_ratio: float = Field(default=200.0, gt=1)
     # A streaming client that accepts no bytes for this long is treated as gone (frees its slot).
     stream_write_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Connection limits applied by the server the CLI starts (see serving.py; README "Connection limits").
+    header_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    keep_alive_timeout_seconds: float = Field(default=5.0, gt=0)
+    max_header_size_kb: float = Field(default=32.0, gt=0)
+    max_connections: int = Field(default=2048, ge=1)
     # Access control (governance/): a virtual key is required on inference routes when true.
     enforce_auth_on_inference: bool = False
     #: Browser origins allowed by CORS (none by default; "*" allows any origin without credentials).
