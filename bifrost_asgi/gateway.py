@@ -484,8 +484,13 @@ class Gateway:
             exchange.ctx.abandoned = True
             await self._end_stream(events, exchange)
 
+        def abort() -> bytes:
+            error = ServiceUnavailableError("the gateway shut down before the stream finished")
+            exchange.status, exchange.error = error.status, error.message
+            return self._scrubbed(renderer.fail(error))
+
         chunks = RelayChunks(self._relay(events, renderer, exchange), abandon)
-        return StreamReply(chunks, headers, renderer.media_type)
+        return StreamReply(chunks, headers, renderer.media_type, abort=abort)
 
     async def _forward(self, call: Call, body: bytes, exchange: _Exchange) -> Reply:
         """Files, batches, images, audio, passthrough: same-vendor, the answer streamed back."""

@@ -24,6 +24,9 @@ class StreamReply:
     headers: dict[str, str] = field(default_factory=dict)
     media_type: str = "text/event-stream"
     status: int = 200
+    #: The stream's last words when the server stops it (its task is cancelled): an error event
+    #: in the client's format; the HTTP layer sends it and ends the body properly.
+    abort: Callable[[], bytes] | None = None
 
 
 Reply = JsonReply | StreamReply

@@ -8,11 +8,12 @@ while watching for the client's disconnect, which closes the upstream request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qsl
@@ -30,7 +31,7 @@ from ..dialects.base import Call, Dialect, RouteSpec
 from ..dialects.bedrock import BedrockDialect
 from ..dialects.genai import GenAIDialect
 from ..dialects.openai import OpenAIDialect
-from ..errors import GatewayError, InvalidRequestError, NotFoundError, RequestTooLargeError
+from ..errors import GatewayError, InvalidRequestError, NotFoundError, RequestTooLargeError, ServiceUnavailableError
 from ..gateway import Gateway
 from ..governance.api import GovernanceApi
 from ..observability.metrics import render_metrics
@@ -87,6 +88,7 @@ class _Endpoint:
             handled = await _unless_client_leaves(
                 gateway.handle(self.dialect, self.spec.operation, call, body, route=self.route, method=method),
                 receive,
+                lambda: gateway.error_reply(self.dialect, _stopped(), route=self.route, method=method, headers=headers),
             )
             if handled is None:
                 return  # the client left: its request was cancelled wherever it was (queue, upstream)
@@ -97,10 +99,18 @@ class _Endpoint:
             await _send_json(reply, send)
 
 
-async def _unless_client_leaves(work: Coroutine[Any, Any, Reply], receive: Receive) -> Reply | None:
+def _stopped() -> ServiceUnavailableError:
+    return ServiceUnavailableError("the gateway shut down before the upstream answered; retry on another instance")
+
+
+async def _unless_client_leaves(
+    work: Coroutine[Any, Any, Reply], receive: Receive, on_stop: Callable[[], Reply]
+) -> Reply | None:
     """Run ``work`` while watching for ``http.disconnect``: a client that leaves before its reply
     cancels it (out of the queue at once, the upstream call closed, nothing sent for it), and
-    gets None back. Cancelling the current task (not a new one) keeps the common path cheap."""
+    gets None back. Cancelling the current task (not a new one) keeps the common path cheap.
+    When the server cancels the request instead (shutdown past its grace period), the client
+    gets ``on_stop()`` (a 503 in its dialect) rather than a dropped connection."""
     task = asyncio.current_task()
     assert task is not None
     gone = False
@@ -116,9 +126,9 @@ async def _unless_client_leaves(work: Coroutine[Any, Any, Reply], receive: Recei
     try:
         reply = await work
     except asyncio.CancelledError:
-        if gone and task.uncancel() == 0:
-            return None
-        raise
+        if task.uncancel() != 0:  # cancelled more than once: let it through
+            raise
+        return None if gone else on_stop()
     finally:
         watcher.cancel()
     if gone:  # left just as the reply was ready: the cancel is pending on us
@@ -170,6 +180,19 @@ async def _send_json(reply: JsonReply, send: Send) -> None:
     await send({"type": "http.response.body", "body": reply.body, "more_body": False})
 
 
+async def _end_stopped_stream(reply: StreamReply, send: Send) -> None:
+    """The server cancelled a stream (shutdown past its grace period): send the client the error
+    event of its format and end the body properly, instead of a cut chunked body and a
+    ``CancelledError`` traceback in the log."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+    assert reply.abort is not None
+    with contextlib.suppress(OSError, RuntimeError):  # the client may be gone too
+        await send({"type": "http.response.body", "body": reply.abort(), "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 async def _send_stream(reply: StreamReply, receive: Receive, send: Send, write_timeout: float) -> None:
     """Pump ``reply`` to the client while watching for its disconnect. A client that stops reading
     (each send blocks once the socket buffer is full) for ``write_timeout`` seconds is treated as
@@ -193,14 +216,22 @@ async def _send_stream(reply: StreamReply, receive: Receive, send: Send, write_t
     pumping = asyncio.ensure_future(pump())
     watching = asyncio.ensure_future(watch())
     watchdog.start(pumping)
+    stopped = False
     try:
         await asyncio.wait((pumping, watching), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # the server stops (its grace period is over), not the client
+        stopped = reply.abort is not None and not pumping.done() and not watching.done()
+        if not stopped:
+            raise
     finally:
         watchdog.stop()
         for task in (pumping, watching):
             task.cancel()
         await asyncio.gather(pumping, watching, return_exceptions=True)
         await chunks.aclose()
+    if stopped:
+        await _end_stopped_stream(reply, send)
+        return
     if watchdog.fired:
         logger.info("client stopped reading for %gs: stream ended (client.stream_write_timeout_seconds)",
                     write_timeout)  # fmt: skip

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import threading
 import time
@@ -304,3 +305,31 @@ def test_server_stop_with_a_stream_longer_than_the_grace_period_does_not_hang(fa
     assert out.error is not None and out.text != LONG_TEXT
     assert gateway.in_flight == 0
     fake_provider.wait_idle(timeout=3.0, connections=True)  # the upstream stream was closed too
+
+
+def test_server_stop_past_the_grace_period_ends_streams_with_an_error_event_and_plain_requests_with_503(
+    fake_provider: FakeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    """uvicorn cancels what outlives its graceful timeout before the lifespan shutdown runs: the
+    stream still ends with the dialect's error event and a proper end of body, the request still
+    waiting for its upstream gets a 503 in its dialect, and no CancelledError reaches the log."""
+    caplog.set_level(logging.INFO)
+    fake_provider.always("openai", SlowStream(0.2))  # over 3 s of stream
+    with serve_gateway(gateway_config(fake_provider, grace=1), graceful=1) as gw:
+        streaming, streamed = _start(_long_stream, gw.url)
+        _wait(lambda: streamed.first_content_at is not None, 30)
+        fake_provider.always("openai", Hang(60))
+        waiting, plain = _start(_complete, gw.url)
+        _wait(lambda: fake_provider.active_requests == 2, 30)
+        gw.stop(timeout=30)
+        streaming.join(30)
+        waiting.join(30)
+        gateway = gw.gateway
+    assert isinstance(streamed.error, openai.APIError), repr(streamed.error)
+    assert "shut down" in streamed.error.message
+    assert LONG_TEXT.startswith(streamed.text) and streamed.text
+    assert isinstance(plain.error, openai.APIStatusError) and plain.error.status_code == 503, repr(plain.error)
+    assert "shut down" in plain.error.message
+    assert gateway.in_flight == 0
+    assert not [r for r in caplog.records if "Exception in ASGI application" in r.getMessage()]
+    assert not [r for r in caplog.records if r.exc_info and r.exc_info[0] is asyncio.CancelledError]
