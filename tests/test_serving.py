@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -161,31 +162,22 @@ def test_the_cli_applies_the_limits(tmp_path: Path) -> None:
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"providers": {"mock": {}}, "client": {"header_read_timeout_seconds": 0.5,
                                                                         "max_header_size_kb": 4}}))  # fmt: skip
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     root = Path(__file__).resolve().parents[1]
-    argv = [
-        sys.executable,
-        "-m",
-        "bifrost_asgi",
-        "--config",
-        str(config),
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    proc = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # Port 0: uvicorn binds a free port itself and names it (no race with other processes for one).
+    argv = [sys.executable, "-m", "bifrost_asgi", "--config", str(config), "--port", "0", "--log-level", "info"]
+    proc = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + BOUND
-        while True:
-            try:
-                sock = socket.create_connection(("127.0.0.1", port), timeout=BOUND)
+        assert proc.stdout is not None
+        seen: list[str] = []
+        for line in proc.stdout:  # ends if the CLI exits
+            seen.append(line)
+            found = re.search(r"running on http://127\.0\.0\.1:(\d+)", line)
+            if found:
+                port = int(found.group(1))
                 break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "the CLI did not start"
-                time.sleep(0.05)
+        else:
+            pytest.fail(f"the CLI did not start: {''.join(seen)}")
+        sock = socket.create_connection(("127.0.0.1", port), timeout=BOUND)
         assert _read_all(sock).startswith(b"HTTP/1.1 408 ")
         big = socket.create_connection(("127.0.0.1", port), timeout=BOUND)
         big.sendall(b"GET /health HTTP/1.1\r\nx-big: " + b"a" * 8000 + b"\r\n\r\n")
