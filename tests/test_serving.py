@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import socket
 import subprocess
@@ -165,7 +166,8 @@ def test_the_cli_applies_the_limits(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[1]
     # Port 0: uvicorn binds a free port itself and names it (no race with other processes for one).
     argv = [sys.executable, "-m", "bifrost_asgi", "--config", str(config), "--port", "0", "--log-level", "info"]
-    proc = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIFROST_")}  # other tests' settings stay out
+    proc = subprocess.Popen(argv, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert proc.stdout is not None
         seen: list[str] = []
