@@ -21,7 +21,7 @@ from urllib.parse import urlencode, urlsplit
 from prometheus_client import CollectorRegistry
 
 from . import _json
-from .config.settings import BifrostSettings
+from .config.settings import BifrostSettings, KeyConfig
 from .dialects.base import Call, Dialect, Operation, StreamRenderer
 from .dialects.validate import check_depth, check_model_names
 from .errors import (
@@ -169,7 +169,7 @@ class Gateway:
     def _register_models(self, settings: BifrostSettings) -> None:
         """Configured model names keep their own metric label (other unserved names become "other")."""
         for name, config in settings.providers.items():
-            self.metrics.register_models(name, {m for k in config.keys for m in k.models if m != "*"})
+            self.metrics.register_models(name, {m for k in config.keys for m in _configured_models(k) if m != "*"})
         routing = settings.routing
         targets = [t.target for ts in routing.aliases.values() for t in ts]
         targets += [t for chain in routing.fallbacks.values() for t in chain]
@@ -705,6 +705,17 @@ def _mcp_runtime(
     return MCPRuntime(
         settings.mcp, registry=registry, allow_version=settings.version, gateway_version=__version__, clock=clock
     )
+
+
+def _configured_models(key: KeyConfig) -> list[str]:
+    """The model names a key lists: ``models`` and the names its provider meta deploys (Azure,
+    Bedrock, Vertex ``deployments``)."""
+    names = list(key.models)
+    for meta in (key.azure_key_config, key.bedrock_key_config, key.vertex_key_config):
+        deployments = meta.get("deployments") if isinstance(meta, dict) else getattr(meta, "deployments", None)
+        if isinstance(deployments, dict):
+            names.extend(str(name) for name in deployments)
+    return names
 
 
 def _secret_values(settings: BifrostSettings) -> list[str]:
