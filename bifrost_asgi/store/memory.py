@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -19,6 +20,10 @@ class MemoryStore:
         self._max = max_entries
         self._clock = clock
         self._data: OrderedDict[str, tuple[bytes, float | None]] = OrderedDict()
+        # (expiry, key) of every entry set with a TTL, soonest first; entries overwritten, deleted or
+        # dropped since are skipped when they surface. Eviction pops only what has expired instead
+        # of scanning the whole store on every set once it is full.
+        self._expiry: list[tuple[float, str]] = []
 
     def __len__(self) -> int:
         return len(self._data)
@@ -38,6 +43,8 @@ class MemoryStore:
         expires = None if ttl_seconds is None else self._clock() + ttl_seconds
         self._data[key] = (value, expires)
         self._data.move_to_end(key)
+        if expires is not None:
+            heapq.heappush(self._expiry, (expires, key))
         if len(self._data) > self._max:
             self._evict()
 
@@ -49,10 +56,17 @@ class MemoryStore:
 
     async def close(self) -> None:
         self._data.clear()
+        self._expiry.clear()
 
     def _evict(self) -> None:
-        now = self._clock()
-        for key in [k for k, (_, exp) in self._data.items() if exp is not None and exp <= now]:
-            del self._data[key]
-        while len(self._data) > self._max:
-            self._data.popitem(last=False)
+        now, heap, data = self._clock(), self._expiry, self._data
+        while heap and heap[0][0] <= now:
+            expires, key = heapq.heappop(heap)
+            entry = data.get(key)
+            if entry is not None and entry[1] == expires:
+                del data[key]
+        while len(data) > self._max:
+            data.popitem(last=False)
+        if len(heap) > 2 * self._max + 64:  # mostly stale: rebuild from the live entries
+            self._expiry = [(exp, k) for k, (_, exp) in data.items() if exp is not None]
+            heapq.heapify(self._expiry)

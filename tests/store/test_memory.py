@@ -65,3 +65,20 @@ def test_open_store_without_url_is_memory() -> None:
     assert open_store("").name == "memory"
     with pytest.raises(ValueError, match="max_entries"):
         MemoryStore(max_entries=0)
+
+
+async def test_a_full_store_evicts_without_scanning_every_entry() -> None:
+    """Once full, each set used to walk every entry looking for expired ones (O(n) per set: a
+    full Responses store cost ~2 ms of CPU per request); only entries whose expiry has passed are
+    looked at now, and the result is the same."""
+    now = [0.0]
+    store = MemoryStore(max_entries=100, clock=lambda: now[0])
+    for i in range(100):
+        await store.set(f"k{i}", b"v", ttl_seconds=10 + i)
+    for i in range(100, 10_000):
+        await store.set(f"k{i}", b"v", ttl_seconds=3600)
+    assert len(store) == 100
+    assert len(store._expiry) <= 2 * 100 + 64  # stale heap entries are compacted away
+    now[0] = 3601.0 + 10_000
+    await store.set("late", b"v", ttl_seconds=5)
+    assert len(store) == 1 and await store.get("late") == b"v"
