@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from ..dialects.base import RouteSpec
-from ..forwarding.routes import ANTHROPIC_ROUTES, AZURE_MEDIA, OPENAI_ROUTES, ForwardSpec, passthrough_routes
+from ..forwarding.routes import (
+    ANTHROPIC_ROUTES,
+    AZURE_MEDIA,
+    GENAI_ROUTES,
+    OPENAI_ROUTES,
+    ForwardSpec,
+    passthrough_routes,
+)
 
 # (prefix, dialect, default provider): the root and the per-SDK drop-in prefixes.
 MOUNTS: tuple[tuple[str, str, str | None], ...] = (
@@ -76,13 +83,14 @@ def _integration_dialect(sub: str) -> str:
     return "openai"
 
 
-# Forwarded calls (files, batches, images, audio) where each SDK sends them; the AzureOpenAI SDK
-# given ``azure_endpoint=".../openai"`` builds ``/openai/openai/...``.
+# Forwarded calls (files, batches, images, audio) where each SDK sends them (GenAI's batches under
+# /genai); the AzureOpenAI SDK given ``azure_endpoint=".../openai"`` builds ``/openai/openai/...``.
 _FORWARD_MOUNTS: tuple[tuple[str, str, str | None, tuple[ForwardSpec, ...]], ...] = (
     ("", "openai", None, OPENAI_ROUTES),
     ("/openai", "openai", "openai", OPENAI_ROUTES),
     ("/openai/openai", "openai", "openai", OPENAI_ROUTES),
     ("/anthropic", "anthropic", "anthropic", ANTHROPIC_ROUTES),
+    ("/genai", "gemini", "gemini", GENAI_ROUTES),
 )
 AZURE_PREFIXES = ("/openai", "/openai/openai")
 # Azure deployment paths served by the OpenAI dialect's own operations (model = the deployment).

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Kind = Literal["file", "batch", "media", "passthrough"]
-ModelSource = Literal["json", "form"]
+ModelSource = Literal["json", "form", "path"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,8 +19,9 @@ class ForwardSpec:
     vendor: str  # the dialect (and so the provider format) this route belongs to: openai, anthropic, gemini
     kind: Kind
     upstream: str  # vendor path template relative to its versioned root; "{path}": the passthrough rest
-    model: ModelSource | None = None  # media calls name their model in the body (JSON or multipart form)
-    creates: bool = False  # the JSON answer's "id" names a new object to remember
+    model: ModelSource | None = None  # where the call names its model: JSON or multipart body, or "{model}"
+    creates: bool = False  # the JSON answer's ``id_field`` names a new object to remember
+    id_field: str = "id"  # GenAI names objects by resource name ("batches/abc"): its last segment is the id
     reads: str | None = None  # the path parameter naming an existing object
     refers: str | None = None  # a JSON body field naming an existing object (a batch's input file)
     links: bool = False  # a JSON answer whose vendor URLs (``results_url``) must point back at the gateway
@@ -66,8 +67,27 @@ def _anthropic() -> tuple[ForwardSpec, ...]:
     )
 
 
+def _genai() -> tuple[ForwardSpec, ...]:
+    """GenAI batches under each API version the SDK may use; upstream, the provider's own root
+    (``.../v1beta``) decides the version."""
+    g = "gemini"
+    specs: list[ForwardSpec] = []
+    for version in ("/v1", "/v1beta", "/v1alpha"):
+        batch = "/batches/{batch_id}"
+        specs += (
+            ForwardSpec("POST", version + "/models/{model:path}:batchGenerateContent", g, "batch",
+                        "/models/{model}:batchGenerateContent", model="path", creates=True, id_field="name"),
+            ForwardSpec("GET", version + "/batches", g, "batch", "/batches"),
+            ForwardSpec("GET", version + batch, g, "batch", batch, reads="batch_id"),
+            ForwardSpec("DELETE", version + batch, g, "batch", batch, reads="batch_id"),
+            ForwardSpec("POST", version + batch + ":cancel", g, "batch", batch + ":cancel", reads="batch_id"),
+        )  # fmt: skip
+    return tuple(specs)
+
+
 OPENAI_ROUTES = _openai()
 ANTHROPIC_ROUTES = _anthropic()
+GENAI_ROUTES = _genai()
 PASSTHROUGH_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 

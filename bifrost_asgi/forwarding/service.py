@@ -3,8 +3,9 @@
 * **Which provider.** An object id the gateway handed out before (a file, a batch) is looked up in
   the shared store (``gateway.store``: Redis across replicas when configured), so a later get,
   cancel or content read reaches the same provider *and key* that created it; a batch's
-  ``input_file_id`` takes the batch to where its file is. Media calls resolve their ``model`` as
-  chat does (``provider/model`` or a bare name); the rest go to the ``provider`` query parameter or
+  ``input_file_id`` takes the batch to where its file is. Media calls and GenAI
+  ``:batchGenerateContent`` resolve their ``model`` (body or path) as chat does (``provider/model`` or
+  a bare name); the rest go to the ``provider`` query parameter or
   ``x-model-provider`` header, else the dialect's vendor. The provider must speak that vendor's
   API: anything else is a 400 naming the pair.
 * **Which key.** The creating key for a remembered object; else any usable key (``use_for_batch_api``
@@ -81,7 +82,12 @@ class Forwarder:
         body = inbound.body
         pinned, provider = await self._remembered(inbound)
         model = ""
-        if spec.model is not None:
+        params = inbound.path_params
+        if spec.model == "path":
+            target = self._media_target(inbound)
+            model = target.model
+            params = {**params, "model": model}
+        elif spec.model is not None:
             target = self._media_target(inbound)
             model = target.model
             body = _with_model(body, inbound.headers.get("content-type", ""), spec.model, model)
@@ -94,8 +100,8 @@ class Forwarder:
             ctx.guard = self._governance.guard(ctx.virtual_key, ctx.request_id, estimate)
         call = ForwardCall(
             method=spec.method,
-            path=_upstream_path(spec, inbound.path_params),
-            query=inbound.query,
+            path=_upstream_path(spec, params),
+            query=_without_client_key(inbound.query) if spec.vendor == "gemini" else inbound.query,
             headers=inbound.headers,
             body=body,
             model=model or None,
@@ -114,7 +120,7 @@ class Forwarder:
         finally:
             await answer.aclose()
         if spec.creates:
-            await self._remember(spec.vendor, read, answer)
+            await self._remember(spec, read, answer)
         if spec.links:
             read = _local_links(read)
         return Forwarded(answer.stream.status, headers, answer, read)
@@ -142,17 +148,18 @@ class Forwarder:
         provider, _, key = stored.decode().partition("\n")
         return (key or None), provider
 
-    async def _remember(self, vendor: str, body: bytes, answer: ForwardedStream) -> None:
+    async def _remember(self, spec: ForwardSpec, body: bytes, answer: ForwardedStream) -> None:
         if answer.stream.status >= 300:
             return
         try:
             created = _json.loads(body)
         except ValueError:
             return
-        identifier = created.get("id") if isinstance(created, dict) else None
+        identifier = created.get(spec.id_field) if isinstance(created, dict) else None
         if isinstance(identifier, str) and identifier:
+            identifier = identifier.rsplit("/", 1)[-1]  # "batches/abc" -> "abc", as the later path names it
             value = f"{answer.provider}\n{answer.key or ''}".encode()
-            await self._store.set(_store_key(vendor, identifier), value, ttl_seconds=REMEMBER_SECONDS)
+            await self._store.set(_store_key(spec.vendor, identifier), value, ttl_seconds=REMEMBER_SECONDS)
 
     def _named_provider(self, inbound: Inbound) -> str:
         named = inbound.query_params.get("provider") or inbound.headers.get("x-model-provider")
@@ -160,7 +167,9 @@ class Forwarder:
 
     def _media_target(self, inbound: Inbound) -> Target:
         spec = inbound.spec
-        model = inbound.path_params.get("deployment") or _model_of(inbound.body, inbound.headers, spec)
+        params = inbound.path_params
+        model = params.get("deployment") or (params.get("model") if spec.model == "path" else None)
+        model = model or _model_of(inbound.body, inbound.headers, spec)
         if not model:
             raise InvalidRequestError("model: required, e.g. 'openai/gpt-image-1'", param="model")
         return self._planner.plan(model, (), default_provider=inbound.default_provider, rng=self._router.rng)[0]
@@ -189,6 +198,13 @@ def _upstream_path(spec: ForwardSpec, params: Mapping[str, str]) -> str:
     for name, value in params.items():
         path = path.replace("{" + name + "}", _passthrough_path(value) if name == "path" else _segment(value))
     return path
+
+
+def _without_client_key(query: str) -> str:
+    """GenAI clients may put their key in ``?key=``: the gateway's own key goes upstream instead."""
+    if "key=" not in query:
+        return query
+    return "&".join(pair for pair in query.split("&") if pair.partition("=")[0] != "key")
 
 
 def _passthrough_path(rest: str) -> str:
