@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import redis
+
 
 def redis_server_binary() -> str:
     found = shutil.which("redis-server")
@@ -77,16 +79,11 @@ class RedisServer:
 
     def flush(self) -> None:
         """Delete every key (between tests sharing one server)."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
-            auth = f"AUTH {self.password}\r\n" if self.password else ""
-            sock.sendall(f"{auth}FLUSHALL\r\n".encode())
-            expected = 2 if self.password else 1
-            data = b""
-            while data.count(b"\r\n") < expected:
-                chunk = sock.recv(1024)
-                if not chunk:
-                    break
-                data += chunk
+        client = redis.Redis.from_url(self.url, socket_timeout=5)
+        try:
+            client.flushall()
+        finally:
+            client.close()
 
     def close(self) -> None:
         self.stop()
