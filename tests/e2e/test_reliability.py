@@ -170,11 +170,14 @@ def test_drop_excess_requests_refuses_beyond_concurrency_and_buffer_at_once(
     refused = [r for r in results if r[0] == 429]
     assert (len(served), len(refused)) == (4, 6), [r[0] for r in results]
     for _, elapsed, headers in refused:
-        assert elapsed < 0.5, f"a refusal took {elapsed:.3f}s: it must not wait for a slot"
+        # The first slot frees after the 1 s hang: a refusal that waited for it would take at least that.
+        assert elapsed < 0.9, f"a refusal took {elapsed:.3f}s: it must not wait for a slot"
         assert float(headers["retry-after"]) >= 1
         assert trail(headers) == ["openai/gpt-4o-mini=queue full"]
-    # Two ran at once, two waited for them: about 1 s and 2 s.
-    assert sorted(round(r[1]) for r in served) == [1, 1, 2, 2]
+    # Two ran at once, two waited a whole turn for them: about 1 s and 2 s (one at a time would end at 4 s).
+    waits = sorted(r[1] for r in served)
+    assert waits[0] >= 0.9 and waits[2] >= 1.9, waits
+    assert waits[3] < 3.0, waits
     assert fake_provider.count(vendor="openai") == 4
     assert fake_b.count() == 0
 
@@ -206,8 +209,10 @@ def test_queue_wait_counts_against_the_request_timeout(fake_provider: FakeProvid
         error = failed(second_client, extra_headers={"x-bf-request-timeout": "1"})
         elapsed = time.monotonic() - started
         first.join(10)
+    # A 504 naming the queue, and nothing sent upstream, show the deadline ran out while it waited (the slot
+    # frees only at 2 s, when the first answer comes).
     assert error.status_code == 504
-    assert 0.9 <= elapsed < 1.6
+    assert elapsed >= 0.9
     assert "queue" in error.message
     assert first_out == [200]
     assert fake_provider.count(vendor="openai") == 1  # the second request never reached upstream
@@ -225,8 +230,10 @@ def test_time_spent_queued_is_taken_from_the_first_attempt(fake_provider: FakePr
         elapsed = time.monotonic() - started
         first.join(10)
     assert first_out == [200]
-    assert error.status_code == 504
-    assert 0.9 <= elapsed < 1.3, f"took {elapsed:.3f}s: the queue wait was not counted"
+    # Had the 0.6 s queued not been taken from it, the attempt would have had a whole second and its 0.8 s
+    # answer would have been a 200: the 504 is what shows the wait was counted.
+    assert error.status_code == 504, "the queue wait was not counted against the request timeout"
+    assert elapsed >= 0.9
     assert fake_provider.count(vendor="openai") == 2
 
 
