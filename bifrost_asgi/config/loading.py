@@ -41,13 +41,16 @@ SERVER_ENV = frozenset({"BIFROST_HOST", "BIFROST_PORT", "BIFROST_WORKERS", "BIFR
 DEMO_LABEL = "bifrost_asgi/demo/config.json"
 _FILE_FIELDS = SETTINGS_FIELDS - {"config"}
 
+# A comma is trailing when only whitespace and whole comments stand between it and a closing bracket.
+# The lookahead's comments are possessive (``*+``) and a block comment cannot run past its ``*/``, so a
+# bracket inside a comment (``, // see [docs]``) is never taken for the closing one.
 _TOKENS = re.compile(
     r"""
     (?P<string>"(?:[^"\\\n]|\\.)*")
   | (?P<line>//[^\n]*)
   | (?P<block>/\*.*?\*/)
   | (?P<open>/\*)
-  | (?P<comma>,(?=(?:\s|//[^\n]*|/\*.*?\*/)*[\]}]))
+  | (?P<comma>,(?=(?:\s|//[^\n]*+|/\*(?:[^*]|\*(?!/))*+\*/)*+[\]}]))
     """,
     re.S | re.X,
 )

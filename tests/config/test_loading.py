@@ -52,6 +52,22 @@ def test_stripping_keeps_line_and_column_positions() -> None:
     assert clean.index('"b"') == text.index('"b"')
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"a": [1, // x]\n 2]}', {"a": [1, 2]}),
+        ('{"a": "http://x", // see [docs] or {this}\n "b": 1}', {"a": "http://x", "b": 1}),
+        ('{"a": [1, /* a */ 2 /* b */]}', {"a": [1, 2]}),
+        ('{"a": [1, /* ] */ 2]}', {"a": [1, 2]}),
+        ('{"a": [1, // trailing\n /* and */ ]}', {"a": [1]}),
+    ],
+)
+def test_a_comma_before_a_comment_holding_a_bracket_is_kept(text: str, expected: dict[str, Any]) -> None:
+    # A comma is trailing only when the next thing after whole comments is a closing bracket, not when a
+    # bracket appears inside a comment.
+    assert parse_config_text(text) == expected
+
+
 def test_escaped_quotes_do_not_end_strings() -> None:
     assert parse_config_text(r'{"a": "say \"//hi\"", "b": 2}') == {"a": 'say "//hi"', "b": 2}
 
