@@ -25,6 +25,7 @@ class ForwardSpec:
     reads: str | None = None  # the path parameter naming an existing object
     refers: str | None = None  # a JSON body field naming an existing object (a batch's input file)
     links: bool = False  # a JSON answer whose vendor URLs (``results_url``) must point back at the gateway
+    inline_models: bool = False  # GenAI batch: each inline request's own ``model`` is resolved and rewritten
 
 
 def _openai() -> tuple[ForwardSpec, ...]:
@@ -76,7 +77,8 @@ def _genai() -> tuple[ForwardSpec, ...]:
         batch = "/batches/{batch_id}"
         specs += (
             ForwardSpec("POST", version + "/models/{model:path}:batchGenerateContent", g, "batch",
-                        "/models/{model}:batchGenerateContent", model="path", creates=True, id_field="name"),
+                        "/models/{model}:batchGenerateContent", model="path", creates=True, id_field="name",
+                        inline_models=True),
             ForwardSpec("GET", version + "/batches", g, "batch", "/batches"),
             ForwardSpec("GET", version + batch, g, "batch", batch, reads="batch_id"),
             ForwardSpec("DELETE", version + batch, g, "batch", batch, reads="batch_id"),

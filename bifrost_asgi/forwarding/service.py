@@ -20,12 +20,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
 
 from .. import _json
+from ..dialects.validate import check_model_name
 from ..errors import InvalidRequestError
 from ..governance.admission import Estimate
 from ..providers.base import Provider, UpstreamRequest
@@ -33,7 +34,7 @@ from ..providers.forward import ForwardCall, build_forward
 from ..routing.plan import Planner, Target
 from ..routing.router import ForwardedStream, KeyScope, RequestContext, Router
 from ..store import KeyValueStore
-from . import multipart
+from . import genai_batch, multipart
 from .routes import ForwardSpec
 
 REMEMBER_SECONDS = 30 * 24 * 3600.0
@@ -87,6 +88,8 @@ class Forwarder:
             target = self._media_target(inbound)
             model = target.model
             params = {**params, "model": model}
+            if spec.inline_models:
+                body = genai_batch.inline_models(body, target, self._resolve(inbound))
         elif spec.model is not None:
             target = self._media_target(inbound)
             model = target.model
@@ -172,7 +175,12 @@ class Forwarder:
         model = model or _model_of(inbound.body, inbound.headers, spec)
         if not model:
             raise InvalidRequestError("model: required, e.g. 'openai/gpt-image-1'", param="model")
-        return self._planner.plan(model, (), default_provider=inbound.default_provider, rng=self._router.rng)[0]
+        return self._resolve(inbound)(check_model_name(model))
+
+    def _resolve(self, inbound: Inbound) -> Callable[[str], Target]:
+        """Resolves a model name as chat does (``provider/model``, a bare name, an alias)."""
+        default, rng = inbound.default_provider, self._router.rng
+        return lambda model: self._planner.plan(model, (), default_provider=default, rng=rng)[0]
 
     def _check_pair(self, provider: str, vendor: str) -> None:
         runtime = self._router.providers.get(provider)

@@ -34,7 +34,8 @@ def batches(fake_provider: FakeProvider) -> FakeGenAIBatches:
 def gateway(fake_provider: FakeProvider, batches: FakeGenAIBatches) -> Iterator[ServerHandle]:
     gemini = {"keys": [{"name": f"k{i}", "value": v} for i, v in enumerate(KEYS)],
               "network_config": {"base_url": fake_provider.url + "/v1beta"}}  # fmt: skip
-    with run_gateway({"providers": {"gemini": gemini}}) as handle:
+    openai = {"keys": [{"name": "o", "value": "sk-openai"}], "network_config": {"base_url": fake_provider.url + "/v1"}}
+    with run_gateway({"providers": {"gemini": gemini, "openai": openai}}) as handle:
         yield handle
 
 
@@ -84,3 +85,55 @@ def test_a_provider_named_model_and_errors_in_genai_shape(
     with pytest.raises(errors.ClientError) as wrong:  # only a gemini-format provider takes GenAI batches
         client.batches.create(model="openai/gpt-4o-mini", src=INLINE)
     assert wrong.value.code == 400 and "openai" in str(wrong.value.message)
+
+
+def _inline(*models: str | None) -> list[types.InlinedRequestOrDict]:
+    items: list[types.InlinedRequestOrDict] = []
+    for model in models:
+        item: types.InlinedRequestDict = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+        if model is not None:
+            item["model"] = model
+        items.append(item)
+    return items
+
+
+def test_inline_requests_models_are_rewritten_to_the_upstream_name(
+    fake_provider: FakeProvider, gateway: ServerHandle
+) -> None:
+    client = _client(gateway)
+    src = _inline("gemini/gemini-2.5-flash", None, "gemini-2.5-pro", "models/gemini/gemini-2.0-flash")
+    client.batches.create(model="gemini/gemini-2.5-flash", src=src)
+    sent = fake_provider.last(":batchGenerateContent").json["batch"]["inputConfig"]["requests"]["requests"]
+    assert [item["request"].get("model") for item in sent] == [
+        "models/gemini-2.5-flash", None, "models/gemini-2.5-pro", "models/gemini-2.0-flash",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("openai/gpt-4o-mini", "requests[1].request.model: 'openai/gpt-4o-mini' routes to provider 'openai'"),
+        ("bad model", "requests[1].request.model: a model name is printable ASCII"),
+        ("gemini/" + "x" * 300, "requests[1].request.model: a model name has at most 256 characters"),
+    ],
+)
+def test_inline_request_models_that_cannot_go_with_the_batch_are_refused_before_upstream(
+    fake_provider: FakeProvider, gateway: ServerHandle, model: str, expected: str
+) -> None:
+    client = _client(gateway)
+    with pytest.raises(errors.ClientError) as caught:
+        client.batches.create(model="gemini-2.5-flash", src=_inline(None, model))
+    assert caught.value.code == 400 and expected in str(caught.value.message)
+    assert not any(r.path.endswith(":batchGenerateContent") for r in fake_provider.requests)
+
+
+def test_an_inline_model_walking_a_path_is_refused_in_genai_shape(
+    fake_provider: FakeProvider, gateway: ServerHandle
+) -> None:  # the SDK refuses '..' itself: plain HTTP over the socket
+    request = {"contents": [{"parts": [{"text": "hi"}]}], "model": "models/gemini/../../files"}
+    body = {"batch": {"inputConfig": {"requests": {"requests": [{"request": request}]}}}}
+    answer = httpx.post(gateway.url + "/genai/v1beta/models/gemini-2.5-flash:batchGenerateContent", json=body)
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert error["status"] == "INVALID_ARGUMENT" and "requests[0].request.model" in error["message"]
+    assert not fake_provider.requests

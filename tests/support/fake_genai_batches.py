@@ -1,5 +1,6 @@
 """A fake Gemini Batch API, validated like the real one: ``models/{model}:batchGenerateContent``
-with inline requests (unknown fields a 400, a model not named ``gemini-*`` a 404), ``batches`` get, list, cancel and
+with inline requests (unknown fields a 400, a model, the path's or an inline request's own,
+not named ``gemini-*`` a 404), ``batches`` get, list, cancel and
 delete as long-running operations; each batch belongs to the ``x-goog-api-key`` that made it
 (another key gets a 404), so a test can see which key a later call reached.
 """
@@ -91,6 +92,9 @@ class FakeGenAIBatches:
             _strict(set(item.get("request") or {}), _REQUEST_FIELDS, where + ".request")
             if not (item.get("request") or {}).get("contents"):
                 raise Invalid(400, f"{where}.request.contents: required")
+            own = (item.get("request") or {}).get("model")
+            if own is not None and not str(own).startswith("models/gemini-"):
+                raise Invalid(404, f"{where}.request.model: {own} is not found for API version v1beta")
         self.seq += 1
         identifier = f"fakebatch{self.seq:04d}"
         count = str(len(items))
