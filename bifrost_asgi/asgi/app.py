@@ -39,14 +39,7 @@ from ..replies import JsonReply, Reply, StreamReply
 from ..responses import ResponsesDialect
 from ..upstream._http import httpx
 from .browser import BrowserPolicy, json_body_error, preflighted
-from .mounts import (
-    INTEGRATION_DIALECTS,
-    INTEGRATION_PREFIXES,
-    MOUNTS,
-    dialect_for_path,
-    forward_routes,
-    sniff_dialect,
-)
+from .mounts import AZURE_DEFAULT, MOUNTS, dialect_for_path, passthrough_mounts, sniff_dialect
 
 logger = logging.getLogger("bifrost_asgi")
 
@@ -349,13 +342,6 @@ def _paths(prefix: str, name: str, spec: RouteSpec) -> list[str]:
     return paths
 
 
-def _mounts() -> list[tuple[str, str, str | None]]:
-    mounts = list(MOUNTS)
-    for prefix in INTEGRATION_PREFIXES:
-        mounts.extend((prefix, name, default) for name, default in INTEGRATION_DIALECTS)
-    return mounts
-
-
 def _routes(gateway: Gateway) -> list[BaseRoute]:
     dialects: dict[str, Dialect] = {
         "openai": OpenAIDialect(),
@@ -365,22 +351,30 @@ def _routes(gateway: Gateway) -> list[BaseRoute]:
         "bedrock": BedrockDialect(),
     }
     # (method, path) -> {dialect: endpoint}, in registration order; paths that differ only in
-    # their parameters' names are one route (the first path registered), sniffed between dialects
+    # their parameters' names are one route (the first path registered), sniffed between dialects.
+    # Every mount's own routes come first (the inference routes, matched earliest), then the
+    # forwarded calls; both from the one MOUNTS list, so no prefix can miss a route.
     table: dict[tuple[str, str], dict[str, _Endpoint]] = {}
     shapes: dict[tuple[str, str], str] = {}
-    for prefix, name, default in _mounts():
-        dialect = dialects[name]
-        for spec in dialect.routes:
-            for path in _paths(prefix, name, spec):
-                first = shapes.setdefault((spec.method, _shape(path)), path)
-                served = table.setdefault((spec.method, first), {})
-                served.setdefault(name, _Endpoint(gateway, dialect, spec, path, default))
+
+    def add(prefix: str, name: str, default: str | None, spec: RouteSpec) -> None:
+        for path in _paths(prefix, name, spec):
+            first = shapes.setdefault((spec.method, _shape(path)), path)
+            served = table.setdefault((spec.method, first), {})
+            served.setdefault(name, _Endpoint(gateway, dialects[name], spec, path, default))
+
+    azure_default = "azure" if "azure" in gateway.settings.providers else "openai"
+    for mount in MOUNTS:
+        for spec in dialects[mount.dialect].routes if mount.own else ():
+            add(mount.prefix, mount.dialect, mount.default, spec)
     execute = RouteSpec("POST", "/v1/mcp/tool/execute", "mcp_execute")
     table[("POST", execute.path)] = {"openai": _Endpoint(gateway, dialects["openai"], execute, execute.path, None)}
-    azure_default = "azure" if "azure" in gateway.settings.providers else "openai"
-    for path, name, default, spec in forward_routes(azure_default):
-        forwarded = _Endpoint(gateway, dialects[name], spec, path, default)
-        table.setdefault((spec.method, path), {}).setdefault(name, forwarded)
+    for mount in MOUNTS:
+        default = azure_default if mount.default == AZURE_DEFAULT else mount.default
+        for spec in mount.forwarded:
+            add(mount.prefix, mount.dialect, default, spec)
+    for prefix, vendor, spec in passthrough_mounts():
+        add(prefix, vendor, vendor, spec)
     routes: list[BaseRoute] = []
     for (method, path), served in table.items():
         endpoint: Any = next(iter(served.values())) if len(served) == 1 else _Sniffing(served)

@@ -7,6 +7,7 @@ Pure data and functions (no Starlette): ``app.py`` builds the routes from them.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 from ..dialects.base import RouteSpec
 from ..forwarding.routes import (
@@ -18,26 +19,70 @@ from ..forwarding.routes import (
     passthrough_routes,
 )
 
-# (prefix, dialect, default provider): the root and the per-SDK drop-in prefixes.
-MOUNTS: tuple[tuple[str, str, str | None], ...] = (
-    ("", "openai", None),
-    ("", "responses", None),
-    ("/openai", "openai", "openai"),
-    ("/openai", "responses", "openai"),
-    ("/anthropic", "anthropic", "anthropic"),
-    ("/genai", "gemini", "gemini"),
-    ("/bedrock", "bedrock", "bedrock"),
-)
+AZURE_DEFAULT = "azure|openai"  # a mount's default provider: "azure" when one is configured, else "openai"
 
-# Bifrost's integration prefixes: no protocol of their own, they serve the OpenAI, Anthropic and
-# GenAI routes again (``base_url=http://gw/langchain`` works for ChatOpenAI, ChatAnthropic and
-# ChatGoogleGenerativeAI alike), each dialect with its SDK's default provider.
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """One dialect served under ``prefix``: its own routes (chat, messages, models, ...) when
+    ``own`` is set, and the forwarded calls in ``forwarded``; ``default`` is the provider a
+    request without one goes to."""
+
+    prefix: str
+    dialect: str
+    default: str | None
+    own: bool = True
+    forwarded: tuple[RouteSpec, ...] = ()
+
+
+def _forwarded(specs: tuple[ForwardSpec, ...]) -> tuple[RouteSpec, ...]:
+    return tuple(RouteSpec(s.method, s.path, "forward", {"forward": s}) for s in specs)
+
+
+# Azure OpenAI deployment paths, served by the OpenAI dialect (model = the deployment).
+AZURE_ROUTES: tuple[RouteSpec, ...] = (
+    RouteSpec("POST", "/deployments/{deployment}/chat/completions", "chat"),
+    RouteSpec("POST", "/deployments/{deployment}/completions", "chat", {"text": True}),
+    RouteSpec("POST", "/deployments/{deployment}/embeddings", "embeddings"),
+    *_forwarded(AZURE_MEDIA),
+)
+_OPENAI_FORWARDED = _forwarded(OPENAI_ROUTES)
+
+
+def _sdk_surface(base: str, default: str | None) -> tuple[Mount, ...]:
+    """What one base URL serves for the OpenAI (+ Responses, + AzureOpenAI), Anthropic, GenAI and
+    Bedrock SDKs when every dialect shares it (an integration prefix): the same routes as each
+    dialect's own prefix, with that SDK's default provider."""
+    return (
+        Mount(base, "openai", default or "openai", forwarded=_OPENAI_FORWARDED),
+        Mount(base, "responses", default or "openai"),
+        Mount(base + "/openai", "openai", AZURE_DEFAULT, own=False, forwarded=AZURE_ROUTES),
+        Mount(base, "anthropic", default or "anthropic", forwarded=_forwarded(ANTHROPIC_ROUTES)),
+        Mount(base, "gemini", default or "gemini", forwarded=_forwarded(GENAI_ROUTES)),
+        Mount(base, "bedrock", default or "bedrock"),
+    )
+
+
+# Bifrost's integration prefixes: no protocol of their own, they serve every SDK's routes again
+# (``base_url=http://gw/langchain`` works for ChatOpenAI, ChatAnthropic and ChatGoogleGenerativeAI
+# alike, and for files, batches, images, audio, Azure deployments), each with its SDK's provider.
 INTEGRATION_PREFIXES: tuple[str, ...] = ("/langchain", "/litellm", "/pydanticai")
-INTEGRATION_DIALECTS: tuple[tuple[str, str], ...] = (
-    ("openai", "openai"),
-    ("responses", "openai"),
-    ("anthropic", "anthropic"),
-    ("gemini", "gemini"),
+
+# Every place a dialect is served, in routing order: the root (OpenAI with no default provider:
+# the model names it), the per-SDK drop-in prefixes, then the integration prefixes. The AzureOpenAI
+# SDK given ``azure_endpoint=".../openai"`` builds ``/openai/openai/...``.
+MOUNTS: tuple[Mount, ...] = (
+    Mount("", "openai", None, forwarded=_OPENAI_FORWARDED),
+    Mount("", "responses", None),
+    Mount("/openai", "openai", "openai", forwarded=_OPENAI_FORWARDED),
+    Mount("/openai", "responses", "openai"),
+    Mount("/openai", "openai", AZURE_DEFAULT, own=False, forwarded=AZURE_ROUTES),
+    Mount("/openai/openai", "openai", "openai", own=False, forwarded=_OPENAI_FORWARDED),
+    Mount("/openai/openai", "openai", AZURE_DEFAULT, own=False, forwarded=AZURE_ROUTES),
+    Mount("/anthropic", "anthropic", "anthropic", forwarded=_forwarded(ANTHROPIC_ROUTES)),
+    Mount("/genai", "gemini", "gemini", forwarded=_forwarded(GENAI_ROUTES)),
+    Mount("/bedrock", "bedrock", "bedrock"),
+    *(mount for prefix in INTEGRATION_PREFIXES for mount in _sdk_surface(prefix, None)),
 )
 
 # Raw passthrough to one vendor's API (any path), answered in that vendor's dialect.
@@ -65,56 +110,28 @@ def dialect_for_path(path: str) -> str:
     prefix, never from a substring further in (``/genai/.../models/anthropic/x`` is GenAI)."""
     head, _, rest = path.lstrip("/").partition("/")
     prefix = "/" + head
-    for mount, dialect, _default in MOUNTS:
-        if mount and mount == prefix:
-            return dialect
-    if prefix in PASSTHROUGH_PREFIXES:
-        return PASSTHROUGH_PREFIXES[prefix]
     if prefix in INTEGRATION_PREFIXES:
         return _integration_dialect("/" + rest)
+    if prefix in PASSTHROUGH_PREFIXES:
+        return PASSTHROUGH_PREFIXES[prefix]
+    for mount in MOUNTS:
+        if mount.prefix == prefix and mount.dialect != "responses":
+            return mount.dialect
     return "openai"
 
 
 def _integration_dialect(sub: str) -> str:
     if sub.startswith("/v1/messages"):
         return "anthropic"
+    if sub.startswith("/model/"):
+        return "bedrock"
     if sub.startswith(_GENAI_VERSIONS) or (sub.startswith("/v1/models/") and ":" in sub.rsplit("/", 1)[-1]):
         return "gemini"
     return "openai"
 
 
-# Forwarded calls (files, batches, images, audio) where each SDK sends them (GenAI's batches under
-# /genai); the AzureOpenAI SDK given ``azure_endpoint=".../openai"`` builds ``/openai/openai/...``.
-_FORWARD_MOUNTS: tuple[tuple[str, str, str | None, tuple[ForwardSpec, ...]], ...] = (
-    ("", "openai", None, OPENAI_ROUTES),
-    ("/openai", "openai", "openai", OPENAI_ROUTES),
-    ("/openai/openai", "openai", "openai", OPENAI_ROUTES),
-    ("/anthropic", "anthropic", "anthropic", ANTHROPIC_ROUTES),
-    ("/genai", "gemini", "gemini", GENAI_ROUTES),
-)
-AZURE_PREFIXES = ("/openai", "/openai/openai")
-# Azure deployment paths served by the OpenAI dialect's own operations (model = the deployment).
-AZURE_OPERATIONS: tuple[RouteSpec, ...] = (
-    RouteSpec("POST", "/deployments/{deployment}/chat/completions", "chat"),
-    RouteSpec("POST", "/deployments/{deployment}/completions", "chat", {"text": True}),
-    RouteSpec("POST", "/deployments/{deployment}/embeddings", "embeddings"),
-)
-
-
-def forward_routes(azure_default: str) -> Iterator[tuple[str, str, str | None, RouteSpec]]:
-    """(path, dialect, default provider, route) for every forwarded route and Azure path."""
-    for prefix, dialect, default, specs in _FORWARD_MOUNTS:
-        for spec in specs:
-            route = RouteSpec(spec.method, spec.path, "forward", {"forward": spec})
-            yield prefix + spec.path, dialect, default, route
-            if dialect == "openai" and spec.path.startswith("/v1/"):
-                yield prefix + spec.path[3:], dialect, default, route
-    for prefix in AZURE_PREFIXES:
-        for route in AZURE_OPERATIONS:
-            yield prefix + route.path, "openai", azure_default, route
-        for spec in AZURE_MEDIA:
-            yield prefix + spec.path, "openai", azure_default, RouteSpec(spec.method, spec.path, "forward",
-                                                                          {"forward": spec})
+def passthrough_mounts() -> Iterator[tuple[str, str, RouteSpec]]:
+    """(prefix, vendor, route) for the raw passthrough prefixes."""
     for prefix, vendor in PASSTHROUGH_PREFIXES.items():
-        for spec in passthrough_routes(vendor):
-            yield prefix + spec.path, vendor, vendor, RouteSpec(spec.method, spec.path, "forward", {"forward": spec})
+        for spec in _forwarded(passthrough_routes(vendor)):
+            yield prefix, vendor, spec

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bifrost_asgi.asgi.app import bifrost_app
@@ -69,3 +71,45 @@ async def test_every_dialect_under_each_integration_prefix(prefix: str) -> None:
     assert anthropic.json()["content"][0]["text"] == "Echo: hi"
     assert tokens.json()["input_tokens"] > 0
     assert genai.json()["candidates"][0]["content"]["parts"][0]["text"] == "Echo: hi"
+
+
+def _served(app: object) -> set[tuple[str, str]]:
+    """(method, path shape) of every route the app serves (parameter names dropped)."""
+    shapes = set()
+    for route in getattr(app, "routes", []):
+        for method in getattr(route, "methods", None) or ():
+            shapes.add((method, re.sub(r"\{\w+(?::\w+)?\}", "{}", route.path)))
+    return shapes
+
+
+_SDK_PREFIXES = ("/anthropic", "/genai", "/bedrock")
+_NOT_SDK = ("/openai", "/api/", "/mcp", "/health", "/metrics", "/v1/mcp/", "/openai_passthrough",
+            "/anthropic_passthrough", "/genai_passthrough", "/langchain", "/litellm", "/pydanticai")  # fmt: skip
+
+
+@pytest.mark.parametrize("prefix", ["/langchain", "/litellm", "/pydanticai"])
+def test_each_integration_prefix_serves_every_route_the_sdk_prefixes_serve(prefix: str) -> None:
+    """What the root serves for the OpenAI SDK, ``/anthropic``, ``/genai`` and ``/bedrock`` serve
+    for theirs, and ``/openai/deployments/...`` for AzureOpenAI, an integration prefix serves too."""
+    served = _served(bifrost_app(config=CONFIG))
+    expected = set()
+    for method, path in served:
+        if path.startswith("/openai/deployments/"):
+            expected.add((method, prefix + path))
+        elif any(path.startswith(p + "/") for p in _SDK_PREFIXES):
+            expected.add((method, prefix + path[path.index("/", 1) :]))
+        elif path.startswith("/") and not path.startswith(_NOT_SDK) and not path.startswith(_SDK_PREFIXES):
+            expected.add((method, prefix + path))
+    assert len(expected) > 80  # files, batches, images, audio, models, tokens, chat, messages, GenAI, Bedrock
+    assert sorted(expected - served) == []
+
+
+@pytest.mark.anyio
+async def test_an_unknown_path_under_a_prefix_is_a_404_naming_it() -> None:
+    app = bifrost_app(config=CONFIG)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        missing = await client.get("/litellm/v1/nothing-here")
+        anthropic = await client.get("/langchain/v1/messages/nothing", headers={"anthropic-version": "2023-06-01"})
+    assert missing.status_code == 404 and "/litellm/v1/nothing-here" in missing.json()["error"]["message"]
+    assert anthropic.status_code == 404 and anthropic.json()["type"] == "error"
+    assert "/langchain/v1/messages/nothing" in anthropic.json()["error"]["message"]
