@@ -10,6 +10,7 @@ upstream receives the client's body verbatim (``raw``) and never looks at them.
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from .. import _json
 from ..errors import InvalidRequestError
 from ..neutral import (
+    CacheHint,
     ChatRequest,
     FilePart,
     ImagePart,
@@ -31,6 +33,7 @@ from ..neutral import (
     ToolResult,
     ToolSpec,
 )
+from .cache_hints import Hints, cache_control, partition
 from .gateway_fields import with_summary, without_gateway_fields
 
 # Top-level fields that change what the model does but have no neutral equivalent.
@@ -40,13 +43,15 @@ _PASSTHROUGH_HEADERS = ("anthropic-beta", "anthropic-version")
 
 
 class _Context:
-    """Per-request parsing state: untranslatable findings and tool-use ids -> names."""
+    """Per-request parsing state: untranslatable findings, tool-use ids -> names, and a cache mark
+    found inside the ``tool_result`` just parsed."""
 
-    __slots__ = ("tool_names", "untranslatable")
+    __slots__ = ("result_hint", "tool_names", "untranslatable")
 
     def __init__(self) -> None:
         self.untranslatable: dict[str, Any] = {}
         self.tool_names: dict[str, str] = {}
+        self.result_hint: CacheHint | None = None
 
 
 # --- small typed accessors -------------------------------------------------------------------
@@ -174,6 +179,8 @@ def _tool_result(block: dict[str, Any], path: str, ctx: _Context) -> ToolResult:
             part = _media_block(item, kind, item_path, ctx)
             if part is not None:
                 parts.append(part)
+            if item.get("cache_control") is not None:  # a breakpoint inside a result marks the whole result
+                ctx.result_hint = cache_control(item["cache_control"], f"{item_path}.cache_control")
     is_error = _opt_bool(block.get("is_error"), f"{path}.is_error") or False
     return ToolResult(call_id=call_id, content=tuple(parts), is_error=is_error, name=ctx.tool_names.get(call_id))
 
@@ -216,19 +223,25 @@ def _turn_block(block: dict[str, Any], kind: str, path: str, role: str, ctx: _Co
     return _media_block(block, kind, path, ctx)
 
 
-def _content_parts(content: Any, path: str, role: str, ctx: _Context) -> list[Part]:
+def _content_parts(content: Any, path: str, role: str, ctx: _Context) -> tuple[list[Part], Hints]:
     if isinstance(content, str):
-        return [TextPart(content)] if content else []
+        return ([TextPart(content)] if content else []), ()
     if not isinstance(content, list):
         raise _fail(path, "a string or an array of content blocks", content)
     parts: list[Part] = []
+    hints: list[tuple[int, CacheHint]] = []
     for j, raw_block in enumerate(content):
         block_path = f"{path}[{j}]"
         block, kind = _block_type(raw_block, block_path)
         part = _turn_block(block, kind, block_path, role, ctx)
         if part is not None:
             parts.append(part)
-    return parts
+        hint, ctx.result_hint = ctx.result_hint, None
+        if block.get("cache_control") is not None:
+            hint = cache_control(block["cache_control"], f"{block_path}.cache_control")
+        if hint is not None and parts:  # a mark on a block that made no part closes the one before
+            hints.append((len(parts) - 1, hint))
+    return parts, tuple(hints)
 
 
 def _messages(body: dict[str, Any], ctx: _Context) -> list[Message]:
@@ -243,17 +256,20 @@ def _messages(body: dict[str, Any], ctx: _Context) -> list[Message]:
             )
         if "content" not in message:
             raise InvalidRequestError(f"{path}.content: field required", param=f"{path}.content")
-        parts = _content_parts(message["content"], f"{path}.content", role, ctx)
+        parts, hints = _content_parts(message["content"], f"{path}.content", role, ctx)
         if role == "user":
-            results = [p for p in parts if isinstance(p, ToolResult)]
-            others = [p for p in parts if not isinstance(p, ToolResult)]
+            results, result_hints, others, other_hints = partition(parts, hints, _is_result)
             if results:
-                out.append(Message("tool", tuple(results)))
+                out.append(Message("tool", results, cache=result_hints))
             if others or not results:
-                out.append(Message("user", tuple(others)))
+                out.append(Message("user", others, cache=other_hints))
         else:
-            out.append(Message(role, tuple(parts)))
+            out.append(Message(role, tuple(parts), cache=hints))
     return out
+
+
+def _is_result(part: Part) -> bool:
+    return isinstance(part, ToolResult)
 
 
 def _system(value: Any) -> Message | None:
@@ -263,6 +279,7 @@ def _system(value: Any) -> Message | None:
         return Message("system", (TextPart(value),)) if value else None
     blocks = _list(value, "system")
     parts: list[Part] = []
+    hints: list[tuple[int, CacheHint]] = []
     for j, raw in enumerate(blocks):
         block, kind = _block_type(raw, f"system[{j}]")
         if kind != "text":
@@ -270,7 +287,9 @@ def _system(value: Any) -> Message | None:
         text = _str(block.get("text"), f"system[{j}].text")
         if text:
             parts.append(TextPart(text))
-    return Message("system", tuple(parts)) if parts else None
+        if block.get("cache_control") is not None and parts:
+            hints.append((len(parts) - 1, cache_control(block["cache_control"], f"system[{j}].cache_control")))
+    return Message("system", tuple(parts), cache=tuple(hints)) if parts else None
 
 
 # --- tools and options ------------------------------------------------------------------------
@@ -289,15 +308,29 @@ def _tools(value: Any, ctx: _Context) -> tuple[ToolSpec, ...]:
             continue
         name = _str(tool.get("name"), f"{path}.name")
         schema = _obj(tool.get("input_schema"), f"{path}.input_schema")
+        marked = tool.get("cache_control")
         specs.append(
             ToolSpec(
                 name=name,
                 description=_opt_str(tool.get("description"), f"{path}.description"),
                 parameters=schema,
                 strict=_opt_bool(tool.get("strict"), f"{path}.strict"),
+                cache=None if marked is None else cache_control(marked, f"{path}.cache_control"),
             )
         )
     return tuple(specs)
+
+
+def _cache_last(messages: list[Message], value: Any) -> None:
+    """Top-level ``cache_control`` (Anthropic's automatic caching): a breakpoint on the last block."""
+    hint = cache_control(value, "cache_control")
+    for i in range(len(messages) - 1, -1, -1):
+        message = messages[i]
+        if message.parts:
+            last = len(message.parts) - 1
+            kept = tuple(pair for pair in message.cache if pair[0] != last)
+            messages[i] = dataclasses.replace(message, cache=(*kept, (last, hint)))
+            return
 
 
 def _tool_choice(value: Any) -> tuple[ToolChoice | None, bool | None]:
@@ -391,6 +424,8 @@ def parse_request(body: Any, headers: Mapping[str, str], *, count_tokens: bool =
     ctx = _Context()
     system = _system(body.get("system"))
     messages = _messages(body, ctx)
+    if body.get("cache_control") is not None:
+        _cache_last(messages, body["cache_control"])
     output_config = _obj(body.get("output_config") or {}, "output_config")
     tool_choice, parallel = _tool_choice(body.get("tool_choice"))
     for name in _UNTRANSLATABLE_FIELDS:

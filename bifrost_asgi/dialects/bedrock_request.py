@@ -5,12 +5,14 @@ serialises them. ``raw`` keeps the body for a Bedrock upstream, which gets it as
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from .. import _json
 from ..errors import InvalidRequestError
 from ..neutral import (
+    CacheHint,
     ChatRequest,
     FilePart,
     ImagePart,
@@ -23,6 +25,7 @@ from ..neutral import (
     ToolResult,
     ToolSpec,
 )
+from .cache_hints import Hints, cache_point, partition
 from .gateway_fields import without_gateway_fields
 
 _IMAGE_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
@@ -114,27 +117,63 @@ def _messages(body: Mapping[str, Any]) -> list[Message]:
         role = item.get("role")
         if role not in ("user", "assistant"):
             raise _bad(f"messages[{i}].role", f"expected 'user' or 'assistant', got {role!r}")
-        blocks = [_block(b, f"messages[{i}].content[{j}]") for j, b in enumerate(_list(item.get("content"), "content"))]
-        results = [b for b in blocks if isinstance(b, ToolResult)]
-        others = tuple(b for b in blocks if not isinstance(b, ToolResult))
-        messages.extend(Message("tool", (r,)) for r in results)
+        blocks, hints = _content(_list(item.get("content"), "content"), f"messages[{i}].content")
+        results, result_hints, others, other_hints = partition(blocks, hints, _is_result)
+        marks = dict(result_hints)
+        messages.extend(Message("tool", (r,), cache=((0, marks[n]),) if n in marks else ())
+                        for n, r in enumerate(results))  # fmt: skip
         if others or not results:
-            messages.append(Message(role, others))
+            messages.append(Message(role, others, cache=other_hints))
     return messages
 
 
+def _content(blocks: list[Any], path: str) -> tuple[list[Part], Hints]:
+    """Content blocks -> parts, a ``cachePoint`` block becoming a hint on the part before it."""
+    parts: list[Part] = []
+    hints: list[tuple[int, CacheHint]] = []
+    for j, block in enumerate(blocks):
+        if isinstance(block, dict) and "cachePoint" in block:
+            hint = cache_point(block["cachePoint"], f"{path}[{j}].cachePoint")
+            if parts:
+                hints.append((len(parts) - 1, hint))
+            continue
+        parts.append(_block(block, f"{path}[{j}]"))
+    return parts, tuple(hints)
+
+
+def _is_result(part: Part) -> bool:
+    return isinstance(part, ToolResult)
+
+
 def _system(body: Mapping[str, Any]) -> tuple[Message, ...]:
+    """The text blocks joined into one part; a ``cachePoint`` among them ends a part there."""
     if body.get("system") is None:
         return ()
-    texts = [_text(_obj(b, f"system[{i}]").get("text"), f"system[{i}].text")
-             for i, b in enumerate(_list(body["system"], "system"))]  # fmt: skip
-    return (Message("system", (TextPart("\n".join(texts)),)),) if texts else ()
+    segments: list[list[str]] = [[]]
+    hints: list[tuple[int, CacheHint]] = []
+    for i, raw in enumerate(_list(body["system"], "system")):
+        block = _obj(raw, f"system[{i}]")
+        if "cachePoint" in block:
+            hint = cache_point(block["cachePoint"], f"system[{i}].cachePoint")
+            if segments[-1]:
+                hints.append((len(segments) - 1, hint))
+                segments.append([])
+            continue
+        segments[-1].append(_text(block.get("text"), f"system[{i}].text"))
+    parts = tuple(TextPart("\n".join(texts)) for texts in segments if texts)
+    return (Message("system", parts, cache=tuple(hints)),) if parts else ()
 
 
 def _tools(config: Mapping[str, Any]) -> tuple[tuple[ToolSpec, ...], ToolChoice | None]:
     specs: list[ToolSpec] = []
     for i, raw in enumerate(_list(config.get("tools", []), "toolConfig.tools")):
-        spec = _obj(_obj(raw, f"toolConfig.tools[{i}]").get("toolSpec"), f"toolConfig.tools[{i}].toolSpec")
+        entry = _obj(raw, f"toolConfig.tools[{i}]")
+        if "cachePoint" in entry:  # the tool list up to here may be cached
+            hint = cache_point(entry["cachePoint"], f"toolConfig.tools[{i}].cachePoint")
+            if specs:
+                specs[-1] = dataclasses.replace(specs[-1], cache=hint)
+            continue
+        spec = _obj(entry.get("toolSpec"), f"toolConfig.tools[{i}].toolSpec")
         schema = _obj(spec.get("inputSchema", {"json": {"type": "object"}}), f"toolConfig.tools[{i}].inputSchema")
         description = spec.get("description")
         specs.append(ToolSpec(

@@ -3,6 +3,7 @@
 Content is a string or a list of parts (text, image_url with ``data:`` URLs split into media
 type and base64 data, input_audio, file); assistant ``tool_calls`` keep their argument JSON
 text verbatim; ``tool`` (and deprecated ``function``) messages become ``ToolResult`` parts.
+Bifrost's ``cache_control`` on a content part becomes a cache hint (kept for Anthropic and Bedrock).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..neutral import (
     ToolCall,
     ToolResult,
 )
+from .cache_hints import Hints, cache_control
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
@@ -208,20 +210,32 @@ def _message(msg: Any, path: str, untranslatable: dict[str, Any]) -> Message:
     content = msg.get("content")
     if content is None:
         raise bad(f"{path}.content", "required")
+    hints = _cache_hints(content, f"{path}.content") if isinstance(content, list) else ()
     if role == "user":
-        return Message("user", _content(content, f"{path}.content"), name)
+        return Message("user", _content(content, f"{path}.content"), name, hints)
     parts = _text_only(_content(content, f"{path}.content"), f"{path}.content")
+    result_hints = ((0, hints[-1][1]),) if hints else ()  # a mark in a result's content marks the result
     if role == "tool":
         call_id = msg.get("tool_call_id")
         if not isinstance(call_id, str):
             raise bad(f"{path}.tool_call_id", "required string for a 'tool' message")
-        return Message("tool", (ToolResult(call_id, parts),))
+        return Message("tool", (ToolResult(call_id, parts),), cache=result_hints)
     if role == "function":  # deprecated: the result of the function named ``name``
         if name is None:
             raise bad(f"{path}.name", "required for a 'function' message")
-        return Message("tool", (ToolResult(name, parts, name=name),))
+        return Message("tool", (ToolResult(name, parts, name=name),), cache=result_hints)
     system_role: Role = "developer" if role == "developer" else "system"
-    return Message(system_role, parts, name)
+    return Message(system_role, parts, name, hints)
+
+
+def _cache_hints(content: list[Any], path: str) -> Hints:
+    """Bifrost's ``cache_control`` on content parts (Anthropic's shape), for vendors that cache by
+    breakpoint; one part per list entry, so the indices carry over."""
+    return tuple(
+        (i, cache_control(part["cache_control"], f"{path}[{i}].cache_control"))
+        for i, part in enumerate(content)
+        if isinstance(part, dict) and part.get("cache_control") is not None
+    )
 
 
 def parse_messages(value: Any, untranslatable: dict[str, Any]) -> tuple[Message, ...]:

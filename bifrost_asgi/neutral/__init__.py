@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .chat import (
     AudioPart,
+    CacheHint,
     ChatRequest,
     ChatResponse,
     Choice,
@@ -45,6 +46,7 @@ from .stream import (
 __all__ = [
     "CONTENT_EVENTS",
     "AudioPart",
+    "CacheHint",
     "ChatRequest",
     "ChatResponse",
     "Choice",

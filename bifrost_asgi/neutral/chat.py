@@ -9,6 +9,9 @@ Frozen, slotted dataclasses; no vendor names, no I/O. Conventions:
   system prompt hoist them.
 * Tool-call arguments are kept as the JSON *text* the model produced (OpenAI semantics);
   ``ToolCall.arguments_object()`` parses them for vendors that want an object.
+* Prompt-cache breakpoints (Anthropic ``cache_control``, Bedrock ``cachePoint``) are ``CacheHint``s
+  beside the content they close: ``Message.cache`` pairs a part's index with its hint, ``ToolSpec.cache``
+  marks a tool. Vendors that cache on their own (OpenAI, Gemini, Cohere) ignore them.
 * ``Usage.input_tokens`` counts the whole prompt, cached tokens included (OpenAI semantics);
   ``output_tokens`` includes reasoning tokens.
 """
@@ -103,10 +106,20 @@ Part = TextPart | ImagePart | FilePart | AudioPart | ReasoningPart | ToolCall | 
 
 
 @dataclass(frozen=True, slots=True)
+class CacheHint:
+    """A prompt-cache breakpoint: the prompt up to and including what it marks may be cached and
+    reused. ``ttl`` is ``"5m"``, ``"1h"`` or ``None`` (the vendor's default)."""
+
+    ttl: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     role: Role
     parts: tuple[Part, ...] = ()
     name: str | None = None
+    # (index into ``parts``, hint): a cache breakpoint right after that part.
+    cache: tuple[tuple[int, CacheHint], ...] = ()
 
     def text(self) -> str:
         return "".join(p.text for p in self.parts if isinstance(p, TextPart))
@@ -122,6 +135,7 @@ class ToolSpec:
     description: str | None = None
     parameters: Mapping[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
     strict: bool | None = None
+    cache: CacheHint | None = None  # a cache breakpoint after this tool (the tool list up to it)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,8 @@ Choices (wire-formats E.1-E.7):
   Anthropic's minimum of 1024 are raised to it. With thinking on, ``temperature``/``top_p``/
   ``top_k`` are not sent (Anthropic rejects them with thinking).
 * Thinking from other vendors (no signature) is not sent back: Anthropic would reject it.
+* Cache hints become ``cache_control`` on the block, system block or tool they mark (a one-block
+  system prompt with a hint stays a block list).
 * ``temperature`` is clamped to Anthropic's [0, 1]. ``seed`` is dropped (a best-effort hint
   even on OpenAI). Zero penalties are dropped; non-zero ``presence_penalty``/``frequency_penalty``,
   ``n`` > 1, ``response_format`` ``json_object`` (Anthropic has no schema-less JSON mode), audio,
@@ -21,13 +23,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from ..errors import InvalidRequestError, UnsupportedFeatureError
 from ..neutral import (
     AudioPart,
+    CacheHint,
     ChatRequest,
     FilePart,
     ImagePart,
@@ -148,13 +151,29 @@ def _part(part: Part, where: str) -> list[dict[str, Any]]:
     raise UnsupportedFeatureError(f"{where}: unsupported content", param=where)  # pragma: no cover
 
 
-def _system_blocks(message: Message, where: str) -> list[dict[str, Any]]:
+def _system_part(part: Part, where: str) -> list[dict[str, Any]]:
+    if not isinstance(part, TextPart):
+        raise UnsupportedFeatureError(f"{where}: Anthropic system prompts take text only", param=where)
+    return [{"type": "text", "text": part.text}] if part.text else []
+
+
+def cache_control(hint: CacheHint) -> dict[str, Any]:
+    return {"type": "ephemeral", "ttl": hint.ttl} if hint.ttl else {"type": "ephemeral"}
+
+
+def _blocks(message: Message, where: str, make: Callable[[Part, str], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """A message's blocks, ``cache_control`` on the last block of each part its hints mark (thinking
+    blocks cannot carry one: the mark goes to the block before)."""
+    if not message.cache:
+        return [b for part in message.parts for b in make(part, where)]
+    marks = dict(message.cache)
     blocks: list[dict[str, Any]] = []
-    for part in message.parts:
-        if not isinstance(part, TextPart):
-            raise UnsupportedFeatureError(f"{where}: Anthropic system prompts take text only", param=where)
-        if part.text:
-            blocks.append({"type": "text", "text": part.text})
+    for index, part in enumerate(message.parts):
+        blocks.extend(make(part, where))
+        hint = marks.get(index)
+        cacheable = [b for b in blocks if b["type"] not in ("thinking", "redacted_thinking")]
+        if hint is not None and cacheable:
+            cacheable[-1]["cache_control"] = cache_control(hint)
     return blocks
 
 
@@ -165,10 +184,10 @@ def conversation(messages: tuple[Message, ...]) -> tuple[str | list[dict[str, An
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
         if message.role in ("system", "developer"):
-            system.extend(_system_blocks(message, where))
+            system.extend(_blocks(message, where, _system_part))
             continue
         role = "assistant" if message.role == "assistant" else "user"
-        blocks = [b for part in message.parts for b in _part(part, where)]
+        blocks = _blocks(message, where, _part)
         if not blocks:
             continue
         if turns and turns[-1]["role"] == role:
@@ -180,7 +199,7 @@ def conversation(messages: tuple[Message, ...]) -> tuple[str | list[dict[str, An
             turn["content"].sort(key=lambda b: b["type"] != "tool_result")
     if not turns:
         raise InvalidRequestError("messages: Anthropic needs at least one user or assistant message", param="messages")
-    if len(system) == 1:
+    if len(system) == 1 and "cache_control" not in system[0]:
         return system[0]["text"], turns
     return (system or None), turns
 
@@ -212,6 +231,8 @@ def _tools(request: ChatRequest) -> list[dict[str, Any]]:
             tool["description"] = spec.description
         if spec.strict:
             tool["strict"] = True
+        if spec.cache is not None:
+            tool["cache_control"] = cache_control(spec.cache)
         tools.append(tool)
     return tools
 

@@ -11,6 +11,7 @@ Choices:
   ``additionalModelRequestFields.thinking``; signed thinking (and redacted thinking) from earlier
   turns goes back as ``reasoningContent``, unsigned thinking from other vendors is not sent. Other
   models: reasoning settings are refused.
+* Cache hints become ``cachePoint`` blocks after what they mark (content, system, tools).
 * ``top_k`` goes in ``additionalModelRequestFields`` for Anthropic models and is refused for
   others. ``seed`` is dropped (as for Anthropic). Refused with ``UnsupportedFeatureError``:
   ``n`` > 1, penalties, ``response_format`` JSON modes, audio, vendor file ids,
@@ -22,13 +23,14 @@ Choices:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from ..errors import InvalidRequestError, UnsupportedFeatureError
 from ..neutral import (
     AudioPart,
+    CacheHint,
     ChatRequest,
     FilePart,
     ImagePart,
@@ -57,6 +59,7 @@ DOCUMENT_FORMATS: Mapping[str, str] = MappingProxyType(
     }
 )
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9\s\-()\[\]]")
+_Maker = Callable[[Part, str, int], list[dict[str, Any]]]
 
 
 def is_anthropic(model_id: str) -> bool:
@@ -160,14 +163,28 @@ def _block(part: Part, where: str, number: int) -> list[dict[str, Any]]:
     raise UnsupportedFeatureError(f"{where}: unsupported content", param=where)  # pragma: no cover
 
 
-def _system(message: Message, where: str) -> list[dict[str, Any]]:
+def _system_part(part: Part, where: str, number: int) -> list[dict[str, Any]]:
+    if not isinstance(part, TextPart):
+        raise UnsupportedFeatureError(f"{where}: Bedrock system prompts take text only", param=where)
+    return [{"text": part.text}] if part.text else []
+
+
+def cache_point(hint: CacheHint) -> dict[str, Any]:
+    point = {"type": "default", "ttl": hint.ttl} if hint.ttl else {"type": "default"}
+    return {"cachePoint": point}
+
+
+def _blocks(message: Message, where: str, number: int, make: _Maker) -> tuple[list[dict[str, Any]], int]:
+    """(a message's blocks with a ``cachePoint`` after each part a hint marks, documents so far)."""
+    marks = dict(message.cache)
     blocks: list[dict[str, Any]] = []
-    for part in message.parts:
-        if not isinstance(part, TextPart):
-            raise UnsupportedFeatureError(f"{where}: Bedrock system prompts take text only", param=where)
-        if part.text:
-            blocks.append({"text": part.text})
-    return blocks
+    for index, part in enumerate(message.parts):
+        number += isinstance(part, FilePart)
+        blocks.extend(make(part, where, number))
+        hint = marks.get(index)
+        if hint is not None and blocks:
+            blocks.append(cache_point(hint))
+    return blocks, number
 
 
 def conversation(messages: tuple[Message, ...]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -178,13 +195,10 @@ def conversation(messages: tuple[Message, ...]) -> tuple[list[dict[str, Any]], l
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
         if message.role in ("system", "developer"):
-            system.extend(_system(message, where))
+            system.extend(_blocks(message, where, 0, _system_part)[0])
             continue
         role = "assistant" if message.role == "assistant" else "user"
-        blocks: list[dict[str, Any]] = []
-        for part in message.parts:
-            documents += isinstance(part, FilePart)
-            blocks.extend(_block(part, where, documents))
+        blocks, documents = _blocks(message, where, documents, _block)
         if not blocks:
             continue
         if turns and turns[-1]["role"] == role:
@@ -258,6 +272,8 @@ def _tool_config(request: ChatRequest, messages: list[dict[str, Any]]) -> dict[s
         if spec.description:
             tool["description"] = spec.description
         tools.append({"toolSpec": tool})
+        if spec.cache is not None:
+            tools.append(cache_point(spec.cache))
     config: dict[str, Any] = {"tools": tools}
     if choice is not None and choice.mode == "required":
         config["toolChoice"] = {"any": {}}

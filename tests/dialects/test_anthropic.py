@@ -28,6 +28,7 @@ from bifrost_asgi.errors import (
     UpstreamTimeoutError,
 )
 from bifrost_asgi.neutral import (
+    CacheHint,
     ChatRequest,
     ChatResponse,
     Choice,
@@ -107,7 +108,11 @@ def test_parse_chat_fixture() -> None:
     assert request.stream is False
     assert request.raw == body
     system, first, second, third = request.messages
-    assert system == Message("system", (TextPart("You are a careful assistant."), TextPart("Answer in French.")))
+    assert system == Message(
+        "system",
+        (TextPart("You are a careful assistant."), TextPart("Answer in French.")),
+        cache=((0, CacheHint()),),  # the first block's cache_control
+    )
     assert first == Message("user", (TextPart("Bonjour"),))
     assert second == Message("assistant", (TextPart("Bonjour ! Que puis-je faire ?"),))
     assert third.role == "user"

@@ -15,6 +15,7 @@ from bifrost_asgi.dialects.base import Call
 from bifrost_asgi.errors import InvalidRequestError, UnsupportedFeatureError, UpstreamError, UpstreamProtocolError
 from bifrost_asgi.neutral import (
     AudioPart,
+    CacheHint,
     ChatRequest,
     FilePart,
     Finish,
@@ -571,7 +572,9 @@ def _as_foreign(request: ChatRequest) -> ChatRequest:
 
 def _hoisted(messages: tuple[Message, ...]) -> tuple[Message, ...]:
     system = [m for m in messages if m.role == "system"]
-    merged = Message("system", tuple(p for m in system for p in m.parts)) if system else None
+    offsets = [sum(len(m.parts) for m in system[:i]) for i in range(len(system))]
+    cache = tuple((offset + index, hint) for m, offset in zip(system, offsets, strict=True) for index, hint in m.cache)
+    merged = Message("system", tuple(p for m in system for p in m.parts), cache=cache) if system else None
     return ((merged,) if merged else ()) + tuple(m for m in messages if m.role != "system")
 
 
@@ -641,3 +644,40 @@ def test_error_round_trip() -> None:
     assert (
         frame == b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
     )
+
+
+# --------------------------------------------------------------------------- prompt-cache hints
+
+
+def test_cache_hints_become_cache_control_on_the_blocks_they_mark() -> None:
+    hour = CacheHint("1h")
+    body = build(
+        openai_request(
+            Message("system", (TextPart("rules"),), cache=((0, CacheHint()),)),
+            Message("user", (TextPart("a"), TextPart("b")), cache=((0, hour),)),
+            Message("assistant", (ReasoningPart("t", signature="sig"), ToolCall("c1", "f")), cache=((1, CacheHint()),)),
+            Message("tool", (ToolResult("c1", (TextPart("r"),)),), cache=((0, CacheHint()),)),
+            tools=(ToolSpec("f", cache=hour), ToolSpec("g")),
+        )
+    )
+    assert body["system"] == [{"type": "text", "text": "rules", "cache_control": {"type": "ephemeral"}}]
+    user, assistant, results = body["messages"]
+    assert user["content"] == [
+        {"type": "text", "text": "a", "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+        {"type": "text", "text": "b"},
+    ]
+    assert [b.get("cache_control") for b in assistant["content"]] == [None, {"type": "ephemeral"}]
+    assert results["content"][0]["cache_control"] == {"type": "ephemeral"}
+    assert [t.get("cache_control") for t in body["tools"]] == [{"type": "ephemeral", "ttl": "1h"}, None]
+
+
+def test_a_hint_on_thinking_or_an_empty_part_marks_the_block_before() -> None:
+    body = build(
+        openai_request(
+            Message("user", (TextPart("q"),)),
+            Message("assistant", (TextPart("x"), ReasoningPart("t", signature="s")), cache=((1, CacheHint()),)),
+            Message("user", (TextPart("a"), TextPart("")), cache=((1, CacheHint()),)),
+        )
+    )
+    assert body["messages"][1]["content"][0] == {"type": "text", "text": "x", "cache_control": {"type": "ephemeral"}}
+    assert body["messages"][2]["content"] == [{"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}}]

@@ -4,6 +4,7 @@ neutral, SigV4 signing (checked by an independent verifier) and the credential c
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from bifrost_asgi import _json
 from bifrost_asgi.config.settings import KeyConfig, ProviderConfig
 from bifrost_asgi.errors import GatewayError, InvalidRequestError, UnsupportedFeatureError, UpstreamError
 from bifrost_asgi.neutral import (
+    CacheHint,
     ChatRequest,
     EmbeddingRequest,
     FilePart,
@@ -337,3 +339,27 @@ def test_no_credentials_is_a_401() -> None:
     with pytest.raises(UpstreamError) as info:
         asyncio.run(chain.credentials())
     assert info.value.status == 401 and "AWS_ACCESS_KEY_ID" in info.value.message
+
+
+# --------------------------------------------------------------------------- prompt-cache hints
+
+
+def test_cache_hints_become_cache_points_after_what_they_mark() -> None:
+    hour = CacheHint("1h")
+    body = body_of(
+        request(
+            Message("system", (TextPart("rules"), TextPart("more")), cache=((0, CacheHint()),)),
+            Message("user", (TextPart("a"), TextPart("b")), cache=((1, hour),)),
+            tools=(dataclasses.replace(WEATHER, cache=CacheHint()),),
+        )
+    )
+    assert body["system"] == [{"text": "rules"}, {"cachePoint": {"type": "default"}}, {"text": "more"}]
+    assert body["messages"] == [
+        {"role": "user", "content": [{"text": "a"}, {"text": "b"}, {"cachePoint": {"type": "default", "ttl": "1h"}}]}
+    ]
+    assert body["toolConfig"]["tools"][1] == {"cachePoint": {"type": "default"}}
+
+
+def test_requests_without_hints_have_no_cache_points() -> None:
+    body = body_of(request(Message("system", (TextPart("s"),)), USER, tools=(WEATHER,)))
+    assert "cachePoint" not in _json.dumps_str(body)

@@ -435,7 +435,37 @@ def _anthropic_models(ctx: Ctx, path: str) -> Planned:
     return _json_reply("anthropic", ctx.seq, found)
 
 
+def _cache_marks(body: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Every ``cache_control`` in a Messages body, with where it is."""
+    found: list[tuple[str, Any]] = []
+
+    def visit(blocks: Any, where: str) -> None:
+        for j, block in enumerate(blocks if isinstance(blocks, list) else []):
+            if isinstance(block, dict):
+                if block.get("cache_control") is not None:
+                    found.append((f"{where}.{j}", block["cache_control"]))
+                visit(block.get("content"), f"{where}.{j}.content")
+
+    visit(body.get("system"), "system")
+    visit(body.get("tools"), "tools")
+    for i, message in enumerate(body.get("messages") or []):
+        visit(message.get("content") if isinstance(message, dict) else None, f"messages.{i}.content")
+    return found
+
+
+def _anthropic_validate_cache(body: Mapping[str, Any]) -> None:
+    marks = _cache_marks(body)
+    for where, mark in marks:
+        if not isinstance(mark, dict) or mark.get("type") != "ephemeral" or set(mark) - {"type", "ttl"}:
+            raise Invalid(400, f"{where}.cache_control: Input tag does not match the expected tag 'ephemeral'")
+        if mark.get("ttl", "5m") not in ("5m", "1h"):
+            raise Invalid(400, f"{where}.cache_control.ttl: Input should be '5m' or '1h'")
+    if len(marks) > 4:
+        raise Invalid(400, f"A maximum of 4 blocks with cache_control may be provided. Found {len(marks)}.")
+
+
 def _anthropic_validate(body: Mapping[str, Any], version: str) -> None:
+    _anthropic_validate_cache(body)
     if version >= "2026-10-21":
         for name in ("temperature", "top_p", "top_k"):
             if name in body:

@@ -151,9 +151,31 @@ def _blocks_text(blocks: Any, kind: str = "text") -> str:
     return " ".join(str(b[kind]) for b in blocks if isinstance(b, dict) and kind in b)
 
 
+def _bedrock_validate_cache_points(body: dict[str, Any]) -> None:
+    """A ``cachePoint`` is ``{type: default, ttl?: 5m|1h}`` and closes content before it; at most four."""
+    lists = [("system", body.get("system")), ("toolConfig.tools", (body.get("toolConfig") or {}).get("tools"))]
+    lists += [(f"messages.{i}.content", m.get("content")) for i, m in enumerate(body.get("messages") or [])]
+    points = 0
+    for where, blocks in lists:
+        for j, block in enumerate(blocks if isinstance(blocks, list) else []):
+            if not isinstance(block, dict) or "cachePoint" not in block:
+                continue
+            point = block["cachePoint"]
+            if not isinstance(point, dict) or point.get("type") != "default" or set(point) - {"type", "ttl"}:
+                raise Invalid(400, f"{where}.{j}.cachePoint: type must be 'default'")
+            if point.get("ttl", "5m") not in ("5m", "1h"):
+                raise Invalid(400, f"{where}.{j}.cachePoint.ttl: Member must satisfy enum value set: [5m, 1h]")
+            if j == 0:
+                raise Invalid(400, f"{where}.{j}: a cache point must follow the content it caches")
+            points += 1
+    if points > 4:
+        raise Invalid(400, f"The number of cache points ({points}) exceeds the maximum of 4.")
+
+
 def _bedrock_validate(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise Invalid(400, "Malformed input request, please reformat your input and try again.")
+    _bedrock_validate_cache_points(body)
     if "model" in body or "modelId" in body:
         raise Invalid(400, "extraneous key [model] is not permitted")
     messages = body.get("messages")

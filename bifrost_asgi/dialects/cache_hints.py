@@ -1,0 +1,58 @@
+"""Prompt-cache breakpoints as clients send them -> neutral ``CacheHint`` (pure).
+
+Anthropic (and Bifrost's OpenAI extension) mark a content block, a system block or a tool with
+``cache_control: {"type": "ephemeral", "ttl"?: "5m" | "1h"}``; Bedrock Converse puts a
+``{"cachePoint": {"type": "default", "ttl"?: ...}}`` block after the content to cache. Both mean the
+same thing: the prompt up to here may be cached. A neutral message keeps them as (part index, hint)
+pairs, so providers that cache on their own never see them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..errors import InvalidRequestError
+from ..neutral import CacheHint, Part
+
+TTLS = ("5m", "1h")
+Hints = tuple[tuple[int, CacheHint], ...]
+
+
+def _hint(value: Any, path: str, kind: str) -> CacheHint:
+    if not isinstance(value, dict):
+        raise InvalidRequestError(f"{path}: expected an object like {{'type': '{kind}'}}", param=path)
+    if value.get("type") != kind:
+        raise InvalidRequestError(f"{path}.type: expected '{kind}', got {value.get('type')!r}", param=f"{path}.type")
+    ttl = value.get("ttl")
+    if ttl is not None and ttl not in TTLS:
+        raise InvalidRequestError(f"{path}.ttl: expected '5m' or '1h', got {ttl!r}", param=f"{path}.ttl")
+    return CacheHint(ttl)
+
+
+def cache_control(value: Any, path: str) -> CacheHint:
+    """An Anthropic-style ``cache_control`` object (``path`` names it) -> ``CacheHint``."""
+    return _hint(value, path, "ephemeral")
+
+
+def cache_point(value: Any, path: str) -> CacheHint:
+    """A Bedrock ``cachePoint`` object -> ``CacheHint``."""
+    return _hint(value, path, "default")
+
+
+def partition(
+    parts: Sequence[Part], hints: Hints, keep: Callable[[Part], bool]
+) -> tuple[tuple[Part, ...], Hints, tuple[Part, ...], Hints]:
+    """Split ``parts`` by ``keep`` (e.g. tool results from the rest of a user turn), each hint
+    following the part it marks: (kept, their hints, others, their hints)."""
+    marks = dict(hints)
+    kept: list[Part] = []
+    kept_hints: list[tuple[int, CacheHint]] = []
+    others: list[Part] = []
+    other_hints: list[tuple[int, CacheHint]] = []
+    for index, part in enumerate(parts):
+        side, side_hints = (kept, kept_hints) if keep(part) else (others, other_hints)
+        side.append(part)
+        if index in marks:
+            side_hints.append((len(side) - 1, marks[index]))
+    return tuple(kept), tuple(kept_hints), tuple(others), tuple(other_hints)
