@@ -340,6 +340,8 @@ class Gateway:
             request = dialect.parse_chat(payload, call)
             check_model_names(request.model, request.fallbacks)
             exchange.model = request.model
+            if b"/files/" in body:  # a file uploaded through the gateway is readable by its key only
+                ctx.key_scope = await self.forwarder.file_scope(request)
             offer = self.mcp.offer(request, call.headers, ctx.virtual_key) if self.mcp is not None else None
             if offer is not None:
                 request = offer.request
@@ -498,6 +500,7 @@ class Gateway:
         inbound = Inbound(
             spec=spec, path_params=call.path_params, query=urlencode(call.query), query_params=call.query,
             headers=call.headers, body=body, default_provider=call.default_provider,
+            body_stream=call.body_stream, public_url=call.public_url,
         )  # fmt: skip
         done = await self.forwarder.forward(inbound, exchange.ctx)
         exchange.model = exchange.ctx.model or ""

@@ -57,11 +57,15 @@ class _Endpoint:
         self.spec = spec
         self.route = route
         self.default_provider = default_provider
+        self.streamed = "stream_body" in spec.options  # the body goes upstream as it arrives
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         gateway = self.gateway
         method = scope["method"]
+        if self.streamed:
+            await self._streamed(scope, receive, send, headers)
+            return
         try:
             refused = json_body_error(headers.get("content-type")) if method != "GET" else None
             if refused is not None and not (self.spec.operation == "forward" and preflighted(headers)):
@@ -90,6 +94,42 @@ class _Endpoint:
             await _send_stream(reply, receive, send, gateway.settings.client.stream_write_timeout_seconds)
         else:
             await _send_json(reply, send)
+
+    async def _streamed(self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]) -> None:
+        """A route whose body goes upstream as it arrives (GenAI upload chunks), read by the upstream
+        call itself: a client leaving mid-body fails that read (no disconnect watcher beside it)."""
+        gateway = self.gateway
+        refused = json_body_error(headers.get("content-type"))
+        if refused is not None and not preflighted(headers):
+            error = gateway.error_reply(self.dialect, refused, route=self.route, method=scope["method"],
+                                        headers=headers)  # fmt: skip
+            await _send_json(error, send)
+            return
+        query = scope.get("query_string", b"")
+        call = Call(
+            path_params=scope.get("path_params", {}),
+            query=dict(parse_qsl(query.decode("latin-1"))) if query else {},
+            headers=headers,
+            options=self.spec.options,
+            default_provider=self.default_provider,
+            body_stream=_body_chunks(receive, headers, gateway.max_body_bytes),
+            public_url=_public_url(scope, headers),
+        )
+        reply = await gateway.handle(self.dialect, self.spec.operation, call, b"", route=self.route,
+                                     method=scope["method"])  # fmt: skip
+        if isinstance(reply, StreamReply):
+            await _send_stream(reply, receive, send, gateway.settings.client.stream_write_timeout_seconds)
+        else:
+            await _send_json(reply, send)
+
+
+def _public_url(scope: Scope, headers: Mapping[str, str]) -> str:
+    """``scheme://host/root/path`` of the request as the client sent it (``Host`` as given)."""
+    root: str = scope.get("root_path", "")
+    path: str = scope["path"]
+    if root and not path.startswith(root):
+        path = root + path
+    return f"{scope.get('scheme', 'http')}://{headers.get('host', 'localhost')}{path}"
 
 
 def _stopped() -> ServiceUnavailableError:
@@ -151,6 +191,26 @@ async def _read_body(receive: Receive, headers: Mapping[str, str], limit: int) -
         if not message.get("more_body", False):
             break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _body_chunks(receive: Receive, headers: Mapping[str, str], limit: int) -> AsyncIterator[bytes]:
+    """The body as it arrives, counted against ``limit``."""
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise InvalidRequestError("client disconnected while sending the body")
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            yield chunk
+        if not message.get("more_body", False):
+            return
 
 
 def _too_large(limit: int) -> RequestTooLargeError:

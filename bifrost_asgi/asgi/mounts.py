@@ -36,7 +36,13 @@ class Mount:
 
 
 def _forwarded(specs: tuple[ForwardSpec, ...]) -> tuple[RouteSpec, ...]:
-    return tuple(RouteSpec(s.method, s.path, "forward", {"forward": s}) for s in specs)
+    return tuple(_forward_route(spec) for spec in specs)
+
+
+def _forward_route(spec: ForwardSpec) -> RouteSpec:
+    """A forwarded route; an upload's body goes upstream as it arrives (``stream_body``)."""
+    options = {"forward": spec, "stream_body": True} if spec.kind == "upload" else {"forward": spec}
+    return RouteSpec(spec.method, spec.path, "forward", options)
 
 
 # Azure OpenAI deployment paths, served by the OpenAI dialect (model = the deployment).

@@ -6,7 +6,7 @@ Routes are plain data (``RouteSpec``); ``app.py`` turns them into Starlette rout
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -45,6 +45,10 @@ class Call:
     headers: Mapping[str, str] = field(default_factory=dict)  # lower-cased names
     options: Mapping[str, Any] = field(default_factory=dict)  # from the RouteSpec
     default_provider: str | None = None  # the mount's default ("openai" on /openai, ...)
+    # Routes whose body goes upstream as it arrives (GenAI upload chunks): the body, unread, and
+    # the URL the client reached the route at (``scheme://host/root/path``).
+    body_stream: AsyncIterator[bytes] | None = None
+    public_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)

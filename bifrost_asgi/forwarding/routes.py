@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["file", "batch", "media", "passthrough"]
+Kind = Literal["file", "batch", "media", "passthrough", "upload"]
 ModelSource = Literal["json", "form", "path"]
 
 
@@ -69,8 +69,8 @@ def _anthropic() -> tuple[ForwardSpec, ...]:
 
 
 def _genai() -> tuple[ForwardSpec, ...]:
-    """GenAI batches under each API version the SDK may use; upstream, the provider's own root
-    (``.../v1beta``) decides the version."""
+    """GenAI batches, file uploads (``genai_upload.py``) and files under each API version the SDK
+    may use; upstream, the provider's own root (``.../v1beta``) decides the version."""
     g = "gemini"
     specs: list[ForwardSpec] = []
     for version in ("/v1", "/v1beta", "/v1alpha"):
@@ -83,6 +83,10 @@ def _genai() -> tuple[ForwardSpec, ...]:
             ForwardSpec("GET", version + batch, g, "batch", batch, reads="batch_id"),
             ForwardSpec("DELETE", version + batch, g, "batch", batch, reads="batch_id"),
             ForwardSpec("POST", version + batch + ":cancel", g, "batch", batch + ":cancel", reads="batch_id"),
+            ForwardSpec("POST", "/upload" + version + "/files", g, "upload", "/files"),
+            ForwardSpec("GET", version + "/files", g, "file", "/files"),
+            ForwardSpec("GET", version + "/files/{file_id}", g, "file", "/files/{file_id}", reads="file_id"),
+            ForwardSpec("DELETE", version + "/files/{file_id}", g, "file", "/files/{file_id}", reads="file_id"),
         )  # fmt: skip
     return tuple(specs)
 

@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -29,17 +29,20 @@ from .. import _json
 from ..dialects.validate import check_model_name
 from ..errors import InvalidRequestError
 from ..governance.admission import Estimate
+from ..neutral import ChatRequest, FilePart, ImagePart
 from ..providers.base import Provider, UpstreamRequest
 from ..providers.forward import ForwardCall, build_forward
 from ..routing.plan import Planner, Target
 from ..routing.router import ForwardedStream, KeyScope, RequestContext, Router
 from ..store import KeyValueStore
 from . import genai_batch, multipart
+from .genai_upload import UploadCall, Uploads
 from .routes import ForwardSpec
 
 REMEMBER_SECONDS = 30 * 24 * 3600.0
 _VERSION = re.compile(r"v\d+(?:(?:alpha|beta)\d*)?")
 _VENDOR_FORMATS = {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini"}
+_GENAI_FILE = re.compile(r"/v1(?:alpha|beta)?\d*/files/([a-z0-9-]+)$")
 _ANSWER_HEADERS = ("content-type", "content-disposition", "retry-after")
 
 
@@ -59,6 +62,8 @@ class Inbound:
     headers: Mapping[str, str]
     body: bytes
     default_provider: str | None
+    body_stream: AsyncIterator[bytes] | None = None  # an upload chunk, unread
+    public_url: str = ""  # where the client reached this route
 
 
 @dataclass(slots=True)
@@ -77,9 +82,12 @@ class Forwarder:
         self._planner = planner
         self._store = store
         self._governance = governance
+        self._uploads = Uploads(router, store)
 
     async def forward(self, inbound: Inbound, ctx: RequestContext) -> Forwarded:
         spec = inbound.spec
+        if spec.kind == "upload":
+            return await self._upload(inbound, ctx)
         body = inbound.body
         pinned, provider = await self._remembered(inbound)
         model = ""
@@ -128,6 +136,31 @@ class Forwarder:
             read = _local_links(read)
         return Forwarded(answer.stream.status, headers, answer, read)
 
+    async def _upload(self, inbound: Inbound, ctx: RequestContext) -> Forwarded:
+        """A GenAI resumable upload's start or chunk (``genai_upload.py``); a finalized file is
+        remembered with its key like any created object."""
+        upload = UploadCall(
+            provider=self._named_provider(inbound), query=inbound.query_params, headers=inbound.headers,
+            body_stream=inbound.body_stream, public_url=inbound.public_url,
+        )  # fmt: skip
+        done = await self._uploads.forward(upload, ctx, lambda provider: self._check_pair(provider, "gemini"))
+        if done.file_id is not None:
+            await self._remember_id("gemini", done.file_id, done.answer)
+        return Forwarded(done.answer.stream.status, done.headers, done.answer, done.body)
+
+    async def file_scope(self, request: ChatRequest) -> KeyScope | None:
+        """A chat whose parts name a GenAI file the gateway uploaded (``fileData.fileUri``): the
+        uploading key on that provider (a file is readable by its own project only)."""
+        for message in request.messages:
+            for part in message.parts:
+                url = part.url if isinstance(part, (FilePart, ImagePart)) else None
+                found = _GENAI_FILE.search(url) if url else None
+                stored = await self._store.get(_store_key("gemini", found.group(1))) if found else None
+                if stored is not None:
+                    provider, _, key = stored.decode().partition("\n")
+                    return KeyScope(pinned=key or None, provider=provider)
+        return None
+
     # ------------------------------------------------------------------ where it goes
 
     async def _remembered(self, inbound: Inbound) -> tuple[str | None, str | None]:
@@ -160,9 +193,12 @@ class Forwarder:
             return
         identifier = created.get(spec.id_field) if isinstance(created, dict) else None
         if isinstance(identifier, str) and identifier:
-            identifier = identifier.rsplit("/", 1)[-1]  # "batches/abc" -> "abc", as the later path names it
-            value = f"{answer.provider}\n{answer.key or ''}".encode()
-            await self._store.set(_store_key(spec.vendor, identifier), value, ttl_seconds=REMEMBER_SECONDS)
+            # "batches/abc" -> "abc", as the later path names it
+            await self._remember_id(spec.vendor, identifier.rsplit("/", 1)[-1], answer)
+
+    async def _remember_id(self, vendor: str, identifier: str, answer: ForwardedStream) -> None:
+        value = f"{answer.provider}\n{answer.key or ''}".encode()
+        await self._store.set(_store_key(vendor, identifier), value, ttl_seconds=REMEMBER_SECONDS)
 
     def _named_provider(self, inbound: Inbound) -> str:
         named = inbound.query_params.get("provider") or inbound.headers.get("x-model-provider")

@@ -8,7 +8,7 @@ request raises ``UnsupportedFeatureError`` (400) naming what and why, never drop
 from __future__ import annotations
 
 import email.utils
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -34,6 +34,7 @@ class UpstreamRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes | None = None
     stream: bool = False
+    body_stream: AsyncIterable[bytes] | None = None  # sent as it is read, instead of ``body``
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,6 +128,7 @@ class KeyScope:
 
     pinned: str | None = None
     batch: bool = False
+    provider: str | None = None  # the scope holds on this provider only (a chat naming an uploaded file)
 
 
 @dataclass(slots=True)
@@ -529,6 +530,8 @@ class Router:
     ) -> T:
         keys = rt.config.keys
         scope = ctx.key_scope
+        if scope is not None and scope.provider not in (None, rt.name):
+            scope = None
         if scope is None:
             candidates = eligible_keys(keys, target.model, keyless=rt.impl.keyless)
         else:

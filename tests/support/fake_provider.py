@@ -332,6 +332,11 @@ class FakeProvider:
         return self._running.server.total_connections
 
     @property
+    def bytes_received(self) -> int:
+        """Request bytes read so far (a body arriving shows here before the request is handled)."""
+        return self._running.server.bytes_received
+
+    @property
     def active_requests(self) -> int:
         return self._running.server.active_requests
 

@@ -205,9 +205,12 @@ class HttpRequest:
 class _Connection:
     """Buffered reads on one client connection; a watcher notices the client leaving mid-response."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, received: Callable[[int], None] | None = None
+    ) -> None:
         self.reader = reader
         self.writer = writer
+        self._received = received
         self.buf = bytearray()
         self.eof = False
         self.peer_closed = asyncio.Event()
@@ -220,6 +223,8 @@ class _Connection:
             data = b""
         if data:
             self.buf += data
+            if self._received is not None:
+                self._received(len(data))
         else:
             self.eof = True
             self.peer_closed.set()
@@ -419,6 +424,7 @@ class RawHttpServer:
         self.open_connections = 0
         self.total_connections = 0
         self.active_requests = 0
+        self.bytes_received = 0  # request bytes read on every connection so far
 
     async def start(self, host: str) -> int:
         self._server = await asyncio.start_server(self._serve, host, 0, limit=_MAX_HEAD * 16)
@@ -444,7 +450,7 @@ class RawHttpServer:
             self._tasks.add(task)
         self._count("open_connections", 1)
         self._count("total_connections", 1)
-        conn = _Connection(reader, writer)
+        conn = _Connection(reader, writer, lambda size: self._count("bytes_received", size))
         try:
             while await self._one(conn):
                 pass
