@@ -185,3 +185,11 @@ def test_a_failed_chunk_is_not_replayed(fake_provider: FakeProvider, files: Fake
                             headers={"x-goog-upload-command": "upload, finalize", "x-goog-upload-offset": "0"})
     assert failed.status_code == 502 and "cannot be replayed" in failed.json()["error"]["message"]
     assert len([r for r in fake_provider.requests if "upload_id" in r.query]) == 1
+
+
+@pytest.mark.parametrize("prefix", ["/langchain", "/litellm", "/pydanticai"])
+def test_uploads_under_the_integration_prefixes(gateway: ServerHandle, files: FakeGenAIFiles, prefix: str) -> None:
+    client = _client(gateway, prefix)
+    uploaded = client.files.upload(file=io.BytesIO(b"abc"), config={"mime_type": "text/plain"})
+    assert files.files[str(uploaded.name).split("/")[1]]["_content"] == b"abc"
+    assert client.files.get(name=str(uploaded.name)).size_bytes == 3
