@@ -76,7 +76,9 @@ class _Stream:
 
 
 class StaticUpstream:
-    """Answers every call at once: the OpenAI body for OpenAI URLs, the Anthropic one for Anthropic's."""
+    """Answers every call after one turn of the event loop (as a socket read would: the request's
+    task yields once, so whatever it scheduled meanwhile runs): the OpenAI body for OpenAI URLs,
+    the Anthropic one for Anthropic's."""
 
     def __init__(self) -> None:
         self.openai = UpstreamResponse(200, {"content-type": "application/json"}, chat_completion_body())
@@ -85,11 +87,13 @@ class StaticUpstream:
         self.sse = sse_chunks()
 
     async def send(self, request: UpstreamRequest, timeouts: Timeouts) -> UpstreamResponse:
+        await asyncio.sleep(0)
         if request.url.endswith("/responses"):
             return self.responses
         return self.anthropic if "/messages" in request.url else self.openai
 
     async def open(self, request: UpstreamRequest, timeouts: Timeouts) -> _Stream:
+        await asyncio.sleep(0)
         return _Stream(self.sse)
 
     async def aclose(self) -> None:
