@@ -136,35 +136,62 @@ def _stopped() -> ServiceUnavailableError:
     return ServiceUnavailableError("the gateway shut down before the upstream answered; retry on another instance")
 
 
+#: How long a request runs before its client's connection is watched for a disconnect. Most
+#: answers from a fast upstream are ready sooner, and never pay for a watcher task; a client that
+#: leaves a longer wait (queue, upstream) is noticed at most this much later.
+WATCH_AFTER_SECONDS = 0.05
+
+
+class _DisconnectWatch:
+    """Watches ``receive`` for ``http.disconnect`` once ``start`` runs (a timer calls it), and
+    cancels ``task`` when the client has left. Until then it costs one timer, not a task."""
+
+    __slots__ = ("_receive", "_task", "_watcher", "gone")
+
+    def __init__(self, task: asyncio.Task[Any], receive: Receive) -> None:
+        self._task = task
+        self._receive = receive
+        self._watcher: asyncio.Task[None] | None = None
+        self.gone = False
+
+    def start(self) -> None:
+        self._watcher = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        receive = self._receive
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.gone = True
+        self._task.cancel()
+
+    def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+
 async def _unless_client_leaves(
     work: Coroutine[Any, Any, Reply], receive: Receive, on_stop: Callable[[], Reply]
 ) -> Reply | None:
     """Run ``work`` while watching for ``http.disconnect``: a client that leaves before its reply
-    cancels it (out of the queue at once, the upstream call closed, nothing sent for it), and
-    gets None back. Cancelling the current task (not a new one) keeps the common path cheap.
-    When the server cancels the request instead (shutdown past its grace period), the client
-    gets ``on_stop()`` (a 503 in its dialect) rather than a dropped connection."""
+    cancels it (out of the queue, the upstream call closed, nothing sent for it), and gets None
+    back. The watch starts only once the work has run for ``WATCH_AFTER_SECONDS`` (a timer, not
+    a task per request), and cancels the current task (not a new one): the common path stays
+    cheap. When the server cancels the request instead (shutdown past its grace period), the
+    client gets ``on_stop()`` (a 503 in its dialect) rather than a dropped connection."""
     task = asyncio.current_task()
     assert task is not None
-    gone = False
-
-    async def watch() -> None:
-        nonlocal gone
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        gone = True
-        task.cancel()
-
-    watcher = asyncio.ensure_future(watch())
+    watch = _DisconnectWatch(task, receive)
+    timer = task.get_loop().call_later(WATCH_AFTER_SECONDS, watch.start)
     try:
         reply = await work
     except asyncio.CancelledError:
         if task.uncancel() != 0:  # cancelled more than once: let it through
             raise
-        return None if gone else on_stop()
+        return None if watch.gone else on_stop()
     finally:
-        watcher.cancel()
-    if gone:  # left just as the reply was ready: the cancel is pending on us
+        timer.cancel()
+        watch.stop()
+    if watch.gone:  # left just as the reply was ready: the cancel is pending on us
         task.uncancel()
         if isinstance(reply, StreamReply):
             await reply.chunks.aclose()
