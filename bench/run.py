@@ -10,6 +10,7 @@ The figure that decides is CPU per request: user + system time of the server's p
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -979,12 +980,19 @@ def versions() -> dict[str, str]:
             out.update({prefix + k: v for k, v in json.loads(done.stdout).items()})
         except (subprocess.SubprocessError, ValueError):
             pass
-    for tool, argv in (("nginx", ["nginx", "-v"]), ("wrk", ["wrk", "-v"])):
+    modules = BENCH / ".portkey" / "node_modules"
+    for name in ("@portkey-ai/gateway", "@hono/node-server"):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            out["portkey: " + name] = json.loads((modules / name / "package.json").read_text())["version"]
+    for tool, argv in (("nginx", ["nginx", "-v"]), ("node", ["node", "--version"]), ("wrk", ["wrk", "-v"])):
         try:
             done = subprocess.run(argv, capture_output=True, timeout=10)
             words = (done.stdout + done.stderr).decode(errors="replace").split()
-            # "nginx version: nginx/1.22.1" / "wrk debian/4.1.0-3+b2 [epoll] Copyright ..."
-            out[tool] = next((w.split("/", 1)[1] for w in words if "/" in w), "?")
+            # "nginx version: nginx/1.22.1" / "wrk debian/4.1.0-3+b2 [epoll] Copyright ..." / "v20.20.2"
+            if tool == "node":
+                out[tool] = words[0].removeprefix("v") if words else "?"
+            else:
+                out[tool] = next((w.split("/", 1)[1] for w in words if "/" in w), "?")
         except (OSError, subprocess.SubprocessError):
             out[tool] = "not found"
     return out

@@ -66,13 +66,23 @@ if [[ "$*" != *--skip-litellm* && "${1:-}" != leak ]] && [[ ! -x $LITE/bin/litel
     fi
 fi
 
-# 4. Portkey's open-source gateway (Node) in its own folder (optional row)
+# 4. Portkey's open-source gateway (Node) in its own folder (optional row). Its @hono/node-server is held
+# at 1.13.8: later versions keep a fetch() answer's immutable headers in the Response they rebuild, and
+# Portkey's updateHeaders() then fails every stream with HTTP 500 "Something went wrong" (Portkey-AI/
+# gateway#1389, open; plain requests fail from 1.14.3, streams with 1.14.2 as well).
 PORTKEY=bench/.portkey
-if [[ "$*" != *--skip-portkey* && "${1:-}" != leak ]] && [[ ! -f $PORTKEY/node_modules/@portkey-ai/gateway/build/start-server.js ]]; then
+HONO_NODE_SERVER=1.13.8
+portkey_ready() {
+    [[ -f $PORTKEY/node_modules/@portkey-ai/gateway/build/start-server.js ]] &&
+        grep -q "\"version\": \"$HONO_NODE_SERVER\"" "$PORTKEY/node_modules/@hono/node-server/package.json" 2>/dev/null
+}
+if [[ "$*" != *--skip-portkey* && "${1:-}" != leak ]] && ! portkey_ready; then
     if command -v npm >/dev/null 2>&1; then
         log "installing @portkey-ai/gateway into $PORTKEY (one time)"
         mkdir -p "$PORTKEY"
-        if ! npm install --prefix "$PORTKEY" --no-audit --no-fund @portkey-ai/gateway >bench/.portkey-install.log 2>&1; then
+        printf '{\n  "dependencies": {"@portkey-ai/gateway": "^1.15.2"},\n  "overrides": {"@hono/node-server": "%s"}\n}\n' \
+            "$HONO_NODE_SERVER" >"$PORTKEY/package.json"
+        if ! npm install --prefix "$PORTKEY" --no-audit --no-fund >bench/.portkey-install.log 2>&1; then
             log "Portkey install failed, continuing without the Portkey row. Last lines:"
             tail -n 15 bench/.portkey-install.log >&2 || true
         fi
