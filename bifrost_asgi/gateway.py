@@ -33,6 +33,7 @@ from .errors import (
 )
 from .forwarding.routes import ForwardSpec
 from .forwarding.service import Forwarder, Inbound
+from .genai_media import MODALITIES, GenAIMedia
 from .governance.admission import Estimate
 from .governance.setup import build_governance
 from .neutral import CONTENT_EVENTS, ChatRequest, ChatResponse, StreamFailure, UsageUpdate
@@ -143,6 +144,7 @@ class Gateway:
         self.mcp = _mcp_runtime(settings, self.registry, clock)
         # Files, batches, images, audio, passthrough: same-vendor, object ids remembered in the store.
         self.forwarder = Forwarder(self.router, self.router.planner, self.store, self.governance)
+        self.genai_media = GenAIMedia(self.router)
         self._install_redaction(secrets)
 
     def _provider_runtimes(self, settings: BifrostSettings) -> dict[str, ProviderRuntime]:
@@ -347,6 +349,10 @@ class Gateway:
                 request = offer.request
             if self.governance.active:
                 ctx.guard = self.governance.guard(ctx.virtual_key, ctx.request_id, _chat_estimate(request, len(body)))
+            if MODALITIES in request.untranslatable:  # GenAI IMAGE/AUDIO: an OpenAI image or speech model?
+                media = await self.genai_media.generate(request, ctx, default)
+                if media is not None:
+                    return self._ok(media, exchange)
             if request.stream:
                 exchange.stream = True
                 return await self._stream(dialect, request, exchange, default, offer=offer)

@@ -26,6 +26,7 @@ class ForwardSpec:
     refers: str | None = None  # a JSON body field naming an existing object (a batch's input file)
     links: bool = False  # a JSON answer whose vendor URLs (``results_url``) must point back at the gateway
     inline_models: bool = False  # GenAI batch: each inline request's own ``model`` is resolved and rewritten
+    translated: bool = False  # Imagen ``:predict``: toward an OpenAI image model, translated (``genai_media``)
 
 
 def _openai() -> tuple[ForwardSpec, ...]:
@@ -83,11 +84,16 @@ def _genai() -> tuple[ForwardSpec, ...]:
             ForwardSpec("GET", version + batch, g, "batch", batch, reads="batch_id"),
             ForwardSpec("DELETE", version + batch, g, "batch", batch, reads="batch_id"),
             ForwardSpec("POST", version + batch + ":cancel", g, "batch", batch + ":cancel", reads="batch_id"),
+            ForwardSpec("POST", version + "/models/{model:path}:predict", g, "media", "/models/{model}:predict",
+                        model="path", translated=True),
             ForwardSpec("POST", "/upload" + version + "/files", g, "upload", "/files"),
             ForwardSpec("GET", version + "/files", g, "file", "/files"),
             ForwardSpec("GET", version + "/files/{file_id}", g, "file", "/files/{file_id}", reads="file_id"),
             ForwardSpec("DELETE", version + "/files/{file_id}", g, "file", "/files/{file_id}", reads="file_id"),
         )  # fmt: skip
+    for version in ("/v1", "/v1beta", "/v1alpha", "/v1beta1"):  # the SDK's Vertex (express) mode path
+        specs.append(ForwardSpec("POST", version + "/publishers/{publisher}/models/{model:path}:predict", g, "media",
+                                 "/models/{model}:predict", model="path", translated=True))  # fmt: skip
     return tuple(specs)
 
 

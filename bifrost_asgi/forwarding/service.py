@@ -28,6 +28,7 @@ from urllib.parse import quote
 from .. import _json
 from ..dialects.validate import check_model_name
 from ..errors import InvalidRequestError
+from ..genai_media import GenAIMedia
 from ..governance.admission import Estimate
 from ..neutral import ChatRequest, FilePart, ImagePart
 from ..providers.base import Provider, UpstreamRequest
@@ -83,6 +84,7 @@ class Forwarder:
         self._store = store
         self._governance = governance
         self._uploads = Uploads(router, store)
+        self._media = GenAIMedia(router)
 
     async def forward(self, inbound: Inbound, ctx: RequestContext) -> Forwarded:
         spec = inbound.spec
@@ -94,6 +96,8 @@ class Forwarder:
         params = inbound.path_params
         if spec.model == "path":
             target = self._media_target(inbound)
+            if spec.translated and self._format(target.provider) == "openai":
+                return await self._predict(inbound, target, ctx)
             model = target.model
             params = {**params, "model": model}
             if spec.inline_models:
@@ -135,6 +139,21 @@ class Forwarder:
         if spec.links:
             read = _local_links(read)
         return Forwarded(answer.stream.status, headers, answer, read)
+
+    async def _predict(self, inbound: Inbound, target: Target, ctx: RequestContext) -> Forwarded:
+        """Imagen ``:predict`` toward an OpenAI image model: translated (``genai_media``)."""
+        try:
+            payload = _json.loads(inbound.body)
+        except ValueError:
+            raise InvalidRequestError("request body is not valid JSON") from None
+        if self._governance.active:
+            ctx.guard = self._governance.guard(ctx.virtual_key, ctx.request_id, Estimate(len(inbound.body) // 4, 0))
+        answer, body = await self._media.predict(payload, target, ctx)
+        return Forwarded(200, {"content-type": "application/json"}, answer, body)
+
+    def _format(self, provider: str) -> str | None:
+        runtime = self._router.providers.get(provider)
+        return runtime.impl.format if runtime is not None else None
 
     async def _upload(self, inbound: Inbound, ctx: RequestContext) -> Forwarded:
         """A GenAI resumable upload's start or chunk (``genai_upload.py``); a finalized file is
@@ -208,6 +227,9 @@ class Forwarder:
         spec = inbound.spec
         params = inbound.path_params
         model = params.get("deployment") or (params.get("model") if spec.model == "path" else None)
+        publisher = params.get("publisher")
+        if model and publisher and publisher != "google":  # Vertex's publishers/openai/models/gpt-image-1
+            model = f"{publisher}/{model}"
         model = model or _model_of(inbound.body, inbound.headers, spec)
         if not model:
             raise InvalidRequestError("model: required, e.g. 'openai/gpt-image-1'", param="model")

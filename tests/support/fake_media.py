@@ -22,6 +22,11 @@ CREATED = 1_700_000_000
 FAKE_IMAGE_B64 = "iVBORw0KGgo="
 FAKE_AUDIO = [b"ID3\x03\x00fake-audio-", b"\x00\xff" * 512, b"-end"]
 
+FAKE_PCM = b"\x00\x01\xff\x7f" * 240  # 24 kHz 16-bit mono: 10 ms
+_VOICES = {"alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse"}
+_SPEECH_FORMATS = {"mp3", "opus", "aac", "flac", "wav", "pcm"}
+_SIZES = {"gpt-image": {"1024x1024", "1536x1024", "1024x1536", "auto"},
+          "dall-e-3": {"1024x1024", "1792x1024", "1024x1792"}, "dall-e-2": {"256x256", "512x512", "1024x1024"}}
 _PURPOSES = {"assistants", "batch", "fine-tune", "vision", "user_data", "evals"}
 _IMAGE_FIELDS = {"prompt", "model", "n", "quality", "response_format", "size", "style", "user", "background",
                  "moderation", "output_compression", "output_format", "partial_images", "stream", "input_fidelity"}
@@ -71,6 +76,22 @@ def _form(request: RecordedRequest) -> dict[str, tuple[str | None, bytes]]:
         payload = part.get_payload(decode=True)
         fields[str(name)] = (part.get_filename(), payload if isinstance(payload, bytes) else b"")
     return fields
+
+
+def _check_generation(model: str, body: dict[str, Any]) -> None:
+    """What OpenAI refuses per image model: gpt-image models answer base64 only (no
+    ``response_format``), dall-e models no ``output_format``; dall-e-3 makes one image a call."""
+    family = next((f for f in _SIZES if model.startswith(f)), None)
+    if family is None:
+        raise Invalid(400, f"model {model!r} does not generate images")
+    if family == "gpt-image" and "response_format" in body:
+        raise Invalid(400, "Unknown parameter: 'response_format'.")
+    if family != "gpt-image" and "output_format" in body:
+        raise Invalid(400, "Unknown parameter: 'output_format'.")
+    if family == "dall-e-3" and body.get("n", 1) != 1:
+        raise Invalid(400, "dall-e-3: n must be 1")
+    if "size" in body and body["size"] not in _SIZES[family]:
+        raise Invalid(400, f"Invalid size {body['size']!r} for {model}")
 
 
 def _strict(names: set[str], allowed: set[str]) -> None:
@@ -210,9 +231,14 @@ class FakeMedia:
             raise Invalid(404, f"Unknown request URL: {request.method} {request.path}")
         if not prompt or not model or "/" in str(model):
             raise Invalid(400, f"prompt and a bare model are required (model={model!r})")
-        return {"created": CREATED, "data": [{"b64_json": FAKE_IMAGE_B64, "revised_prompt": str(prompt)}],
-                "usage": {"input_tokens": 5, "output_tokens": 100, "total_tokens": 105,
-                          "input_tokens_details": {"text_tokens": 5, "image_tokens": 0}}}
+        if path == "/images/generations":
+            _check_generation(str(model), body)
+        count = int(body.get("n", 1)) if path == "/images/generations" else 1
+        answer = {"created": CREATED, "data": [{"b64_json": FAKE_IMAGE_B64, "revised_prompt": str(prompt)}] * count}
+        if not str(model).startswith("dall-e"):  # only gpt-image models report token usage
+            answer["usage"] = {"input_tokens": 5, "output_tokens": 100, "total_tokens": 105,
+                               "input_tokens_details": {"text_tokens": 5, "image_tokens": 0}}
+        return answer
 
     def _audio(self, request: RecordedRequest, path: str) -> Any:
         if path == "/audio/speech":
@@ -220,6 +246,10 @@ class FakeMedia:
             _strict(set(body), _SPEECH_FIELDS)
             if not body.get("input") or not body.get("voice") or "/" in str(body.get("model")):
                 raise Invalid(400, "input, voice and a bare model are required")
+            if body["voice"] not in _VOICES or body.get("response_format", "mp3") not in _SPEECH_FORMATS:
+                raise Invalid(400, f"voice {body['voice']!r} / response_format {body.get('response_format')!r}")
+            if body.get("response_format") == "pcm":
+                return Reply(body=FAKE_PCM, headers={"content-type": "audio/pcm"})
             return Reply(sse=FAKE_AUDIO, headers={"content-type": "audio/mpeg"})  # sent in chunks
         if path in ("/audio/transcriptions", "/audio/translations"):
             fields = _form(request)
