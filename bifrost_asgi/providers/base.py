@@ -36,6 +36,11 @@ class UpstreamRequest:
     stream: bool = False
     body_stream: AsyncIterable[bytes] | None = None  # sent as it is read, instead of ``body``
 
+    @property
+    def payload(self) -> bytes | AsyncIterable[bytes] | None:
+        """What the upstream client sends: the streamed body, else ``body``."""
+        return self.body_stream if self.body_stream is not None else self.body
+
 
 @dataclass(frozen=True, slots=True)
 class UpstreamResponse:

@@ -9,7 +9,7 @@ installed and no httpx-style ``transport`` is injected (an injected transport al
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 from yarl import URL
@@ -151,7 +151,7 @@ class AiohttpUpstream:
                 request.method,
                 _url(request.url),
                 headers=request.headers,
-                data=_content(request),
+                data=request.payload,
                 timeout=self._send_timeout(timeouts),
             ) as response:
                 body = await _read(response, self._limits, request.url)
@@ -170,7 +170,7 @@ class AiohttpUpstream:
         try:
             async with asyncio.timeout(wait):
                 response = await session.request(
-                    request.method, _url(request.url), headers=request.headers, data=_content(request), timeout=timeout
+                    request.method, _url(request.url), headers=request.headers, data=request.payload, timeout=timeout
                 )
         except TimeoutError:
             raise UpstreamTimeoutError(
@@ -184,7 +184,3 @@ class AiohttpUpstream:
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
-
-
-def _content(request: UpstreamRequest) -> bytes | AsyncIterable[bytes] | None:
-    return request.body_stream if request.body_stream is not None else request.body

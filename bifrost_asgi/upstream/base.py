@@ -9,7 +9,7 @@ mapped to ``UpstreamConnectionError``/``UpstreamTimeoutError`` here and nowhere 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -169,7 +169,7 @@ class HttpxUpstream:
                     request.method,
                     request.url,
                     headers=request.headers,
-                    content=_content(request),
+                    content=request.payload,
                     timeout=self._timeout(timeouts, read=min(timeouts.first_byte, timeouts.total)),
                 )
                 response = await client.send(built, stream=True)
@@ -191,7 +191,7 @@ class HttpxUpstream:
             request.method,
             request.url,
             headers=request.headers,
-            content=_content(request),
+            content=request.payload,
             timeout=self._timeout(timeouts, read=timeouts.idle),
         )
         wait = min(timeouts.first_byte, timeouts.total)
@@ -231,7 +231,3 @@ class SchemeUpstream:
     async def aclose(self) -> None:
         await self._default.aclose()
         await self._mock.aclose()
-
-
-def _content(request: UpstreamRequest) -> bytes | AsyncIterable[bytes] | None:
-    return request.body_stream if request.body_stream is not None else request.body

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import socket
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -32,12 +33,16 @@ def files(fake_provider: FakeProvider) -> FakeGenAIFiles:
     return FakeGenAIFiles().install(fake_provider)
 
 
-@pytest.fixture
-def gateway(fake_provider: FakeProvider, files: FakeGenAIFiles) -> Iterator[ServerHandle]:
+def _config(fake_provider: FakeProvider, upstream_client: str = "auto") -> dict[str, Any]:
     gemini = {"keys": [{"name": f"k{i}", "value": v} for i, v in enumerate(KEYS)],
               "network_config": {"base_url": fake_provider.url + "/v1beta"}}  # fmt: skip
     openai = {"keys": [{"name": "o", "value": "sk-openai"}], "network_config": {"base_url": fake_provider.url + "/v1"}}
-    with run_gateway({"providers": {"gemini": gemini, "openai": openai}}) as handle:
+    return {"providers": {"gemini": gemini, "openai": openai}, "client": {"upstream_client": upstream_client}}
+
+
+@pytest.fixture
+def gateway(fake_provider: FakeProvider, files: FakeGenAIFiles) -> Iterator[ServerHandle]:
+    with run_gateway(_config(fake_provider)) as handle:
         yield handle
 
 
@@ -98,9 +103,15 @@ def test_the_upload_url_points_at_the_gateway_and_carries_no_key(
     assert done.json()["file"]["sizeBytes"] == "5"
 
 
+@pytest.mark.parametrize("upstream_client", ["aiohttp", "httpx"])
 def test_a_chunk_is_streamed_upstream_before_the_client_has_sent_all_of_it(
-    fake_provider: FakeProvider, gateway: ServerHandle
+    fake_provider: FakeProvider, files: FakeGenAIFiles, upstream_client: str
 ) -> None:
+    with run_gateway(_config(fake_provider, upstream_client)) as gateway:
+        _stream_one_chunk(fake_provider, gateway)
+
+
+def _stream_one_chunk(fake_provider: FakeProvider, gateway: ServerHandle) -> None:
     size = 4 * 1024 * 1024
     start = httpx.post(
         gateway.url + "/genai/upload/v1beta/files",
