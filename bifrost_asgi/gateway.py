@@ -32,7 +32,7 @@ from .errors import (
     ServiceUnavailableError,
 )
 from .forwarding.routes import ForwardSpec
-from .forwarding.service import Forwarder, Inbound
+from .forwarding.service import Forwarder, Inbound, genai_file_ids
 from .genai_media import MODALITIES, GenAIMedia
 from .governance.admission import Estimate
 from .governance.setup import build_governance
@@ -342,8 +342,8 @@ class Gateway:
             request = dialect.parse_chat(payload, call)
             check_model_names(request.model, request.fallbacks)
             exchange.model = request.model
-            if b"/files/" in body:  # a file uploaded through the gateway is readable by its key only
-                ctx.key_scope = await self.forwarder.file_scope(request)
+            if request.source_format == "gemini" and (files := genai_file_ids(request)):
+                ctx.key_scope = await self.forwarder.file_scope(files)  # a file is readable by its key only
             offer = self.mcp.offer(request, call.headers, ctx.virtual_key) if self.mcp is not None else None
             if offer is not None:
                 request = offer.request

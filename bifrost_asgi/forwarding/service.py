@@ -167,17 +167,14 @@ class Forwarder:
             await self._remember_id("gemini", done.file_id, done.answer)
         return Forwarded(done.answer.stream.status, done.headers, done.answer, done.body)
 
-    async def file_scope(self, request: ChatRequest) -> KeyScope | None:
-        """A chat whose parts name a GenAI file the gateway uploaded (``fileData.fileUri``): the
+    async def file_scope(self, file_ids: list[str]) -> KeyScope | None:
+        """A chat naming GenAI files (``genai_file_ids``): when the gateway uploaded one, the
         uploading key on that provider (a file is readable by its own project only)."""
-        for message in request.messages:
-            for part in message.parts:
-                url = part.url if isinstance(part, (FilePart, ImagePart)) else None
-                found = _GENAI_FILE.search(url) if url else None
-                stored = await self._store.get(_store_key("gemini", found.group(1))) if found else None
-                if stored is not None:
-                    provider, _, key = stored.decode().partition("\n")
-                    return KeyScope(pinned=key or None, provider=provider)
+        for file_id in file_ids:
+            stored = await self._store.get(_store_key("gemini", file_id))
+            if stored is not None:
+                provider, _, key = stored.decode().partition("\n")
+                return KeyScope(pinned=key or None, provider=provider)
         return None
 
     # ------------------------------------------------------------------ where it goes
@@ -253,6 +250,18 @@ class Forwarder:
                 f"({runtime.impl.format} format): name a provider that speaks the {vendor} API",
                 param="model",
             )
+
+
+def genai_file_ids(request: ChatRequest) -> list[str]:
+    """The Gemini file ids a request's parts name (``fileData.fileUri`` ``.../v1beta/files/abc``)."""
+    found: list[str] = []
+    for message in request.messages:
+        for part in message.parts:
+            url = part.url if isinstance(part, (FilePart, ImagePart)) else None
+            match = _GENAI_FILE.search(url) if url else None
+            if match is not None:
+                found.append(match.group(1))
+    return found
 
 
 def _store_key(vendor: str, identifier: str) -> str:

@@ -48,7 +48,9 @@ def media_kind(request: ChatRequest) -> str | None:
     raw = request.untranslatable.get(MODALITIES)
     if not isinstance(raw, list):
         return None
-    kinds = {str(kind).upper() for kind in raw} - {"TEXT"}
+    kinds = {str(kind).upper() for kind in raw} - {"TEXT", "MODALITY_UNSPECIFIED"}
+    if not kinds:
+        return None
     if len(kinds) > 1:
         raise fail(MODALITIES, f"{sorted(kinds)} together cannot be produced by one OpenAI call: ask for one")
     kind = next(iter(kinds))
