@@ -12,6 +12,8 @@ and rendering, metrics, headers, the request log. Three ways to look at it:
 Pairs: openai (OpenAI -> OpenAI provider), openai-path (/openai/v1 drop-in path), anthropic
 (Anthropic -> OpenAI provider), to-anthropic (OpenAI -> Anthropic provider), genai (GenAI -> OpenAI),
 stream (OpenAI -> OpenAI, streamed, 24 events), anthropic-stream (Anthropic stream from the OpenAI one),
+stream-long and anthropic-stream-long (the same with 220 content events: the difference / 200 is the
+cost of one more streamed event; the upstream hands over one event per read, as a model does),
 responses (Responses -> OpenAI's Responses endpoint), responses-anthropic (Responses -> Anthropic),
 vk (openai with a virtual key and its rate limit, counters in process).
 """
@@ -32,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (
     ANTHROPIC_HEADERS,
+    LONG_STREAM_PIECES,
     OPENAI_HEADERS,
     anthropic_message_body,
     anthropic_request,
@@ -80,11 +83,11 @@ class StaticUpstream:
     task yields once, so whatever it scheduled meanwhile runs): the OpenAI body for OpenAI URLs,
     the Anthropic one for Anthropic's."""
 
-    def __init__(self) -> None:
+    def __init__(self, pieces: int = 20) -> None:
         self.openai = UpstreamResponse(200, {"content-type": "application/json"}, chat_completion_body())
         self.anthropic = UpstreamResponse(200, {"content-type": "application/json"}, anthropic_message_body())
         self.responses = UpstreamResponse(200, {"content-type": "application/json"}, responses_body())
-        self.sse = sse_chunks()
+        self.sse = sse_chunks(pieces)
 
     async def send(self, request: UpstreamRequest, timeouts: Timeouts) -> UpstreamResponse:
         await asyncio.sleep(0)
@@ -107,6 +110,7 @@ class Pair:
     headers: Mapping[str, str]
     expect: bytes  # a byte string the 200 answer must contain
     governance: bool = False  # the bench's virtual key with a rate limit (counters in process)
+    pieces: int = 20  # content events of a streamed answer
 
 
 PAIRS: dict[str, Pair] = {
@@ -142,6 +146,8 @@ PAIRS: dict[str, Pair] = {
         b"message_stop",
     ),
 }
+PAIRS["stream-long"] = replace(PAIRS["stream"], pieces=LONG_STREAM_PIECES)
+PAIRS["anthropic-stream-long"] = replace(PAIRS["anthropic-stream"], pieces=LONG_STREAM_PIECES)
 
 DEFAULT_N = 5000
 CONFIG = {
@@ -158,7 +164,7 @@ def build_app(pair: Pair | None = None) -> Any:
         config["governance"] = GOVERNANCE
     app = bifrost_app(config=config)
     gateway = app.state.gateway
-    gateway.upstream = gateway.router.upstream = StaticUpstream()
+    gateway.upstream = gateway.router.upstream = StaticUpstream(pair.pieces if pair is not None else 20)
     return app
 
 

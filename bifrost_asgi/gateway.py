@@ -537,33 +537,42 @@ class Gateway:
         return StreamReply(RelayChunks(relay(), abandon), headers, media_type, status=done.status)
 
     async def _relay(self, events: ChatEvents, renderer: Any, exchange: _Exchange) -> AsyncGenerator[bytes, None]:
+        """The client's chunks: what one upstream read brought is rendered and written at once."""
         ctx = exchange.ctx
         provider, model = ctx.provider or "unknown", ctx.model or "unknown"
         observe_gap = self.metrics.inter_token_observer(provider, model)  # bound once, not per chunk
+        render = renderer.render
         last: float | None = None
         try:
-            async for event in events.events():
-                if isinstance(event, StreamFailure):
-                    error = event.error
-                    if self._aborting:
-                        error = ServiceUnavailableError("the gateway shut down before the stream finished")
-                    exchange.status = error.status
-                    exchange.error = error.message
-                    ctx.abandoned = True
-                    yield self._scrubbed(renderer.fail(error))
-                    return
-                if isinstance(event, UsageUpdate):
-                    ctx.usage = event.usage
-                elif isinstance(event, CONTENT_EVENTS):
-                    now = self.clock()
-                    if last is None:
-                        self.metrics.observe_first_token(provider, model, now - exchange.started)
-                    else:
-                        observe_gap(now - last)
-                    last = now
-                chunk = renderer.render(event)
-                if chunk:
-                    yield chunk
+            async for batch in events.batches():
+                out: list[bytes] = []
+                now = None
+                for event in batch:
+                    if isinstance(event, CONTENT_EVENTS):
+                        if now is None:
+                            now = self.clock()
+                        if last is None:
+                            self.metrics.observe_first_token(provider, model, now - exchange.started)
+                        else:
+                            observe_gap(now - last)
+                        last = now
+                    elif isinstance(event, UsageUpdate):
+                        ctx.usage = event.usage
+                    elif isinstance(event, StreamFailure):
+                        error = event.error
+                        if self._aborting:
+                            error = ServiceUnavailableError("the gateway shut down before the stream finished")
+                        exchange.status = error.status
+                        exchange.error = error.message
+                        ctx.abandoned = True
+                        out.append(self._scrubbed(renderer.fail(error)))
+                        yield b"".join(out)
+                        return
+                    chunk = render(event)
+                    if chunk:
+                        out.append(chunk)
+                if out:
+                    yield out[0] if len(out) == 1 else b"".join(out)
             tail = renderer.finish()
             if tail:
                 yield tail

@@ -56,6 +56,34 @@ class SSEDecoder:
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         if self._cr or b"\r" in chunk:
             return self._feed_any(chunk)
+        if not (self._partial or self._data or self._event is not None) and b"\n\n" in chunk:
+            return self._feed_events(chunk)
+        return self._feed_lines(chunk)
+
+    def _feed_events(self, chunk: bytes) -> list[SSEEvent]:
+        """At an event boundary, ``\n`` line ends only: the common shapes (``data: X`` and
+        ``event: N`` + ``data: X``, one line of data) are cut out whole, without a pass per line;
+        anything else in the chunk goes through ``_feed_lines``, which keeps every rule."""
+        events: list[SSEEvent] = []
+        pieces = chunk.split(b"\n\n")
+        rest = pieces.pop()  # after the last blank line: the start of an event still in progress
+        limit = self._max
+        for piece in pieces:
+            if piece[:6] == b"data: " and b"\n" not in piece and len(piece) <= limit:
+                events.append(SSEEvent(piece[6:].decode("utf-8", errors="replace")))
+                continue
+            if piece[:7] == b"event: ":
+                name, newline, data = piece.partition(b"\n")
+                if newline and data[:6] == b"data: " and b"\n" not in data and len(data) <= limit:
+                    text, event = data[6:].decode("utf-8", errors="replace"), name[7:].decode("utf-8", errors="replace")
+                    events.append(SSEEvent(text, event))
+                    continue
+            events.extend(self._feed_lines(piece + b"\n\n"))
+        if rest:
+            events.extend(self._feed_lines(rest))
+        return events
+
+    def _feed_lines(self, chunk: bytes) -> list[SSEEvent]:
         # Only \n line ends (what every provider sends): one split in C instead of a search per line.
         events: list[SSEEvent] = []
         lines = chunk.split(b"\n")

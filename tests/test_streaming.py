@@ -83,3 +83,40 @@ def test_chunks_of_any_size_with_and_without_cr_give_the_same_events(size: int) 
             events.extend(decoder.feed(body[i : i + size]))
         events.extend(decoder.close())
         assert events == expected, size
+
+
+def test_whole_events_are_cut_out_the_same_as_line_by_line() -> None:
+    """The event-at-a-time fast path (a chunk starting at an event boundary) gives what feeding
+    the same bytes one at a time gives (the line path), for every shape it may meet."""
+    body = (
+        b'data: {"a":1}\n\n'
+        b"data: \n\n"  # empty data
+        b"data:nospace\n\n"
+        b"event: ping\ndata: {}\n\n"
+        b"event: only-a-name\n\n"  # no data: no event
+        b"id: 7\ndata: with id\n\n"
+        b"\n\n\ndata: after blank lines\n\n"
+        b": comment\n\n"
+        b"data: two\ndata: lines\n\n"
+        b"event: e\ndata: x\ndata: y\n\n"
+        b"data: caf\xc3\xa9\n\n"
+        b"data: unfinished"
+    )
+    whole = SSEDecoder()
+    fast = whole.feed(body)
+    fast += whole.feed(b" still\n\ndata: next\n\n") + whole.close()
+    slow_decoder = SSEDecoder()
+    slow = [e for i in range(len(body)) for e in slow_decoder.feed(body[i : i + 1])]
+    slow += slow_decoder.feed(b" still\n\ndata: next\n\n") + slow_decoder.close()
+    assert fast == slow
+    assert fast[:4] == [SSEEvent('{"a":1}'), SSEEvent(""), SSEEvent("nospace"), SSEEvent("{}", "ping")]
+    assert SSEEvent("unfinished still") in fast and fast[-1] == SSEEvent("next")
+
+
+def test_the_size_limit_holds_on_the_whole_event_path() -> None:
+    decoder = SSEDecoder(max_event_bytes=100)
+    assert decoder.feed(b"data: " + b"x" * 100 + b"\n\n") == [SSEEvent("x" * 100)]
+    with pytest.raises(UpstreamProtocolError, match="larger than 100 bytes"):
+        SSEDecoder(max_event_bytes=100).feed(b"data: " + b"x" * 101 + b"\n\n")
+    with pytest.raises(UpstreamProtocolError, match="larger than 100 bytes"):
+        SSEDecoder(max_event_bytes=100).feed(b"event: e\ndata: " + b"x" * 101 + b"\n\n")

@@ -25,10 +25,11 @@ from ..neutral import (
     ToolCall,
     ToolCallDelta,
     ToolCallStart,
+    UpstreamFrame,
     Usage,
     UsageUpdate,
 )
-from ..wire.converse import CONTENT_TYPE_STREAM, encode_event, encode_exception
+from ..wire.converse import CONTENT_TYPE_STREAM, encode_event, encode_exception, encode_raw_event
 from .base import ErrorReply, StreamRenderer
 
 _STOP: dict[str, str] = {
@@ -110,7 +111,12 @@ def render_error(error: GatewayError) -> ErrorReply:
 class ConverseStreamRenderer:
     """Neutral events -> Converse stream frames: ``messageStart``; per block ``contentBlockStart``
     (tool use only, as Bedrock sends), ``contentBlockDelta``*, ``contentBlockStop``; then
-    ``messageStop`` and ``metadata`` (usage) when the stream ends."""
+    ``messageStop`` and ``metadata`` (usage) when the stream ends.
+
+    From a Bedrock upstream (``UpstreamFrame`` events), its event frames are written as they came
+    (payloads untouched: Converse stream events name no model), so everything Bedrock streams
+    (guardrail traces, latency metrics, block boundaries) survives; the neutral events alongside
+    are ignored, except a failure."""
 
     media_type = CONTENT_TYPE_STREAM
 
@@ -122,6 +128,7 @@ class ConverseStreamRenderer:
         self._finish: Finish | None = None
         self._usage: Usage | None = None
         self._closed = False
+        self._relaying = False
 
     def _start(self) -> bytes:
         if self._started:
@@ -152,6 +159,8 @@ class ConverseStreamRenderer:
             return b""
         if isinstance(event, StreamFailure):
             return self.fail(event.error)
+        if self._relaying or isinstance(event, UpstreamFrame):
+            return self._relay(event)
         if isinstance(event, UsageUpdate):
             self._usage = event.usage
             return b""
@@ -177,10 +186,21 @@ class ConverseStreamRenderer:
             return out + self._delta({"toolUse": {"input": event.arguments}}, self._tools[event.index])
         return out if isinstance(event, StreamStart) else b""
 
+    def _relay(self, event: StreamEvent) -> bytes:
+        if not isinstance(event, UpstreamFrame) or event.format != "bedrock":
+            return b""
+        kind, _, name = (event.event or "").partition(":")
+        if kind != "event" or not name:
+            return b""
+        self._relaying = True
+        return encode_raw_event(name, event.data.encode())
+
     def finish(self) -> bytes:
         if self._closed:
             return b""
         self._closed = True
+        if self._relaying:  # the upstream's own messageStop and metadata were relayed
+            return b""
         reason = stop_reason(self._finish.reason if self._finish else "stop")
         metadata = {"usage": usage_object(self._usage), "metrics": {"latencyMs": 0}}
         return (

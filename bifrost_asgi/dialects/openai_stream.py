@@ -12,6 +12,16 @@ counts from it (not both: LangChain sums usage across chunks). So the latest fin
 until the next event shows it is not the last.
 
 Each chunk is the pre-encoded envelope plus one encoded choice: one small ``orjson.dumps`` per event.
+
+From an OpenAI-format upstream (``UpstreamFrame`` events: ``providers/openai_relay.py``), the
+upstream's chunks are written as they came, with only ``model`` rewritten to the name the client
+asked for (a string replacement of the upstream's ``"model":"..."``; the JSON is rebuilt only when
+that text is not found): every field the upstream sends (``system_fingerprint``, ``service_tier``,
+logprobs, refusals, vendor extras) survives. The usage rule above still holds: the upstream always
+sends usage (the gateway asks for it), so for a client that did not ask, its usage-only chunk is
+not written and its usage goes on the last finish chunk (held until the next frame or the end);
+for a client that asked, the usage chunk alone carries it. A finish the upstream never sent
+(``[DONE]`` without ``finish_reason``) and a usage chunk it did not send are rendered as above.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from .. import _json
 from ..errors import GatewayError
 from ..neutral import (
     ChatRequest,
+    ContentFrame,
     Finish,
     ReasoningDelta,
     StreamEvent,
@@ -30,9 +41,11 @@ from ..neutral import (
     TextDelta,
     ToolCallDelta,
     ToolCallStart,
+    UpstreamFrame,
     Usage,
     UsageUpdate,
 )
+from ..streaming import encode_raw_sse
 from .openai_render import error_object, finish_reason, usage_object, with_prefix
 
 _DONE = b"data: [DONE]\n\n"
@@ -47,6 +60,7 @@ class OpenAIStreamRenderer:
         "_held",
         "_model",
         "_n",
+        "_relay",
         "_role_sent",
         "_tail",
         "_text",
@@ -65,6 +79,7 @@ class OpenAIStreamRenderer:
         self._usage: Usage | None = None
         self._held: dict[str, Any] | None = None  # the latest finish choice, not yet written
         self._closed = False
+        self._relay: _Relay | None = None  # set by the first upstream frame
 
     def _start(self, identifier: str, created: int) -> bytes:
         if self._text:
@@ -123,6 +138,9 @@ class OpenAIStreamRenderer:
     def render(self, event: StreamEvent) -> bytes:
         if self._closed:
             return b""
+        relay = self._relay
+        if relay is not None or isinstance(event, UpstreamFrame):
+            return self._relayed(event)
         if isinstance(event, TextDelta):
             if not event.text:
                 return b""
@@ -175,14 +193,149 @@ class OpenAIStreamRenderer:
             return b""
         self._closed = True
         last = self._release()
+        if self._relay is not None:
+            last += self._relay.release(self._want_usage, self._usage)
+            if self._relay.usage_sent:
+                return last + _DONE
         if not (self._want_usage and self._usage is not None):
             return last + _DONE
         head = self._head if self._head is not None else self._start("", 0)
-        usage = _json.dumps(usage_object(self._usage))
+        usage = _json.dumps(self._relay.usage(self._usage) if self._relay is not None else usage_object(self._usage))
         return last + head + b'],"usage":' + usage + b"}\n\n" + _DONE
 
     def fail(self, error: GatewayError) -> bytes:
         if self._closed:
             return b""
         self._closed = True
-        return self._release() + b"data: " + _json.dumps({"error": error_object(error)}) + b"\n\n"
+        last = self._release()
+        if self._relay is not None:
+            last += self._relay.release(self._want_usage, self._usage)
+        return last + b"data: " + _json.dumps({"error": error_object(error)}) + b"\n\n"
+
+    # ------------------------------------------------------------------ relay
+
+    def _relayed(self, event: StreamEvent) -> bytes:
+        """Relay mode: upstream frames written (see the module docstring); of the neutral
+        events only a finish the upstream did not send, usage, the start and a failure count."""
+        relay = self._relay
+        if relay is None:
+            relay = self._relay = _Relay(self._model)
+        if type(event) is ContentFrame:
+            return relay.plain(event)
+        if isinstance(event, UpstreamFrame):
+            return relay.frame(event, self._want_usage) if event.format == "openai" else b""
+        if isinstance(event, Finish):
+            if event.choice in relay.finished:
+                return b""
+            return relay.release(False, None) + self.render_finish(event)
+        if isinstance(event, UsageUpdate):
+            self._usage = event.usage
+        elif isinstance(event, StreamStart):
+            if self._head is None:
+                self._start(event.id, event.created)
+        elif isinstance(event, StreamFailure):
+            return self.fail(event.error)
+        return b""
+
+    def render_finish(self, event: Finish) -> bytes:
+        """The finish chunk for ``event``, held as any rendered finish chunk is."""
+        reason = finish_reason(event.reason)
+        if self._text:
+            return self._hold({"text": "", "index": event.choice, "logprobs": None, "finish_reason": reason})
+        return self._hold({"index": event.choice, "delta": {}, "logprobs": None, "finish_reason": reason})
+
+
+class _Relay:
+    """The relay's state: the model rewrite, the held finish chunk, the upstream's usage object."""
+
+    __slots__ = ("_from", "_held", "_model", "_raw_usage", "_to", "finished", "usage_sent")
+
+    def __init__(self, model: str) -> None:
+        self._model = model
+        self._to = _model_text(model)
+        self._from: str | None = None  # the upstream's '"model":"..."', learnt from its first chunk
+        self._held: dict[str, Any] | None = None  # the latest finish chunk, not yet written
+        self._raw_usage: dict[str, Any] | None = None
+        self.finished: set[int] = set()  # choices whose finish chunk came from the upstream
+        self.usage_sent = False
+
+    def plain(self, frame: UpstreamFrame) -> bytes:
+        return self._flush() + encode_raw_sse(self._renamed(frame.data), frame.event)
+
+    def frame(self, frame: UpstreamFrame, want_usage: bool) -> bytes:
+        payload = frame.payload
+        if not isinstance(payload, dict):
+            return self.plain(frame)
+        model = payload.get("model")
+        if self._from is None and isinstance(model, str):
+            self._from = _model_text(model)
+        usage = payload.get("usage")
+        if isinstance(usage, dict):
+            self._raw_usage = usage
+        choices = payload.get("choices")
+        if not choices and isinstance(usage, dict):  # the usage chunk
+            if not want_usage:
+                return b""  # its usage goes on the last finish chunk instead
+            self.usage_sent = True
+            return self.plain(frame)
+        if not isinstance(choices, list) or not _finishes(choices):
+            return self.plain(frame)
+        for choice in choices:
+            index = choice.get("index", 0) if isinstance(choice, dict) else None
+            if isinstance(index, int) and choice.get("finish_reason") is not None:
+                self.finished.add(index)
+        out = self._flush()
+        if not want_usage:
+            self._held = payload
+            return out
+        if isinstance(usage, dict):  # usage on the finish chunk (some servers): the usage chunk alone carries it
+            return out + self._encoded({**payload, "usage": None}, frame.event)
+        return out + encode_raw_sse(self._renamed(frame.data), frame.event)
+
+    def release(self, want_usage: bool, usage: Usage | None) -> bytes:
+        """The held finish chunk, now known to be the last, with the stream's usage unless the
+        client asked for the usage chunk."""
+        held, self._held = self._held, None
+        if held is None:
+            return b""
+        if not want_usage and (self._raw_usage is not None or usage is not None):
+            held = {**held, "usage": self.usage(usage)}
+        return self._encoded(held, None)
+
+    def usage(self, usage: Usage | None) -> dict[str, Any]:
+        """The upstream's own usage object when it sent one (details kept), else the neutral one."""
+        return self._raw_usage if self._raw_usage is not None else usage_object(usage or Usage())
+
+    def _flush(self) -> bytes:
+        """A held finish chunk that turned out not to be the last: written as it came."""
+        held, self._held = self._held, None
+        return self._encoded(held, None) if held is not None else b""
+
+    def _encoded(self, payload: dict[str, Any], event: str | None) -> bytes:
+        if "model" in payload:
+            payload = {**payload, "model": self._model}
+        return encode_raw_sse(_json.dumps_str(payload), event)
+
+    def _renamed(self, data: str) -> str:
+        """``data`` with the upstream's model replaced by the client's (JSON rebuilt only when the
+        upstream's ``"model":"..."`` text is not in it)."""
+        source = self._from
+        if source is not None and source in data:
+            return data if source == self._to else data.replace(source, self._to, 1)
+        try:
+            payload = _json.loads(data)
+        except ValueError:
+            return data
+        if not isinstance(payload, dict) or not isinstance(payload.get("model"), str):
+            return data
+        if source is None:
+            self._from = _model_text(payload["model"])
+        return _json.dumps_str({**payload, "model": self._model})
+
+
+def _model_text(model: str) -> str:
+    return '"model":' + _json.dumps_str(model)
+
+
+def _finishes(choices: list[Any]) -> bool:
+    return any(isinstance(c, dict) and c.get("finish_reason") is not None for c in choices)

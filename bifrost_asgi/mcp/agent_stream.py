@@ -11,7 +11,7 @@ stops the loop: the open upstream stream is closed and running tool calls are ca
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -116,6 +116,11 @@ class AgentStream:
     def events(self) -> AsyncIterator[StreamEvent]:
         self._generator = self._events()
         return self._generator
+
+    async def batches(self) -> AsyncIterator[Sequence[StreamEvent]]:
+        """One event at a time: the loop decides between model streams what comes next."""
+        async for event in self.events():
+            yield (event,)
 
     async def aclose(self) -> None:
         """Stop: close the open model stream (which wakes a relay reading it) and end the loop. Safe

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from mcp.types import CallToolResult, TextContent
@@ -169,7 +169,10 @@ class MCPRuntime:
         if not tools:
             return None
         agent = any(t.auto for t in tools.values())
-        return Offer(inject_tools(request, tools.values()), tools, agent)
+        offered_request = inject_tools(request, tools.values())
+        if agent:  # the agent loop reads every neutral event of a stream: no verbatim frames
+            offered_request = replace(offered_request, relay_frames=False)
+        return Offer(offered_request, tools, agent)
 
     def policy(self, offer: Offer) -> AgentPolicy:
         tools = offer.tools

@@ -31,6 +31,7 @@ from .chat import (
 )
 from .stream import (
     CONTENT_EVENTS,
+    ContentFrame,
     Finish,
     ReasoningDelta,
     StreamEvent,
@@ -50,6 +51,7 @@ __all__ = [
     "ChatRequest",
     "ChatResponse",
     "Choice",
+    "ContentFrame",
     "CountTokensRequest",
     "EmbeddingRequest",
     "EmbeddingResponse",

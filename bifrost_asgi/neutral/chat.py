@@ -198,6 +198,9 @@ class ChatRequest:
     untranslatable: Mapping[str, Any] = field(default_factory=dict)
     # Legacy text completion (``/v1/completions``): the prompt arrives as one user message.
     text_completion: bool = False
+    # A same-format stream may be relayed to the client as the upstream sent it
+    # (``UpstreamFrame``); False when something between needs every neutral event (MCP agent mode).
+    relay_frames: bool = True
 
 
 @dataclass(frozen=True, slots=True)

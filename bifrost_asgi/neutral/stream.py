@@ -8,7 +8,11 @@ A well-formed stream is::
 is that frame itself, emitted only when the client speaks the upstream's own format, so a
 same-vendor stream can be relayed as it came (citations, server tools, block boundaries kept).
 Renderers of another format never see one; the neutral events still come alongside it (usage,
-metrics, the router's wait for first content).
+metrics, the router's wait for first content). ``ContentFrame`` is an ``UpstreamFrame`` a relay
+passed on without parsing it, once the stream's content has begun, because it can carry nothing
+but content deltas (no finish, usage or error): no neutral events come with it, and it counts as
+content itself (metrics). It is emitted only where nothing but the client's own renderer reads the
+stream (not under MCP agent mode, which needs every neutral event: ``ChatRequest.relay_frames``).
 
 ``ToolCallStart.index`` numbers the tool calls of one message 0, 1, 2... in order of first
 appearance; ``ToolCallDelta`` carries argument-JSON fragments for that index. ``StreamFailure``
@@ -18,6 +22,7 @@ may end a stream at any point (an in-band upstream error or a broken connection)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import GatewayError
 from .chat import FinishReason, Format, Usage
@@ -81,11 +86,18 @@ class StreamFailure:
 
 @dataclass(frozen=True, slots=True)
 class UpstreamFrame:
-    """One upstream SSE event as it came (``event`` name, ``data`` text), in ``format``."""
+    """One upstream SSE event as it came (``event`` name, ``data`` text), in ``format``;
+    ``payload``: its JSON as the provider parsed it, when it did (None: not handed on)."""
 
     format: Format
     event: str | None
     data: str
+    payload: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContentFrame(UpstreamFrame):
+    """An upstream frame relayed unparsed: content deltas only (see the module docstring)."""
 
 
 StreamEvent = (
@@ -100,4 +112,4 @@ StreamEvent = (
     | UpstreamFrame
 )
 
-CONTENT_EVENTS = (TextDelta, ReasoningDelta, ToolCallStart, ToolCallDelta)
+CONTENT_EVENTS = (TextDelta, ReasoningDelta, ToolCallStart, ToolCallDelta, ContentFrame)

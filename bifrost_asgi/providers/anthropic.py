@@ -35,7 +35,7 @@ from .anthropic_stream import AnthropicStreamParser
 from .anthropic_wire import error_from_body, finish_reason, parse_usage
 from .base import RequestAuth, StreamParser, UpstreamRequest, UpstreamResponse, json_object, retry_after_seconds
 from .forward import ForwardCall, ForwardTarget
-from .relay import relaying
+from .relay import relay_format, relaying
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -195,7 +195,7 @@ class AnthropicProvider:
         )
 
     def stream_parser(self, request: ChatRequest, model: str) -> StreamParser:
-        return relaying(AnthropicStreamParser(self.name, model), "anthropic", request.source_format)
+        return relaying(AnthropicStreamParser(self.name, model), "anthropic", relay_format(request))
 
     def parse_embeddings(self, response: UpstreamResponse, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
         raise UnsupportedFeatureError(f"{self.name}: anthropic has no embeddings API", provider=self.name)

@@ -16,11 +16,9 @@ from ..config.settings import AzureKeyConfig, KeyConfig, ProviderConfig
 from ..errors import GatewayError, UpstreamError
 from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo
 from ..streaming import SSEDecoder
-from .base import RequestAuth, UpstreamRequest, UpstreamResponse
+from .base import RequestAuth, StreamParser, UpstreamRequest, UpstreamResponse
 from .forward import ForwardCall, ForwardTarget
 from .openai import OpenAIProvider
-from .openai_responses import ResponsesStreamParser
-from .openai_stream import OpenAIStreamParser
 
 _PATHS = {"chat": "chat/completions", "completions": "completions", "embeddings": "embeddings"}
 
@@ -89,7 +87,7 @@ class AzureProvider:
     def parse_chat(self, response: UpstreamResponse, request: ChatRequest, model: str) -> ChatResponse:
         return self._openai.parse_chat(response, request, model)
 
-    def stream_parser(self, request: ChatRequest, model: str) -> OpenAIStreamParser | ResponsesStreamParser:
+    def stream_parser(self, request: ChatRequest, model: str) -> StreamParser:
         return self._openai.stream_parser(request, model)
 
     def build_embeddings(self, request: EmbeddingRequest, model: str, key: KeyConfig | None) -> UpstreamRequest:

@@ -7,7 +7,8 @@ framed) where ``base`` is ``https://bedrock-runtime.{region}.amazonaws.com`` (or
 itself), prefixed by the key's ``arn`` when set, percent-encoded. Embeddings go through
 ``/model/{modelId}/invoke`` with Titan's or Cohere's body. Converse has no counting or listing
 endpoint for a data-plane key: counts are estimated, models are the configured ones.
-A request from a Bedrock client (source format ``bedrock``) is sent as written.
+A request from a Bedrock client (source format ``bedrock``) is sent as written, and its stream's
+frames are relayed to it as they came (``relay.py``).
 """
 
 from __future__ import annotations
@@ -31,12 +32,13 @@ from ..neutral import (
     ModelInfo,
 )
 from ..wire.converse import CONTENT_TYPE_STREAM, converse_path
-from .base import RequestAuth, UpstreamRequest, UpstreamResponse, json_object, retry_after_seconds
+from .base import RequestAuth, StreamParser, UpstreamRequest, UpstreamResponse, json_object, retry_after_seconds
 from .bedrock_auth import BedrockAuth, BedrockKey, CredentialSource, bedrock_key
 from .bedrock_build import build_body
 from .bedrock_embed import build_embedding_body, embedding_path, parse_embedding_body
 from .bedrock_parse import content_parts, error_from, finish_reason, parse_usage
 from .bedrock_stream import BedrockStreamDecoder, BedrockStreamParser
+from .relay import relay_format, relaying
 
 
 class BedrockProvider:
@@ -120,8 +122,8 @@ class BedrockProvider:
     def new_id() -> str:
         return "bedrock-" + secrets.token_hex(12)
 
-    def stream_parser(self, request: ChatRequest, model: str) -> BedrockStreamParser:
-        return BedrockStreamParser(self.name, model, self.new_id())
+    def stream_parser(self, request: ChatRequest, model: str) -> StreamParser:
+        return relaying(BedrockStreamParser(self.name, model, self.new_id()), "bedrock", relay_format(request))
 
     def parse_embeddings(self, response: UpstreamResponse, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
         return parse_embedding_body(json_object(response.body, self.name, "invoke"), request, model, self.name)

@@ -36,7 +36,7 @@ from .forward import ForwardCall, ForwardTarget
 from .gemini_build import build_body, passthrough_body
 from .gemini_stream import GeminiStreamParser
 from .gemini_wire import candidate_parts, error_from_body, finish_reason, parse_usage, response_id
-from .relay import relaying
+from .relay import relay_format, relaying
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 
@@ -204,7 +204,7 @@ class GeminiProvider:
         )
 
     def stream_parser(self, request: ChatRequest, model: str) -> StreamParser:
-        return relaying(GeminiStreamParser(self.name, model), "gemini", request.source_format)
+        return relaying(GeminiStreamParser(self.name, model), "gemini", relay_format(request))
 
     def parse_embeddings(self, response: UpstreamResponse, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
         answer = json_object(response.body, self.name, "batchEmbedContents")

@@ -15,7 +15,7 @@ from ..config.settings import KeyConfig, ProviderConfig
 from ..errors import UpstreamError, UpstreamProtocolError
 from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo
 from ..streaming import SSEDecoder
-from .base import RequestAuth, UpstreamRequest, UpstreamResponse
+from .base import RequestAuth, StreamParser, UpstreamRequest, UpstreamResponse
 from .forward import ForwardCall, ForwardTarget
 from .openai_build import (
     Compat,
@@ -25,8 +25,10 @@ from .openai_build import (
     passthrough_body,
 )
 from .openai_parse import parse_chat_body, parse_embeddings_body, parse_error_response, parse_models_body
+from .openai_relay import OpenAIRelayParser
 from .openai_responses import RESPONSES_FORMAT, ResponsesStreamParser, parse_responses_body, responses_body
 from .openai_stream import OpenAIStreamParser
+from .relay import relay_format
 
 Endpoint = Literal["chat", "completions", "embeddings", "models", "responses"]
 
@@ -135,10 +137,11 @@ class OpenAIProvider:
         # An OpenAI-dialect client gets the upstream body verbatim: skip converting its choices.
         return parse_chat_body(response.body, model, self.name, raw_only=request.source_format == "openai")
 
-    def stream_parser(self, request: ChatRequest, model: str) -> OpenAIStreamParser | ResponsesStreamParser:
+    def stream_parser(self, request: ChatRequest, model: str) -> StreamParser:
         if self.native_responses(request):
             return ResponsesStreamParser(self.name, model)
-        return OpenAIStreamParser(self.name, model)
+        parser = OpenAIStreamParser(self.name, model)
+        return OpenAIRelayParser(parser) if relay_format(request) == "openai" else parser
 
     def build_embeddings(self, request: EmbeddingRequest, model: str, key: KeyConfig | None) -> UpstreamRequest:
         headers = self._auth(self.headers(), key)

@@ -70,6 +70,17 @@ class OpenAIStreamParser:
             self._done = True
             message = f"{self._provider} sent a stream chunk that is not valid JSON"
             return (StreamFailure(UpstreamProtocolError(message, provider=self._provider)),)
+        return self.feed_chunk(chunk, data)
+
+    @property
+    def done(self) -> bool:
+        """``[DONE]``, a failure or ``close()`` was seen: nothing more comes out."""
+        return self._done
+
+    def feed_chunk(self, chunk: Any, data: str) -> Iterable[StreamEvent]:
+        """``feed`` for a chunk already parsed from ``data`` (a relay parses it to look at it)."""
+        if self._done:
+            return ()
         if not isinstance(chunk, dict):
             return ()
         if chunk.get("error"):

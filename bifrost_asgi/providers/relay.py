@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..neutral import Format, StreamEvent, StreamFailure, UpstreamFrame
+from ..neutral import ChatRequest, Format, StreamEvent, StreamFailure, UpstreamFrame
 from ..streaming import SSEEvent
 from .base import StreamParser
 
@@ -33,6 +33,11 @@ class RelayingParser:
         return self._inner.close()
 
 
-def relaying(inner: StreamParser, upstream: Format, client: Format) -> StreamParser:
+def relaying(inner: StreamParser, upstream: Format, client: Format | None) -> StreamParser:
     """``inner`` itself unless the client speaks the upstream's format."""
     return RelayingParser(inner, upstream) if upstream == client else inner
+
+
+def relay_format(request: ChatRequest) -> Format | None:
+    """The format whose upstream frames the client may get as they came (None: none)."""
+    return request.source_format if request.relay_frames else None

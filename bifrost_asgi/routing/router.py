@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
@@ -144,46 +144,76 @@ class ChatEvents(Protocol):
 
     def events(self) -> AsyncIterator[StreamEvent]: ...
 
+    def batches(self) -> AsyncIterator[Sequence[StreamEvent]]:
+        """The same events, grouped by what arrived together (one upstream read): a relay
+        writes each group at once."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
 @dataclass(slots=True)
 class EventStream:
-    """An upstream stream that has produced its first content: buffered events, then the rest."""
+    """An upstream stream that has produced its first content: buffered events, the upstream
+    events of the same read not parsed yet (``pending``), then the rest."""
 
     buffered: list[StreamEvent]
     chunks: AsyncIterator[bytes] | None
     decoder: StreamDecoder
     parser: Any
     _stack: AsyncExitStack
+    pending: list[Any] = field(default_factory=list)
 
     async def events(self) -> AsyncIterator[StreamEvent]:
-        try:
-            for event in self.buffered:
+        async for batch in self.batches():
+            for event in batch:
                 yield event
-                if isinstance(event, StreamFailure):
-                    return
-            if self.chunks is None:
+
+    async def batches(self) -> AsyncIterator[Sequence[StreamEvent]]:
+        """Each batch ends at a failure, which is the stream's last event."""
+        try:
+            buffered = self.buffered
+            yield buffered
+            if self.chunks is None or (buffered and isinstance(buffered[-1], StreamFailure)):
                 return
             try:
+                parse = self.parser.feed
+                if self.pending:
+                    batch = _parsed(self.pending, parse)
+                    self.pending = []
+                    if batch:
+                        yield batch
+                        if isinstance(batch[-1], StreamFailure):
+                            return
+                decode = self.decoder.feed
                 async for chunk in self.chunks:
-                    for sse in self.decoder.feed(chunk):
-                        for event in self.parser.feed(sse):
-                            yield event
-                            if isinstance(event, StreamFailure):
-                                return
-                for sse in self.decoder.close():
-                    for event in self.parser.feed(sse):
-                        yield event
-                for event in self.parser.close():
-                    yield event
+                    batch = _parsed(decode(chunk), parse)
+                    if batch:
+                        yield batch
+                        if isinstance(batch[-1], StreamFailure):
+                            return
+                batch = _parsed(self.decoder.close(), parse)
+                batch.extend(self.parser.close())
+                if batch:
+                    yield batch
             except GatewayError as exc:
-                yield StreamFailure(exc)
+                yield (StreamFailure(exc),)
         finally:
             await self.aclose()
 
     async def aclose(self) -> None:
         await self._stack.aclose()
+
+
+def _parsed(sse_events: Iterable[Any], parse: Callable[[Any], Iterable[StreamEvent]]) -> list[StreamEvent]:
+    """The neutral events of ``sse_events``, cut after the first failure."""
+    out: list[StreamEvent] = []
+    for sse in sse_events:
+        for event in parse(sse):
+            out.append(event)
+            if isinstance(event, StreamFailure):
+                return out
+    return out
 
 
 Call = Callable[[ProviderRuntime, Target, KeyConfig | None, Timeouts], Awaitable[T]]
@@ -406,12 +436,14 @@ class Router:
         self, stream: UpstreamStream, decoder: StreamDecoder, parser: Any, stack: AsyncExitStack, now: int
     ) -> EventStream:
         """Read until the first content event; a failure before it raises (so it can be retried).
-        The rest of the chunk that carried the first content is kept, and so is the chunk iterator."""
+        The upstream events after it in the same read are kept unparsed (the first content goes out
+        before they are looked at), and so is the chunk iterator."""
         buffered: list[StreamEvent] = []
         chunks = stream.chunks()
         async for chunk in chunks:
-            started = False
-            for sse in decoder.feed(chunk):
+            sse_events = list(decoder.feed(chunk))
+            for position, sse in enumerate(sse_events):
+                started = False
                 for event in parser.feed(sse):
                     if isinstance(event, StreamFailure):
                         if not started:
@@ -421,9 +453,9 @@ class Router:
                     elif isinstance(event, StreamStart) and not event.created:
                         event = replace(event, created=now)
                     buffered.append(event)
-            if started:
-                stack.push_async_callback(stream.aclose)
-                return EventStream(buffered, chunks, decoder, parser, stack)
+                if started:
+                    stack.push_async_callback(stream.aclose)
+                    return EventStream(buffered, chunks, decoder, parser, stack, sse_events[position + 1 :])
         tail = [event for sse in decoder.close() for event in parser.feed(sse)]
         tail.extend(parser.close())
         for event in tail:

@@ -93,8 +93,13 @@ def status_for(error_type: str | None, default: int = 500) -> int:
 
 
 def encode_event(event_type: str, payload: Mapping[str, Any]) -> bytes:
+    return encode_raw_event(event_type, _json.dumps(dict(payload)))
+
+
+def encode_raw_event(event_type: str, payload: bytes) -> bytes:
+    """An event message around an already encoded JSON payload (a relayed upstream frame)."""
     headers = {":event-type": event_type, ":content-type": "application/json", ":message-type": "event"}
-    return encode_message(headers, _json.dumps(dict(payload)))
+    return encode_message(headers, payload)
 
 
 def encode_exception(exception_type: str, message: str) -> bytes:

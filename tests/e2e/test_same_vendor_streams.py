@@ -125,3 +125,117 @@ def test_relayed_frames_are_the_upstreams_with_only_the_model_rewritten(
     expected = [data for _, data in upstream_events("claude-sonnet-4-5")]
     expected[0]["message"]["model"] = "anthropic/claude-sonnet-4-5"  # what the client asked for
     assert got == [{"type": "ping"}, *expected]
+
+
+# --------------------------------------------------------------------------- OpenAI -> OpenAI
+
+OPENAI_KNOWN = {"model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
+                "temperature", "tools", "tool_choice", "n", "user"}  # fmt: skip
+UP_USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15,
+            "prompt_tokens_details": {"cached_tokens": 4, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0}}  # fmt: skip
+
+
+def openai_chunks() -> list[dict[str, Any]]:
+    base = {"id": "chatcmpl-up9", "object": "chat.completion.chunk", "created": 1753051200,
+            "model": "gpt-4o-mini-2024-07-18", "service_tier": "default", "system_fingerprint": "fp_up"}  # fmt: skip
+
+    def chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> dict[str, Any]:
+        choices = [] if delta is None else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+        return {**base, "choices": choices, "usage": None, **extra}
+
+    return [chunk({"role": "assistant", "content": "", "refusal": None}, obfuscation="q1"),
+            chunk({"content": "Par"}, obfuscation="q2"), chunk({"content": "is."}, obfuscation="q3"),
+            chunk({}, "stop", obfuscation="q4"), chunk(None, usage=UP_USAGE, obfuscation="q5")]  # fmt: skip
+
+
+@pytest.fixture
+def openai_gateway(fake_provider: FakeProvider) -> Iterator[ServerHandle]:
+    def hook(request: RecordedRequest) -> Any:
+        extra = sorted(set(request.json) - OPENAI_KNOWN)
+        if extra:  # like the API: gateway fields (fallbacks) must not reach it
+            return Reply(status=400, json={"error": {"message": f"Unrecognized request argument: {extra[0]}",
+                                                     "type": "invalid_request_error", "code": None}})  # fmt: skip
+        return Reply(sse=[sse(c) for c in openai_chunks()] + [b"data: [DONE]\n\n"])
+
+    fake_provider.respond("/v1/chat/completions", hook)
+    provider = {"keys": [{"value": "sk-openai-upstream"}], "network_config": {"base_url": fake_provider.url}}
+    with run_gateway({"providers": {"openai": provider}}) as handle:
+        yield handle
+
+
+def test_openai_to_openai_stream_relays_the_upstreams_chunks(
+    fake_provider: FakeProvider, openai_gateway: ServerHandle
+) -> None:
+    import openai
+
+    client = openai.OpenAI(base_url=openai_gateway.url + "/openai/v1", api_key="client-key", max_retries=0)
+    asked = list(client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "capital?"}], stream=True,
+        stream_options={"include_usage": True}, extra_body={"fallbacks": ["openai/gpt-4o"]},
+    ))  # fmt: skip
+    assert "".join(c.choices[0].delta.content or "" for c in asked if c.choices) == "Paris."
+    assert all(c.system_fingerprint == "fp_up" and c.service_tier == "default" for c in asked)
+    assert [c.to_dict().get("obfuscation") for c in asked] == ["q1", "q2", "q3", "q4", "q5"]
+    assert all(c.model == "gpt-4o-mini" for c in asked)  # only the model rewritten: the name asked for
+    assert asked[-1].choices == [] and asked[-1].usage is not None
+    details = asked[-1].usage.prompt_tokens_details
+    assert details is not None and details.cached_tokens == 4  # the upstream's own usage object
+    assert fake_provider.last("/v1/chat/completions").json["stream_options"] == {"include_usage": True}
+
+    unasked = list(client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "capital?"}], stream=True))  # fmt: skip
+    assert all(c.choices for c in unasked) and len(unasked) == 4  # no usage-only chunk
+    assert unasked[-1].choices[0].finish_reason == "stop"
+    assert unasked[-1].usage is not None and unasked[-1].usage.total_tokens == 15  # on the finish chunk
+    assert fake_provider.last("/v1/chat/completions").json["stream_options"] == {"include_usage": True}
+
+
+def test_openai_relayed_bytes_are_the_upstreams_with_only_the_model_rewritten(openai_gateway: ServerHandle) -> None:
+    import httpx2
+
+    body = {"model": "openai/gpt-4o-mini", "stream": True, "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "capital?"}]}  # fmt: skip
+    with httpx2.Client(base_url=openai_gateway.url, timeout=10.0) as http:
+        raw = http.post("/v1/chat/completions", json=body).text
+    frames = [line[6:] for line in raw.split("\n\n") if line.startswith("data: ")]
+    assert frames[-1] == "[DONE]" and frames.count("[DONE]") == 1
+    assert [json.loads(f) for f in frames[:-1]] == [{**c, "model": "openai/gpt-4o-mini"} for c in openai_chunks()]
+
+
+# --------------------------------------------------------------------------- Bedrock -> Bedrock
+
+
+def test_bedrock_to_bedrock_converse_stream_relays_every_frame(fake_provider: FakeProvider) -> None:
+    import boto3
+    from botocore.config import Config
+
+    from bifrost_asgi.wire.converse import CONTENT_TYPE_STREAM, encode_event
+    from tests.e2e.test_cloud_providers import bedrock_config
+
+    metadata = {"usage": {"inputTokens": 9, "outputTokens": 2, "totalTokens": 11}, "metrics": {"latencyMs": 321},
+                "trace": {"guardrail": {"modelOutput": ["checked"]}}}  # fmt: skip
+    frames = [encode_event("messageStart", {"role": "assistant", "p": "abcd"}),
+              encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Hi"}, "p": "ab"}),
+              encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": " there"}}),
+              encode_event("contentBlockStop", {"contentBlockIndex": 0}),
+              encode_event("messageStop", {"stopReason": "end_turn", "additionalModelResponseFields": {"x": 1}}),
+              encode_event("metadata", metadata)]  # fmt: skip
+    headers = {"content-type": CONTENT_TYPE_STREAM}
+    fake_provider.respond("/converse-stream", lambda _: Reply(sse=frames, headers=headers))
+    with run_gateway({"providers": {"bedrock": bedrock_config(fake_provider)}}) as gateway:
+        runtime = boto3.client(
+            "bedrock-runtime", endpoint_url=gateway.url + "/bedrock", region_name="us-east-1",
+            aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="client-secret",
+            config=Config(retries={"max_attempts": 1}),
+        )  # fmt: skip
+        events = list(runtime.converse_stream(modelId="bedrock/claude-sonnet", messages=HELLO_BEDROCK)["stream"])
+    assert [next(iter(e)) for e in events] == ["messageStart", "contentBlockDelta", "contentBlockDelta",
+                                               "contentBlockStop", "messageStop", "metadata"]  # fmt: skip
+    assert events[4]["messageStop"]["additionalModelResponseFields"] == {"x": 1}
+    assert events[5]["metadata"]["metrics"]["latencyMs"] == 321  # the upstream's, not re-rendered
+    assert events[5]["metadata"]["trace"] == {"guardrail": {"modelOutput": ["checked"]}}
+    assert events[5]["metadata"]["usage"]["totalTokens"] == 11
+
+
+HELLO_BEDROCK: Any = [{"role": "user", "content": [{"text": "hello"}]}]

@@ -11,7 +11,15 @@ from pydantic import SecretStr
 
 from bifrost_asgi.config.settings import AzureKeyConfig, KeyConfig, ProviderConfig
 from bifrost_asgi.errors import GatewayError
-from bifrost_asgi.neutral import ChatRequest, EmbeddingRequest, Message, StreamStart, TextDelta, TextPart
+from bifrost_asgi.neutral import (
+    ChatRequest,
+    EmbeddingRequest,
+    Message,
+    StreamStart,
+    TextDelta,
+    TextPart,
+    UpstreamFrame,
+)
 from bifrost_asgi.providers.azure import AzureProvider
 from bifrost_asgi.providers.base import UpstreamResponse
 from bifrost_asgi.streaming import SSEEvent
@@ -85,9 +93,12 @@ def test_answers_streams_and_errors_are_parsed_as_openai() -> None:
     raw = (FIXTURES / "chat_response_text.json").read_bytes()
     response = PROVIDER.parse_chat(UpstreamResponse(200, {}, raw), request(source_format="anthropic"), "gpt-4o")
     assert response.raw_format == "openai" and response.message.text() == "Hello! How can I help?"
-    parser = PROVIDER.stream_parser(request(stream=True), "gpt-4o")
-    events = list(parser.feed(SSEEvent('{"id":"a","choices":[{"index":0,"delta":{"content":"x"}}]}')))
-    assert events == [StreamStart("a", "gpt-4o"), TextDelta("x")]
+    data = '{"id":"a","choices":[{"index":0,"delta":{"content":"x"}}]}'
+    parser = PROVIDER.stream_parser(request(stream=True, source_format="anthropic"), "gpt-4o")
+    assert list(parser.feed(SSEEvent(data))) == [StreamStart("a", "gpt-4o"), TextDelta("x")]
+    relayed = list(PROVIDER.stream_parser(request(stream=True), "gpt-4o").feed(SSEEvent(data)))  # an OpenAI client
+    frame = UpstreamFrame("openai", None, data, orjson.loads(data))
+    assert relayed == [frame, StreamStart("a", "gpt-4o"), TextDelta("x")]
     error = PROVIDER.parse_error(
         UpstreamResponse(429, {"retry-after": "4"}, (FIXTURES / "error_rate_limit.json").read_bytes())
     )

@@ -1,0 +1,72 @@
+"""Same-vendor OpenAI stream relay: an OpenAI client of an OpenAI-format upstream (OpenAI, Azure,
+every compatible server) gets the upstream's chunks as they came, only ``model`` rewritten by the
+client's renderer (``dialects/openai_stream.py``).
+
+Until the first content, and for every chunk that can carry a finish, usage or an error, the chunk
+is parsed as before (``OpenAIStreamParser``): the router's wait for first content, fallbacks, usage
+for metrics, log and governance, the early-end check and in-band errors work as for any stream;
+the frame is handed on with its parsed JSON (``UpstreamFrame.payload``) so the renderer need not
+parse it again. Every other chunk after the first content (text, reasoning and tool-call deltas:
+nearly all of a stream) is handed on unparsed as a ``ContentFrame``, after a few substring checks
+that are conservative: a chunk they cannot clear (pretty-printed JSON, say) is parsed.
+``[DONE]`` is not relayed: the renderer writes its own at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .. import _json
+from ..neutral import CONTENT_EVENTS, ContentFrame, StreamEvent, StreamFailure, UpstreamFrame
+from ..streaming import SSEEvent
+from .openai_stream import OpenAIStreamParser
+
+_FINISH = '"finish_reason"'
+_NO_FINISH = '"finish_reason":null'
+_USAGE = '"usage"'
+_NO_USAGE = '"usage":null'
+
+
+def plain_delta(data: str) -> bool:
+    """True only when ``data`` (one chunk's JSON text) cannot hold a finish reason, usage or an
+    error: every ``finish_reason`` is ``null``, ``usage`` absent or ``null``, no ``error`` or
+    ``x_groq`` key. False means "parse it", never "it holds one"."""
+    return (
+        data[:1] == "{"
+        and '"error"' not in data
+        and '"x_groq"' not in data
+        and (_USAGE not in data or _NO_USAGE in data)
+        and data.count(_FINISH) == data.count(_NO_FINISH)
+    )
+
+
+class OpenAIRelayParser:
+    __slots__ = ("_content", "_inner")
+
+    def __init__(self, inner: OpenAIStreamParser) -> None:
+        self._inner = inner
+        self._content = False  # the first content arrived: plain deltas go on unparsed
+
+    def feed(self, event: SSEEvent) -> Iterable[StreamEvent]:
+        inner = self._inner
+        if inner.done:
+            return ()
+        data = event.data
+        if self._content and plain_delta(data):
+            return (ContentFrame("openai", event.event, data),)
+        if data == "[DONE]":
+            return inner.feed(event)
+        try:
+            chunk = _json.loads(data)
+        except ValueError:
+            return inner.feed(event)  # reports the unreadable chunk
+        events = list(inner.feed_chunk(chunk, data))
+        for parsed in events:
+            if isinstance(parsed, StreamFailure):
+                return events  # the failure renders the error; the frame is not relayed
+            if isinstance(parsed, CONTENT_EVENTS):
+                self._content = True
+        return [UpstreamFrame("openai", event.event, data, chunk), *events]
+
+    def close(self) -> Iterable[StreamEvent]:
+        return self._inner.close()
