@@ -6,9 +6,10 @@ Until the first content, and for every chunk that can carry a finish, usage or a
 is parsed as before (``OpenAIStreamParser``): the router's wait for first content, fallbacks, usage
 for metrics, log and governance, the early-end check and in-band errors work as for any stream;
 the frame is handed on with its parsed JSON (``UpstreamFrame.payload``) so the renderer need not
-parse it again. Every other chunk after the first content (text, reasoning and tool-call deltas:
-nearly all of a stream) is handed on unparsed as a ``ContentFrame``, after a few substring checks
-that are conservative: a chunk they cannot clear (pretty-printed JSON, say) is parsed.
+parse it again. Tool-call fragments are parsed too (the parser keeps the calls, so a finish the
+upstream leaves out is still ``tool_calls``). Every other chunk after the first content (text and
+reasoning deltas: nearly all of a stream) is handed on unparsed as a ``ContentFrame``, after a few
+substring checks that are conservative: a chunk they cannot clear (pretty-printed JSON, say) is parsed.
 ``[DONE]`` is not relayed: the renderer writes its own at the end.
 """
 
@@ -28,12 +29,14 @@ _NO_USAGE = '"usage":null'
 
 
 def plain_delta(data: str) -> bool:
-    """True only when ``data`` (one chunk's JSON text) cannot hold a finish reason, usage or an
-    error: every ``finish_reason`` is ``null``, ``usage`` absent or ``null``, no ``error`` or
-    ``x_groq`` key. False means "parse it", never "it holds one"."""
+    """True only when ``data`` (one chunk's JSON text) cannot hold a finish reason, usage, a tool
+    call or an error: every ``finish_reason`` is ``null``, ``usage`` absent or ``null``, no
+    ``error``, ``tool_calls``, ``function_call`` or ``x_groq`` key. False means "parse it", never
+    "it holds one"."""
     return (
         data[:1] == "{"
         and '"error"' not in data
+        and '_call' not in data  # tool_calls, function_call
         and '"x_groq"' not in data
         and (_USAGE not in data or _NO_USAGE in data)
         and data.count(_FINISH) == data.count(_NO_FINISH)

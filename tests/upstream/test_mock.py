@@ -6,6 +6,7 @@ import base64
 import math
 import struct
 import time
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -237,7 +238,9 @@ async def test_through_the_openai_provider_and_dialect() -> None:
     )
     upstream = provider.build_chat(request, "mock-model", None)
     stream = await MOCK.open(upstream, TIMEOUTS)
-    decoder, parser = SSEDecoder(), provider.stream_parser(request, "mock-model")
+    # The neutral events, as a client of another format gets them (an OpenAI client's are relayed).
+    parser = provider.stream_parser(replace(request, source_format="anthropic"), "mock-model")
+    decoder = SSEDecoder()
     events: list[StreamEvent] = []
     async for chunk in stream.chunks():
         for event in decoder.feed(chunk):
