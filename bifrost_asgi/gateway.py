@@ -31,6 +31,7 @@ from .errors import (
     NotFoundError,
     ServiceUnavailableError,
 )
+from .forwarding.labels import KIND_LABELS, call_label
 from .forwarding.routes import ForwardSpec
 from .forwarding.service import Forwarder, Inbound, genai_file_ids
 from .genai_media import MODALITIES, GenAIMedia
@@ -172,6 +173,7 @@ class Gateway:
         """Configured model names keep their own metric label (other unserved names become "other")."""
         for name, config in settings.providers.items():
             self.metrics.register_models(name, {m for k in config.keys for m in _configured_models(k) if m != "*"})
+            self.metrics.register_models(name, KIND_LABELS.values())  # forwarded calls that name no model
         routing = settings.routing
         targets = [t.target for ts in routing.aliases.values() for t in ts]
         targets += [t for chain in routing.fallbacks.values() for t in chain]
@@ -508,8 +510,9 @@ class Gateway:
             headers=call.headers, body=body, default_provider=call.default_provider,
             body_stream=call.body_stream, public_url=call.public_url,
         )  # fmt: skip
+        exchange.model = call_label(spec, call.path_params, call.headers, body)
         done = await self.forwarder.forward(inbound, exchange.ctx)
-        exchange.model = exchange.ctx.model or ""
+        exchange.ctx.model = exchange.ctx.model or exchange.model
         exchange.status = done.status
         headers = {**self._headers(exchange), **done.headers}
         media_type = headers.pop("content-type")
