@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from ..dialects.gateway_fields import summary_into_reasoning
 from ..dialects.openai_messages import bad, type_name
 from ..dialects.openai_parse import parse_fallbacks, require_model, require_object
 from ..neutral import ChatRequest, Message, Reasoning, ResponseFormat, TextPart, ToolChoice, ToolSpec
@@ -184,6 +185,7 @@ def _reasoning(value: Any) -> Reasoning | None:
         effort=effort,
         enabled=False if effort == "none" else None,
         include_thoughts=True if summary is not None else None,
+        summary=summary,
     )
 
 
@@ -230,7 +232,7 @@ def parse_request(
 ) -> ResponsesRequest:
     """``history``: the items of the referenced response (None: not held by this gateway);
     ``upstream_holds``: that response also lives at the upstream that made it."""
-    body = require_object(body)
+    body = summary_into_reasoning(require_object(body))
     model = require_model(body)
     previous = previous_id(body)
     untranslatable: dict[str, Any] = {}

@@ -43,3 +43,14 @@ def test_a_bad_reasoning_summary_is_a_400_naming_it(dialect: str) -> None:
 def test_the_body_is_not_copied_without_gateway_fields() -> None:
     body = {"model": "m", "messages": USER}
     assert OpenAIDialect().parse_chat(body, Call()).raw is body
+
+
+def test_a_responses_body_gets_the_summary_in_its_own_field() -> None:
+    from bifrost_asgi.dialects.gateway_fields import summary_into_reasoning
+
+    body = {"model": "m", "reasoning": {"effort": "low"}, "reasoning_summary": "auto"}
+    assert summary_into_reasoning(body) == {"model": "m", "reasoning": {"effort": "low", "summary": "auto"}}
+    same = {"model": "m"}
+    assert summary_into_reasoning(same) is same
+    with pytest.raises(InvalidRequestError, match="reasoning_summary"):
+        summary_into_reasoning({"reasoning": {"summary": "auto"}, "reasoning_summary": "detailed"})
