@@ -88,7 +88,7 @@ class AnthropicDialect:
             RouteSpec("POST", "/v1/messages", "chat"),
             RouteSpec("POST", "/v1/messages/count_tokens", "count_tokens"),
             RouteSpec("GET", "/v1/models", "models"),
-            RouteSpec("GET", "/v1/models/{model_id}", "model", options={"single": True}),
+            RouteSpec("GET", "/v1/models/{model_id:path}", "model", options={"single": True}),
         )
 
     # --- chat ---------------------------------------------------------------------------------

@@ -82,10 +82,14 @@ def parse_embeddings_body(body: Any) -> EmbeddingRequest:
 
 
 def _deployment_model(body: Any, call: Call) -> Any:
-    """Azure OpenAI paths name the model by deployment (``/openai/deployments/{deployment}/...``)."""
+    """Azure OpenAI paths name the model by deployment (``/openai/deployments/{deployment}/...``);
+    a bare name is the azure provider's when one is configured (the route's default), as Bifrost
+    makes it ``azure/<deployment>`` (model families would send ``gpt-4o`` to openai otherwise)."""
     deployment = call.path_params.get("deployment")
     if deployment is None or not isinstance(body, dict):
         return body
+    if call.default_provider == "azure" and "/" not in deployment:
+        deployment = "azure/" + deployment
     return {**body, "model": deployment}
 
 

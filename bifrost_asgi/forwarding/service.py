@@ -223,7 +223,10 @@ class Forwarder:
     def _media_target(self, inbound: Inbound) -> Target:
         spec = inbound.spec
         params = inbound.path_params
-        model = params.get("deployment") or (params.get("model") if spec.model == "path" else None)
+        deployment = params.get("deployment")
+        if deployment and inbound.default_provider == "azure" and "/" not in deployment:
+            deployment = "azure/" + deployment  # as the dialect does for chat: the azure provider's
+        model = deployment or (params.get("model") if spec.model == "path" else None)
         publisher = params.get("publisher")
         if model and publisher and publisher != "google":  # Vertex's publishers/openai/models/gpt-image-1
             model = f"{publisher}/{model}"

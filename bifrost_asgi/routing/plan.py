@@ -29,11 +29,13 @@ KNOWN_PROVIDERS = STANDARD_PROVIDERS | UNSUPPORTED_BIFROST_PROVIDERS
 _FAMILIES: tuple[tuple[str, str], ...] = (
     ("gpt-", "openai"), ("chatgpt-", "openai"), ("o1", "openai"), ("o3", "openai"), ("o4", "openai"),
     ("text-embedding-3", "openai"), ("text-embedding-ada", "openai"), ("davinci", "openai"),
-    ("babbage", "openai"), ("omni-moderation", "openai"),
+    ("babbage", "openai"), ("omni-moderation", "openai"), ("dall-e-", "openai"), ("tts-", "openai"),
+    ("whisper-", "openai"),
+    ("text-embedding-004", "gemini"), ("text-embedding-005", "gemini"),  # before azure's text-embedding-*
     ("gpt-", "azure"), ("o1", "azure"), ("o3", "azure"), ("o4", "azure"), ("text-embedding-", "azure"),
+    ("dall-e-", "azure"), ("tts-", "azure"), ("whisper", "azure"),
     ("claude-", "anthropic"),
-    ("gemini-", "gemini"), ("gemma-", "gemini"), ("text-embedding-004", "gemini"),
-    ("gemini-embedding", "gemini"), ("embedding-", "gemini"),
+    ("gemini-", "gemini"), ("gemma-", "gemini"), ("gemini-embedding", "gemini"), ("embedding-", "gemini"),
     ("mistral-", "mistral"), ("mixtral-", "mistral"), ("codestral", "mistral"), ("ministral", "mistral"),
     ("pixtral", "mistral"), ("magistral", "mistral"), ("devstral", "mistral"),
     ("grok-", "xai"), ("deepseek-", "deepseek"), ("sonar", "perplexity"),

@@ -113,3 +113,18 @@ async def test_an_unknown_path_under_a_prefix_is_a_404_naming_it() -> None:
     assert missing.status_code == 404 and "/litellm/v1/nothing-here" in missing.json()["error"]["message"]
     assert anthropic.status_code == 404 and anthropic.json()["type"] == "error"
     assert "/langchain/v1/messages/nothing" in anthropic.json()["error"]["message"]
+
+
+@pytest.mark.anyio
+async def test_the_anthropic_model_list_entries_with_a_provider_prefix_can_be_retrieved() -> None:
+    """The Anthropic list shows ``provider/model`` names: ``models.retrieve`` of one is not a 404."""
+    app = bifrost_app(config=CONFIG)
+    headers = {"anthropic-version": "2023-06-01"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        listed = await client.get("/anthropic/v1/models", headers=headers)
+        first = listed.json()["data"][0]["id"]
+        retrieved = await client.get(f"/anthropic/v1/models/{first}", headers=headers)
+        prefixed = await client.get(f"/langchain/v1/models/{first}", headers=headers)
+    assert "/" in first
+    assert retrieved.status_code == 200 and retrieved.json()["id"] == first
+    assert prefixed.status_code == 200 and prefixed.json()["id"] == first

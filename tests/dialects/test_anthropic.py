@@ -87,9 +87,9 @@ def test_routes_cover_messages_count_tokens_and_models() -> None:
         ("POST", "/v1/messages"): "chat",
         ("POST", "/v1/messages/count_tokens"): "count_tokens",
         ("GET", "/v1/models"): "models",
-        ("GET", "/v1/models/{model_id}"): "model",
+        ("GET", "/v1/models/{model_id:path}"): "model",
     }
-    assert routes[("GET", "/v1/models/{model_id}")].options == {"single": True}
+    assert routes[("GET", "/v1/models/{model_id:path}")].options == {"single": True}
     assert DIALECT.name == "anthropic"
 
 

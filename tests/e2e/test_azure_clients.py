@@ -59,3 +59,21 @@ def test_azure_sdk_without_an_azure_provider_reaches_openai(fake_provider: FakeP
     assert fake_provider.last("/chat/completions").json["model"] == "gpt-4o-mini"
     assert fake_provider.last("/embeddings").json["model"] == "text-embedding-3-small"
     assert len(vectors.data) == 1
+
+
+def test_a_bare_deployment_is_the_azure_providers_beside_an_openai_one(fake_provider: FakeProvider) -> None:
+    """Model families would send ``gpt-4o`` to openai; an Azure deployment path means azure (Bifrost:
+    ``azure/<deployment>``) for chat, embeddings and media alike."""
+    FakeMedia().install(fake_provider)
+    key = {"value": AZURE_SECRET, "azure_key_config": {"endpoint": fake_provider.url, "api_version": "2024-10-21"}}
+    openai_provider = {"keys": [{"value": "sk-openai"}], "network_config": {"base_url": fake_provider.url}}
+    with run_gateway({"providers": {"openai": openai_provider, "azure": {"keys": [key]}}}) as gateway:
+        sdk = openai.AzureOpenAI(azure_endpoint=gateway.url, api_version="2024-10-21", api_key="c", max_retries=0)
+        answer = sdk.chat.completions.create(model="gpt-4o", messages=HELLO)  # type: ignore[arg-type]
+        vectors = sdk.embeddings.create(model="text-embedding-3-small", input="hi")
+        image = sdk.images.generate(model="gpt-image-1", prompt="a fox")
+    assert answer.choices[0].message.content == fake_text("azure", "hello")
+    assert len(vectors.data) == 1 and image.data is not None
+    assert fake_provider.last("/embeddings").path == "/openai/deployments/text-embedding-3-small/embeddings"
+    assert fake_provider.last("/images/generations").path == "/openai/deployments/gpt-image-1/images/generations"
+    assert not any(r.headers.get("authorization") == "Bearer sk-openai" for r in fake_provider.requests)

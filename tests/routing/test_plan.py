@@ -95,3 +95,11 @@ def test_weighted_alias_picks_by_weight_and_keeps_the_rest_as_fallbacks() -> Non
 def test_missing_model_is_named() -> None:
     with pytest.raises(InvalidRequestError, match="model: required"):
         planner({"openai": KEY}).plan("", [], default_provider=None, rng=RNG)
+
+
+def test_openai_media_families_and_gemini_embeddings_beside_azure() -> None:
+    p = planner({"openai": KEY, "azure": KEY, "gemini": KEY})
+    for model in ("tts-1", "whisper-1", "dall-e-3", "gpt-image-1"):
+        assert p.resolve(model, None, field="model") == Target("openai", model)
+    assert p.resolve("text-embedding-004", None, field="model") == Target("gemini", "text-embedding-004")
+    assert p.resolve("text-embedding-3-small", None, field="model") == Target("openai", "text-embedding-3-small")

@@ -15,7 +15,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
 
-from tests.support.fake_answers import Invalid, fake_text
+from tests.support.fake_answers import Invalid, fake_embedding, fake_text
 from tests.support.fake_provider import FakeProvider, RecordedRequest, Reply, sse
 
 CREATED = 1_700_000_000
@@ -274,9 +274,11 @@ class FakeMedia:
         deployment, rest = match.groups()
         if rest.startswith(("images/", "audio/")):
             return self._openai_media(request, "/" + rest)
+        body = request.json if isinstance(request.json, dict) else {}
+        if rest == "embeddings":
+            return _azure_embeddings(body, deployment)
         if rest != "chat/completions":
             raise Invalid(404, f"Resource not found: {rest}")
-        body = request.json if isinstance(request.json, dict) else {}
         text = fake_text("azure", str(body["messages"][-1]["content"]))
         usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
         base = {"id": "chatcmpl-azure", "created": CREATED, "model": deployment}
@@ -337,3 +339,12 @@ class FakeMedia:
         if request.method == "DELETE":
             return {"id": identifier, "type": "message_batch_deleted"}
         return _public(found)
+
+
+def _azure_embeddings(body: dict[str, Any], deployment: str) -> dict[str, Any]:
+    """Azure's embeddings answer: the model is the deployment's (no ``model`` field needed)."""
+    _strict(set(body), {"input", "model", "dimensions", "encoding_format", "user"})
+    given = body.get("input")
+    inputs = given if isinstance(given, list) else [given]
+    data = [{"object": "embedding", "index": i, "embedding": fake_embedding(i)} for i in range(len(inputs))]
+    return {"object": "list", "data": data, "model": deployment, "usage": {"prompt_tokens": 2, "total_tokens": 2}}
