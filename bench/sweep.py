@@ -336,7 +336,34 @@ def langchain_cases(url: str, base: str, kind: str) -> Iterator[Case]:
         answer = build().bind_tools([WEATHER]).invoke("hi")
         expect(bool(answer.tool_calls) and answer.tool_calls[0]["name"] == "get_weather", f"{answer.tool_calls}")
 
-    for name, run in (("invoke", invoke), ("stream", stream), ("tools", tools)):
+    def responses_api() -> None:
+        from langchain_openai import ChatOpenAI
+
+        llm = ChatOpenAI(model="gpt-4o-mini", base_url=url + base, api_key=CLIENT_KEY, max_retries=0,  # type: ignore[arg-type]
+                         use_responses_api=True)  # fmt: skip
+        answer = llm.invoke("hi")
+        expect(answer.text == fake_text("openai", "hi"), f"text {answer.text!r}")
+
+    def embeddings() -> None:
+        if kind == "ChatOpenAI":
+            from langchain_openai import OpenAIEmbeddings
+
+            embedder: Any = OpenAIEmbeddings(model="text-embedding-3-small", base_url=url + base, api_key=CLIENT_KEY,  # type: ignore[arg-type]
+                                             check_embedding_ctx_length=False, max_retries=0)  # fmt: skip
+        else:
+            from langchain_google_genai import GoogleGenerativeAIEmbeddings
+
+            embedder = GoogleGenerativeAIEmbeddings(model="models/gemini-embedding-001", base_url=url + base,  # type: ignore[call-arg]
+                                                    google_api_key=CLIENT_KEY)  # fmt: skip
+        vectors = embedder.embed_documents(["a", "b"])
+        expect(len(vectors) == 2 and len(vectors[0]) > 0, f"{len(vectors)} vectors")
+
+    calls: list[tuple[str, Callable[[], None]]] = [("invoke", invoke), ("stream", stream), ("tools", tools)]
+    if kind == "ChatOpenAI":
+        calls += [("use_responses_api", responses_api), ("OpenAIEmbeddings", embeddings)]
+    if kind == "ChatGoogleGenerativeAI":
+        calls.append(("GoogleGenerativeAIEmbeddings", embeddings))
+    for name, run in calls:
         yield Case(f"langchain {kind}", base, name, run)
 
 
@@ -369,7 +396,19 @@ def litellm_cases(url: str, base: str) -> Iterator[Case]:
                                      input=["a"])  # fmt: skip
         expect(len(vectors.data) == 1, "one vector")
 
+    def images() -> None:
+        image = client().image_generation(model="openai/gpt-image-1", prompt="a fox", api_base=url + base,
+                                          api_key=CLIENT_KEY)  # fmt: skip
+        expect(image.data[0].b64_json == FAKE_IMAGE_B64, "image")
+
+    def transcription() -> None:
+        audio = ("a.wav", b"RIFF" + b"\x01" * 96)
+        heard = client().transcription(model="openai/whisper-1", file=audio, api_base=url + base, api_key=CLIENT_KEY)
+        expect(heard.text == "heard 100 bytes of a.wav", f"{heard.text!r}")
+
     yield Case("litellm", base, "openai/ completion+stream", completion("openai/gpt-4o-mini", "openai"))
+    yield Case("litellm", base, "image_generation", images)
+    yield Case("litellm", base, "transcription", transcription)
     yield Case("litellm", base, "anthropic/ completion+stream", completion("anthropic/claude-haiku-4-5", "anthropic"))
     yield Case("litellm", base, "tools", tools)
     yield Case("litellm", base, "embedding", embedding)
@@ -407,7 +446,28 @@ def pydantic_ai_cases(url: str, base: str) -> Iterator[Case]:
 
         return go
 
+    def google_agent() -> Any:
+        from pydantic_ai import Agent
+        from pydantic_ai.models.google import GoogleModel
+        from pydantic_ai.providers.google import GoogleProvider
+
+        provider = GoogleProvider(api_key=CLIENT_KEY, base_url=url + base)
+        return Agent(GoogleModel("gemini-2.5-flash", provider=provider))
+
+    def tools() -> None:
+        agent = openai_agent()
+
+        @agent.tool_plain
+        def get_weather(city: str) -> str:
+            """Weather in a city."""
+            return "sunny"
+
+        result = agent.run_sync("hi")
+        expect("sunny" in str(result.output), f"output {result.output!r}")
+
     yield Case("pydantic-ai", base, "OpenAIChatModel run+stream", run(openai_agent, "openai"))
+    yield Case("pydantic-ai", base, "GoogleModel run+stream", run(google_agent, "gemini"))
+    yield Case("pydantic-ai", base, "OpenAIChatModel tool round", tools)
     yield Case("pydantic-ai", base, "AnthropicModel run+stream", run(anthropic_agent, "anthropic"))
 
 
