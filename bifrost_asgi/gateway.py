@@ -354,7 +354,8 @@ class Gateway:
             if MODALITIES in request.untranslatable:  # GenAI IMAGE/AUDIO: an OpenAI image or speech model?
                 media = await self.genai_media.generate(request, ctx, default)
                 if media is not None:
-                    return self._ok(media, exchange)
+                    exchange.stream = request.stream
+                    return JsonReply(200, media.body, self._headers(exchange), media.media_type)
             if request.stream:
                 exchange.stream = True
                 return await self._stream(dialect, request, exchange, default, offer=offer)

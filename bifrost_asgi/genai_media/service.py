@@ -4,6 +4,7 @@ provider would answer in another medium)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .. import _json
@@ -13,16 +14,32 @@ from ..providers.base import Provider, UpstreamRequest, json_object
 from ..providers.forward import ForwardCall, build_forward
 from ..routing.plan import Target
 from ..routing.router import ForwardedStream, RequestContext, Router
+from ..streaming import encode_sse
 from . import translate as t
+
+
+@dataclass(frozen=True, slots=True)
+class MediaAnswer:
+    body: bytes
+    media_type: str  # a streamed request gets its one answer as one SSE event
 
 
 class GenAIMedia:
     def __init__(self, router: Router) -> None:
         self._router = router
 
-    async def generate(self, request: ChatRequest, ctx: RequestContext, default: str | None) -> bytes | None:
-        """The ``generateContent`` answer for IMAGE/AUDIO toward an OpenAI-format provider; None
-        when the request goes elsewhere as it is (no media asked, or a Gemini upstream)."""
+    async def generate(self, request: ChatRequest, ctx: RequestContext, default: str | None) -> MediaAnswer | None:
+        """The ``generateContent`` answer for IMAGE/AUDIO toward an OpenAI-format provider (on
+        ``streamGenerateContent`` one SSE event: OpenAI answers once); None when the request goes
+        elsewhere as it is (no media asked, or a Gemini upstream)."""
+        answer = await self._generate(request, ctx, default)
+        if answer is None:
+            return None
+        if request.stream:
+            return MediaAnswer(encode_sse(_json.dumps(answer)), "text/event-stream")
+        return MediaAnswer(_json.dumps(answer), "application/json")
+
+    async def _generate(self, request: ChatRequest, ctx: RequestContext, default: str | None) -> Any:
         kind = t.media_kind(request)
         if kind is None:
             return None
@@ -41,12 +58,12 @@ class GenAIMedia:
             _, read = await self._call(target, ctx, "/images/generations", body, "image_generation")
             answer = json_object(read, target.provider, "image generation")
             parts = _some(t.image_parts(answer, t.image_mime(body)), target)
-            return _json.dumps(t.candidates(parts, target.model, answer.get("usage")))
+            return t.candidates(parts, target.model, answer.get("usage"))
         body = t.speech_request(request, target.model)
         _, audio = await self._call(target, ctx, "/audio/speech", body, "speech")
         if not audio:
             raise UpstreamProtocolError(f"provider '{target.provider}' answered no audio", provider=target.provider)
-        return _json.dumps(t.candidates(t.speech_parts(audio), target.model, None))
+        return t.candidates(t.speech_parts(audio), target.model, None)
 
     async def predict(self, payload: Any, target: Target, ctx: RequestContext) -> tuple[ForwardedStream, bytes]:
         """An Imagen ``:predict`` toward an OpenAI image model: the answer in Imagen's shape."""

@@ -67,9 +67,6 @@ def check_pair(request: ChatRequest, kind: str, provider: str, model: str) -> No
         raise fail(MODALITIES, f"{pair}: IMAGE needs an OpenAI image model (gpt-image-1, dall-e-3), not '{model}'")
     if kind == "AUDIO" and not _TTS_MODEL.search(model):
         raise fail(MODALITIES, f"{pair}: AUDIO needs an OpenAI speech model (tts-1, gpt-4o-mini-tts), not '{model}'")
-    if request.stream:
-        raise fail(MODALITIES, f"{pair}: not served on streamGenerateContent (OpenAI's {kind.lower()} endpoint "
-                               "answers once): call generateContent")  # fmt: skip
     for name in request.untranslatable:
         if name not in _MEDIA_CONFIG:
             raise fail(name, f"cannot be sent with {pair}")

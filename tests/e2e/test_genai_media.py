@@ -109,12 +109,18 @@ def test_pairs_that_cannot_be_honoured_are_a_400_before_any_upstream_call(
     assert not fake_provider.requests
 
 
-def test_streaming_and_image_inputs_are_refused_by_name(fake_provider: FakeProvider, gateway: ServerHandle) -> None:
+def test_streamed_media_arrives_as_one_event(fake_provider: FakeProvider, gateway: ServerHandle) -> None:
     client = _client(gateway)
-    with pytest.raises(errors.ClientError) as streamed:
-        list(client.models.generate_content_stream(model="openai/gpt-image-1", contents="a fox",
-                                                   config={"response_modalities": ["IMAGE"]}))  # fmt: skip
-    assert streamed.value.code == 400 and "not served on streamGenerateContent" in str(streamed.value.message)
+    chunks = list(client.models.generate_content_stream(model="openai/gpt-image-1", contents="a fox",
+                                                        config={"response_modalities": ["IMAGE"]}))  # fmt: skip
+    assert len(chunks) == 1 and [b.data for b in _inline(chunks[0])] == [base64.b64decode(FAKE_IMAGE_B64)]
+    spoken = list(client.models.generate_content_stream(model="openai/tts-1", contents="hi",
+                                                        config={"response_modalities": ["AUDIO"]}))  # fmt: skip
+    assert [b.mime_type for b in _inline(spoken[0])] == ["audio/L16;codec=pcm;rate=24000"]
+
+
+def test_image_inputs_are_refused_by_name(fake_provider: FakeProvider, gateway: ServerHandle) -> None:
+    client = _client(gateway)
     picture = types.Part.from_bytes(data=b"\x89PNG", mime_type="image/png")
     with pytest.raises(errors.ClientError) as edited:
         client.models.generate_content(model="openai/gpt-image-1", contents=[picture, "make it blue"],
