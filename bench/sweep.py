@@ -40,6 +40,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # litellm: no pri
 from tests.support import FakeProvider, ServerHandle, fake_text, run_gateway
 from tests.support.fake_genai_batches import FakeGenAIBatches
 from tests.support.fake_genai_files import FakeGenAIFiles
+from tests.support.fake_imagen import install as install_imagen
 from tests.support.fake_media import FAKE_AUDIO, FAKE_IMAGE_B64, FakeMedia
 
 CLIENT_KEY = "client-key-sweep"
@@ -132,6 +133,16 @@ def openai_cases(url: str, base: str) -> Iterator[Case]:
             final = events.get_final_response()
         expect(final.output_text == fake_text("anthropic", "hi"), f"streamed {final.output_text!r}")
 
+    def stored() -> None:
+        answer = sdk.responses.create(model=model, input="hi")
+        expect(sdk.responses.retrieve(answer.id).id == answer.id, "retrieve")
+        expect([i.type for i in sdk.responses.input_items.list(answer.id)] == ["message"], "input_items")
+        sdk.responses.delete(answer.id)
+
+    def completions() -> None:
+        answer = sdk.completions.create(model=model, prompt="hi", max_tokens=20)
+        expect(answer.choices[0].text == fake_text("openai", "hi"), f"text {answer.choices[0].text!r}")
+
     def input_tokens() -> None:
         counted = sdk.responses.input_tokens.count(model=model, input="hi")
         expect(counted.input_tokens > 0, f"{counted}")
@@ -163,6 +174,7 @@ def openai_cases(url: str, base: str) -> Iterator[Case]:
 
     for name, run in (("chat", chat), ("chat stream", stream), ("chat tools", tools), ("models", models),
                       ("embeddings", embeddings), ("responses", responses), ("responses input_tokens", input_tokens),
+                      ("responses retrieve/input_items/delete", stored), ("completions", completions),
                       ("files+batches", files_batches), ("images", images), ("audio", audio)):  # fmt: skip
         yield case(name, run)
 
@@ -293,8 +305,26 @@ def genai_cases(url: str, base: str) -> Iterator[Case]:
         uploaded = client.files.upload(file=io.BytesIO(b"hello"), config={"mime_type": "text/plain"})
         expect(bool(uploaded.name), "upload")
 
+    def modalities() -> None:
+        image = client.models.generate_content(model="openai/gpt-image-1", contents="a fox",
+                                               config={"response_modalities": ["IMAGE"]})  # fmt: skip
+        parts = image.candidates[0].content.parts if image.candidates and image.candidates[0].content else None
+        expect(bool(parts) and parts[0].inline_data is not None, f"image parts {parts}")  # type: ignore[index]
+        speech = client.models.generate_content(model="openai/tts-1", contents="hello",
+                                                config={"response_modalities": ["AUDIO"]})  # fmt: skip
+        parts = speech.candidates[0].content.parts if speech.candidates and speech.candidates[0].content else None
+        expect(bool(parts) and parts[0].inline_data is not None, f"audio parts {parts}")  # type: ignore[index]
+
+    def imagen() -> None:
+        vertex = genai.Client(vertexai=True, api_key=CLIENT_KEY,
+                              http_options=types.HttpOptions(base_url=url + base, timeout=30_000))  # fmt: skip
+        for model in ("imagen-3.0-generate-002", "openai/gpt-image-1"):
+            answer = vertex.models.generate_images(model=model, prompt="a fox")
+            expect(bool(answer.generated_images), f"{model}: {answer}")
+
     calls = (("generate_content", generate), ("stream", stream), ("tools", tools), ("count_tokens", count),
-             ("embed_content", embed), ("models", models), ("batches", batches), ("files", files))  # fmt: skip
+             ("embed_content", embed), ("models", models), ("batches", batches), ("files", files),
+             ("IMAGE/AUDIO modalities", modalities), ("imagen generate_images", imagen))  # fmt: skip
     for name, run in calls:
         yield Case("google-genai", base, name, run)
 
@@ -551,6 +581,7 @@ def sweep(clients: list[str]) -> list[Outcome]:
         FakeMedia().install(fake)
         FakeGenAIBatches().install(fake)
         FakeGenAIFiles().install(fake)
+        install_imagen(fake)
         with run_gateway(gateway_config(fake)) as gateway:
             return [_run(case) for name in clients for case in CLIENTS[name](_url(gateway))]
 
