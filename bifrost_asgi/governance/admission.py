@@ -42,6 +42,10 @@ class Estimate:
     output_tokens: int | None = None
 
 
+# Forwarded calls admitted without a model: their models are inside an uploaded file or a raw body.
+_NO_MODEL = "batches and passthrough calls carry theirs inside a file or a raw body"
+
+
 class RequestGuard:
     def __init__(
         self, governance: Governance, key: AuthenticatedKey | None, request_id: str, estimate: Estimate
@@ -69,8 +73,17 @@ class RequestGuard:
             if name is not None:
                 gov.metrics.admitted(name)
             return ticket
-        price = gov.prices.lookup(provider, model)
+        price = gov.prices.lookup(provider, model) if model else None
         if price is None and any(s.unit == "dollars" for s in specs):
+            if not model:
+                gov.metrics.rejected(name, "budget_unpriceable")
+                raise PermissionDeniedError(
+                    f"a dollar budget applies to this request, and it names no model ({_NO_MODEL}): its cost "
+                    "cannot be known before it runs, so it is refused; send it with a virtual key that has no "
+                    "dollar budget",
+                    code="budget_unpriceable",
+                    provider=provider,
+                )
             gov.metrics.rejected(name, "model_not_priced")
             raise unpriced_error(provider, model)
         now_ms = gov.now_ms()
@@ -113,8 +126,9 @@ class RequestGuard:
             )
         if not index.model_allowed(index.provider_config(vk, provider), model):
             self._gov.metrics.rejected(name, "model_blocked")
+            wanted = f"model '{model}'" if model else f"any model (this call names none: {_NO_MODEL})"
             raise PermissionDeniedError(
-                f"virtual key '{name}' may not use model '{model}' of provider '{provider}'",
+                f"virtual key '{name}' may use only some models of provider '{provider}', not {wanted}",
                 code="model_blocked",
                 param="model",
                 provider=provider,
