@@ -9,6 +9,8 @@ and rendering, metrics, headers, the request log. Three ways to look at it:
     .venv/bin/python bench/inproc.py openai --profile    # + cProfile top functions (deterministic)
     .venv/bin/python bench/inproc.py openai anthropic --callgrind   # instructions per request (valgrind)
 
+The event loop is uvloop's when it is installed (as uvicorn picks it), else asyncio's.
+
 Pairs: openai (OpenAI -> OpenAI provider), openai-path (/openai/v1 drop-in path), anthropic
 (Anthropic -> OpenAI provider), to-anthropic (OpenAI -> Anthropic provider), genai (GenAI -> OpenAI),
 stream (OpenAI -> OpenAI, streamed, 24 events), anthropic-stream (Anthropic stream from the OpenAI one),
@@ -232,11 +234,20 @@ async def run(driver: Driver, n: int) -> None:
         await one()
 
 
+def new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop when it is installed, as uvicorn's ``--loop auto`` picks, else asyncio's."""
+    try:
+        import uvloop
+    except ModuleNotFoundError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def measure(name: str, n: int, warmup: int) -> float:
     """CPU µs per request (process time) over ``n`` requests after ``warmup``."""
     app = build_app(PAIRS[name])
     driver = Driver(app, PAIRS[name])
-    loop = asyncio.new_event_loop()
+    loop = new_loop()
     try:
         loop.run_until_complete(run(driver, warmup))
         gc.collect()
@@ -250,7 +261,7 @@ def measure(name: str, n: int, warmup: int) -> float:
 def profile(name: str, n: int, warmup: int, top: int) -> str:
     app = build_app(PAIRS[name])
     driver = Driver(app, PAIRS[name])
-    loop = asyncio.new_event_loop()
+    loop = new_loop()
     loop.run_until_complete(run(driver, warmup))
     prof = cProfile.Profile()
     prof.enable()

@@ -136,10 +136,11 @@ def _stopped() -> ServiceUnavailableError:
     return ServiceUnavailableError("the gateway shut down before the upstream answered; retry on another instance")
 
 
-#: How long a request runs before its client's connection is watched for a disconnect. Most
-#: answers from a fast upstream are ready sooner, and never pay for a watcher task; a client that
-#: leaves a longer wait (queue, upstream) is noticed at most this much later.
-WATCH_AFTER_SECONDS = 0.05
+#: How long a request runs before its client's connection is watched for a disconnect. Answers
+#: from a fast upstream are ready sooner (also under load: 64 connections queue ~50 ms each on one
+#: core) and never pay for a watcher task; a client that leaves a longer wait (queue, upstream) is
+#: noticed at most this much later.
+WATCH_AFTER_SECONDS = 0.25
 
 
 class _DisconnectWatch:
