@@ -48,7 +48,7 @@ def preflighted(headers: Mapping[str, str]) -> bool:
 
 def json_body_error(content_type: str | None) -> GatewayError | None:
     """415 unless the body is declared JSON (``application/json``, ``+json``) or not declared at all."""
-    if content_type is None:
+    if content_type is None or content_type == "application/json":  # the common case, decided at once
         return None
     media = content_type.split(";", 1)[0].strip().lower()
     if media == "application/json" or media.endswith("+json"):

@@ -18,10 +18,13 @@ the total over all replicas; scrape any replica, or take the max).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.metrics import MetricWrapperBase
+
+from ..observability.metrics import bound_counter
 
 MAX_KEYS = 500
 MAX_LIMITS = 2000
@@ -51,6 +54,7 @@ class GovernanceMetrics:
         self._key = _Bounded(MAX_KEYS)
         self._limit = _Bounded(MAX_LIMITS)
         self._models = _Bounded(MAX_LIMITS)
+        self._cost_incs: dict[tuple[str, str], Callable[[float], None]] = {}
         self.cost = Counter(
             "bifrost_cost_usd", "Cost of priced requests in USD", ["provider", "model"], registry=registry
         )
@@ -96,8 +100,13 @@ class GovernanceMetrics:
 
     def add_cost(self, provider: str, model: str, usd: float) -> None:
         if usd > 0:
-            bounded = self._models(f"{provider}/{model}") != "other"
-            self._child(self.cost, provider, model if bounded else "other").inc(usd)
+            inc = self._cost_incs.get((provider, model))
+            if inc is None:  # once per (provider, model): the label guard and the child bound
+                bounded = self._models(f"{provider}/{model}") != "other"
+                inc = bound_counter(self._child(self.cost, provider, model if bounded else "other"))
+                if len(self._cost_incs) < MAX_LIMITS:
+                    self._cost_incs[(provider, model)] = inc
+            inc(usd)
 
     def admitted(self, key_name: str) -> None:
         self._child(self.vk_requests, self._key(key_name)).inc()

@@ -75,6 +75,7 @@ __all__ = [
     "REQUEST_BUCKETS",
     "UPSTREAM_BUCKETS",
     "Metrics",
+    "bound_counter",
     "multiprocess_enabled",
     "render_metrics",
 ]
@@ -173,6 +174,12 @@ class _Count:
             self.inc: Callable[[float], None] = child.inc
         else:
             self.inc = _Unlocked(value).inc if _unlocked(value) else value.inc
+
+
+def bound_counter(child: Counter) -> Callable[[float], None]:
+    """``child.inc`` for a counter child bound once (its labels set), written as the gateway's own
+    counters are: through its value cell (in place in one process)."""
+    return _Count(child).inc
 
 
 class _Observe:
@@ -356,6 +363,7 @@ class Metrics:
         self._pm_cache: dict[tuple[str | None, str | None], tuple[str, str]] = {}
         self._request_children: dict[_RequestKey, tuple[_Count, _Observe, _Count, _Observe]] = {}
         self._upstream_children: dict[_UpstreamKey, tuple[_Count, _Observe, _Count]] = {}
+        self._selection_children: dict[tuple[str, str], _Count] = {}
 
     def _init_request_metrics(self, make: _MetricFactory) -> None:
         """The migration guide's client-request metrics."""
@@ -650,8 +658,14 @@ class Metrics:
         self._cooldown.get((prov, self._key(prov, key_label))).set(1.0 if active else 0.0)
 
     def count_key_selection(self, provider: str, key_label: str) -> None:
-        prov = self._provider(provider)
-        self._key_selections.get((prov, self._key(prov, key_label))).inc(1)
+        raw = (provider, key_label)
+        cell = self._selection_children.get(raw)
+        if cell is None:
+            prov = self._provider(provider)
+            cell = self._key_selections.get((prov, self._key(prov, key_label)))
+            if len(self._selection_children) < CHILD_CACHE_LIMIT:
+                self._selection_children[raw] = cell
+        cell.inc(1)
 
 
 def multiprocess_enabled() -> bool:

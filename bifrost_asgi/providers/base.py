@@ -45,7 +45,7 @@ class UpstreamRequest:
 @dataclass(frozen=True, slots=True)
 class UpstreamResponse:
     status: int
-    headers: Mapping[str, str]  # lower-cased names
+    headers: Mapping[str, str]  # lower-cased names, or a case-insensitive mapping
     body: bytes
 
 

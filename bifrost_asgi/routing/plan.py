@@ -24,6 +24,8 @@ from ..errors import InvalidRequestError, ServiceUnavailableError
 from ..neutral import ModelInfo
 
 KNOWN_PROVIDERS = STANDARD_PROVIDERS | UNSUPPORTED_BIFROST_PROVIDERS
+#: Resolved plans kept (model names come from clients: the cache is bounded, later names resolve each time).
+MAX_CACHED_PLANS = 4096
 
 # (prefix, provider) in match order: the first configured provider whose family matches wins.
 _FAMILIES: tuple[tuple[str, str], ...] = (
@@ -66,6 +68,8 @@ class Planner:
         self._providers = providers
         self._routing = routing
         self._listed: dict[str, str] = {}
+        # Plans of names that are not aliases (resolution is pure), by (model, fallbacks, default).
+        self._plans: dict[tuple[str, tuple[str, ...], str | None], tuple[Target, ...]] = {}
         for name, config in providers.items():
             for key in config.keys:
                 for model in key.models:
@@ -100,6 +104,10 @@ class Planner:
             )
         if not model:
             raise InvalidRequestError("model: required, e.g. 'openai/gpt-4o-mini'", param="model")
+        key = (model, tuple(fallbacks), default_provider)
+        cached = self._plans.get(key)
+        if cached is not None:
+            return list(cached)
         targets = self._primary(model, default_provider, rng)
         configured = self._configured_fallbacks(model, targets[0])
         for index, entry in enumerate(fallbacks):
@@ -110,6 +118,8 @@ class Planner:
         for target in targets:
             if target not in unique:
                 unique.append(target)
+        if model not in self._routing.aliases and len(self._plans) < MAX_CACHED_PLANS:
+            self._plans[key] = tuple(unique)  # no weighted pick in it: the same plan every time
         return unique
 
     def _configured_fallbacks(self, model: str, primary: Target) -> Sequence[str]:

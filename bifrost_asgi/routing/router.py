@@ -26,7 +26,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
-from ..config.settings import KeyConfig, ProviderConfig
+from ..config.settings import KeyConfig, NetworkConfig, ProviderConfig
 from ..errors import (
     GatewayError,
     NotFoundError,
@@ -261,6 +261,8 @@ class Router:
         # Masks configured secrets in upstream error bodies before anything parses or cuts them.
         self.scrub = scrub
         self.max_event_bytes = max_event_bytes
+        self._timeout_cache: dict[tuple[int, float | None], tuple[NetworkConfig, Timeouts]] = {}
+        self._eligible_cache: dict[tuple[str, str], list[int]] = {}
 
     # ------------------------------------------------------------------ operations
 
@@ -424,7 +426,8 @@ class Router:
     ) -> UpstreamResponse:
         started = self.clock()
         try:
-            built = await self._authorized(rt, built, key)
+            if rt.impl.auth is not None:
+                built = await rt.impl.auth.authorize(built, key)
             response = await self.upstream.send(built, timeouts)
         finally:
             ctx.upstream_seconds += self.clock() - started
@@ -493,22 +496,34 @@ class Router:
             raise GatewayError("no provider could take the request", status=503, kind="overloaded")
         raise primary_error
 
+    def _eligible(self, rt: ProviderRuntime, model: str) -> list[int]:
+        """``eligible_keys`` of the provider for ``model``, computed once per (provider, model): the
+        keys are configuration. The list is shared: never mutated."""
+        key = (rt.name, model)
+        found = self._eligible_cache.get(key)
+        if found is None:
+            found = eligible_keys(rt.config.keys, model, keyless=rt.impl.keyless)
+            if len(self._eligible_cache) < 4096:  # model names come from clients
+                self._eligible_cache[key] = found
+        return found
+
     def _provider_cooling(self, rt: ProviderRuntime, model: str) -> bool:
-        candidates = eligible_keys(rt.config.keys, model, keyless=rt.impl.keyless)
+        candidates = self._eligible(rt, model)
         if not candidates:
             return False
         return len(self.cooldowns.cooling_keys(rt.name, candidates)) == len(candidates)
 
     def _timeouts(self, rt: ProviderRuntime, ctx: RequestContext) -> Timeouts:
+        """The attempt's timeouts from the provider's network config and the request's override;
+        built once per (config, override) and cached (a frozen dataclass costs microseconds)."""
         network = rt.config.network_config
-        total = ctx.timeout_override or network.default_request_timeout_in_seconds
-        first_byte = min(network.first_byte_timeout_in_seconds or total, total)
-        idle = network.stream_idle_timeout_in_seconds
-        if ctx.timeout_override is not None:
-            idle = min(idle, ctx.timeout_override)
-        return Timeouts(
-            connect=min(network.connect_timeout_in_seconds, total), first_byte=first_byte, total=total, idle=idle
-        )
+        key = (id(network), ctx.timeout_override)
+        cached = self._timeout_cache.get(key)
+        if cached is None or cached[0] is not network:
+            cached = (network, _build_timeouts(network, ctx.timeout_override))
+            if len(self._timeout_cache) < 1024:  # overrides come from a header: bounded
+                self._timeout_cache[key] = cached
+        return cached[1]
 
     async def _on_target(
         self,
@@ -565,7 +580,7 @@ class Router:
         if scope is not None and scope.provider not in (None, rt.name):
             scope = None
         if scope is None:
-            candidates = eligible_keys(keys, target.model, keyless=rt.impl.keyless)
+            candidates = self._eligible(rt, target.model)
         else:
             candidates = scoped_keys(keys, scope.pinned, scope.batch, keyless=rt.impl.keyless)
         allowed = ctx.guard.key_filter(rt.name) if ctx.guard is not None else None
@@ -648,8 +663,11 @@ class Router:
         """A weighted pick among the eligible keys not excluded, preferring keys not cooling down."""
         if not candidates:
             return None
-        cooling = self.cooldowns.cooling_keys(rt.name, candidates)
-        index = select_key(rt.config.keys, candidates, self.rng, exclude=excluded, cooling=cooling)
+        if len(candidates) == 1 and not excluded:
+            index: int | None = candidates[0]  # the only key serves, cooling or not (as select_key picks)
+        else:
+            cooling = self.cooldowns.cooling_keys(rt.name, candidates)
+            index = select_key(rt.config.keys, candidates, self.rng, exclude=excluded, cooling=cooling)
         if index is not None:
             self.metrics.count_key_selection(rt.name, rt.config.keys[index].label)
         return index
@@ -721,6 +739,16 @@ class Router:
             param="model",
             code="model_not_allowed",
         )
+
+
+def _build_timeouts(network: NetworkConfig, override: float | None) -> Timeouts:
+    total = override or network.default_request_timeout_in_seconds
+    first_byte = min(network.first_byte_timeout_in_seconds or total, total)
+    idle = network.stream_idle_timeout_in_seconds
+    if override is not None:
+        idle = min(idle, override)
+    connect = min(network.connect_timeout_in_seconds, total)
+    return Timeouts(connect=connect, first_byte=first_byte, total=total, idle=idle)
 
 
 def _remaining(timeouts: Timeouts, seconds: float) -> Timeouts:

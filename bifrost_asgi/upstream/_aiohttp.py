@@ -115,6 +115,7 @@ class AiohttpUpstream:
         self._limits = limits or BodyLimits()
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
+        self._urls: dict[str, URL] = {}
 
     def _send_timeout(self, timeouts: Timeouts) -> aiohttp.ClientTimeout:
         """aiohttp's own timer bounds the whole call; a separate read bound only when the first
@@ -126,6 +127,16 @@ class AiohttpUpstream:
             if len(self._timeouts) < 1024:  # per-request overrides could vary without bound
                 self._timeouts[timeouts] = cached
         return cached
+
+    def _url(self, url: str) -> URL:
+        """``_url(url)``, parsed once per distinct URL (a yarl parse per request cost more than a
+        lookup; provider URLs are few, model names in paths bounded by the cap)."""
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = _url(url)
+            if len(self._urls) < 1024:
+                self._urls[url] = parsed
+        return parsed
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -149,13 +160,14 @@ class AiohttpUpstream:
         try:
             async with session.request(
                 request.method,
-                _url(request.url),
+                self._url(request.url),
                 headers=request.headers,
                 data=request.payload,
                 timeout=self._send_timeout(timeouts),
             ) as response:
                 body = await _read(response, self._limits, request.url)
-                return UpstreamResponse(response.status, _lower(response.headers), body)
+                # aiohttp's headers are case-insensitive already: no lower-cased copy
+                return UpstreamResponse(response.status, response.headers, body)
         except TimeoutError:
             raise UpstreamTimeoutError(
                 f"upstream {_host(request.url)} did not answer within {timeouts.total:g}s"
@@ -170,7 +182,11 @@ class AiohttpUpstream:
         try:
             async with asyncio.timeout(wait):
                 response = await session.request(
-                    request.method, _url(request.url), headers=request.headers, data=request.payload, timeout=timeout
+                    request.method,
+                    self._url(request.url),
+                    headers=request.headers,
+                    data=request.payload,
+                    timeout=timeout,
                 )
         except TimeoutError:
             raise UpstreamTimeoutError(
