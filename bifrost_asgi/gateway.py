@@ -49,14 +49,14 @@ from .routing.plan import NO_PROVIDERS_FIX, Planner
 from .routing.queues import ProviderQueue
 from .routing.router import ChatEvents, ProviderRuntime, RequestContext, Router
 from .store import KeyValueStore, open_store
-from .upstream._http import httpx
-from .upstream.base import HttpxUpstream, SchemeUpstream, Upstream
+from .upstream.base import SchemeUpstream, Upstream
 from .upstream.limits import BodyLimits
 from .upstream.mock import MockUpstream
 
 if TYPE_CHECKING:
     from .mcp.agent import AgentRun
     from .mcp.runtime import MCPRuntime, Offer
+    from .upstream._http import httpx
 
 logger = logging.getLogger("bifrost_asgi")
 
@@ -773,6 +773,8 @@ def _network_upstream(
                 ) from None
         else:
             return AiohttpUpstream(max_connections=max_connections, limits=limits)
+    from .upstream._httpx import HttpxUpstream  # httpx2 only when it is used
+
     return HttpxUpstream(transport, max_connections=max_connections, limits=limits)
 
 

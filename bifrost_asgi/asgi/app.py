@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from prometheus_client import CollectorRegistry
@@ -37,9 +37,11 @@ from ..governance.api import GovernanceApi
 from ..observability.metrics import render_metrics
 from ..replies import JsonReply, Reply, StreamReply
 from ..responses import ResponsesDialect
-from ..upstream._http import httpx
 from .browser import BrowserPolicy, json_body_error, preflighted
 from .mounts import AZURE_DEFAULT, MOUNTS, dialect_for_path, passthrough_mounts, sniff_dialect
+
+if TYPE_CHECKING:
+    from ..upstream._http import httpx
 
 logger = logging.getLogger("bifrost_asgi")
 

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config.settings import BifrostSettings
 from ..gateway import Gateway
-from ..upstream._http import httpx
 from .app import bifrost_app
+
+if TYPE_CHECKING:
+    from ..upstream._http import httpx
 
 
 class BifrostMiddleware:

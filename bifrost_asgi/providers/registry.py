@@ -1,22 +1,38 @@
-"""Provider types by name: an explicit table, no import-time registration side effects."""
+"""Provider types by name: an explicit table, no import-time registration side effects.
+
+The providers most configurations never name (Azure, Bedrock, Vertex, Cohere, Gemini) are imported
+when one is created, not with the gateway: their modules (and Bedrock's AWS code) cost memory in
+every process that does not use them.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from ..config.settings import ProviderConfig
 from ..errors import ConfigError
 from .anthropic import AnthropicProvider
-from .azure import AzureProvider
 from .base import Provider
-from .bedrock import BedrockProvider
-from .cohere import CohereProvider
 from .compat import PRESETS, compat_provider
-from .gemini import GeminiProvider
 from .openai import OpenAIProvider
 from .openai_build import Compat
-from .vertex import VertexProvider
+
+Factory = Callable[[str, ProviderConfig], Provider]
+
+
+def _lazy(module: str, attr: str) -> Factory:
+    """A factory that imports ``module`` (relative to this package) when it first builds one."""
+
+    def create(name: str, config: ProviderConfig) -> Provider:
+        factory: Factory = getattr(importlib.import_module(module, __package__), attr)
+        return factory(name, config)
+
+    return create
+
+
+_gemini = _lazy(".gemini", "GeminiProvider")
 
 MOCK_BASE_URL = "mock://mock"
 
@@ -39,22 +55,22 @@ def _openai(name: str, config: ProviderConfig) -> Provider:
     return OpenAIProvider(name, config, responses_api=True)
 
 
-FACTORIES: Mapping[str, Callable[[str, ProviderConfig], Provider]] = MappingProxyType(
+FACTORIES: Mapping[str, Factory] = MappingProxyType(
     {
         "openai": _openai,
         "anthropic": AnthropicProvider,
-        "gemini": GeminiProvider,
-        "azure": AzureProvider,
-        "bedrock": BedrockProvider,
-        "vertex": VertexProvider,
-        "cohere": CohereProvider,
+        "gemini": _gemini,
+        "azure": _lazy(".azure", "AzureProvider"),
+        "bedrock": _lazy(".bedrock", "BedrockProvider"),
+        "vertex": _lazy(".vertex", "VertexProvider"),
+        "cohere": _lazy(".cohere", "CohereProvider"),
         "mock": _mock,
         **dict.fromkeys(PRESETS, compat_provider),
     }
 )
 
-_BASE_TYPES: Mapping[str, Callable[[str, ProviderConfig], Provider]] = MappingProxyType(
-    {"openai": _openai, "anthropic": AnthropicProvider, "gemini": GeminiProvider}
+_BASE_TYPES: Mapping[str, Factory] = MappingProxyType(
+    {"openai": _openai, "anthropic": AnthropicProvider, "gemini": _gemini}
 )
 
 

@@ -7,7 +7,8 @@ import pytest
 from bifrost_asgi.errors import UpstreamConnectionError, UpstreamTimeoutError
 from bifrost_asgi.providers.base import UpstreamRequest
 from bifrost_asgi.upstream._http import httpx
-from bifrost_asgi.upstream.base import HttpxUpstream, Timeouts
+from bifrost_asgi.upstream._httpx import HttpxUpstream
+from bifrost_asgi.upstream.base import Timeouts
 
 pytestmark = pytest.mark.anyio
 
