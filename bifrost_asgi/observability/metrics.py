@@ -461,6 +461,8 @@ class Metrics:
 
         ``headers`` must be case-insensitive (Starlette ``Headers``) or have lower-case keys.
         """
+        if not self.custom_labels:
+            return {}
         out: dict[str, str] = {}
         for name, (header, alt), guard in zip(self.custom_labels, self._header_names, self._custom_guards, strict=True):
             value = headers.get(header)
