@@ -1,0 +1,162 @@
+"""Instructions per request of a whole server process (uvicorn, the app, its upstream client), the
+floor and the gateway alike, counted by valgrind's callgrind, which does not vary with machine load.
+
+The server runs under ``valgrind --tool=callgrind`` against the bench's nginx; after a warm-up its
+counters are dumped (``callgrind_control --dump``), then ``-n`` requests are sent one at a time on a
+kept-alive connection and the counters dumped again: the second dump's total divided by ``-n`` is
+the cost of one request, everything in the process included (an idle event loop costs next to
+nothing between them).
+
+    .venv/bin/python bench/server_callgrind.py                    # floor, gateway openai->openai
+    .venv/bin/python bench/server_callgrind.py floor anthropic    # rows by name (see --help)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import (
+    ANTHROPIC_HEADERS,
+    OPENAI_HEADERS,
+    KeepAliveClient,
+    Procs,
+    anthropic_request,
+    free_port,
+    gateway_argv,
+    genai_request,
+    make_workdir,
+    openai_request,
+    start_nginx,
+    wait_port,
+)
+
+BENCH = Path(__file__).resolve().parent
+VENV_PY = BENCH.parent / ".venv" / "bin" / "python"
+GW_MODEL = "openai/gpt-4o-mini"
+
+
+@dataclass(frozen=True)
+class Row:
+    server: str  # "floor" or "gateway"
+    path: str
+    body: bytes
+    headers: dict[str, str]
+    expect: bytes
+
+
+ROWS: dict[str, Row] = {
+    "floor": Row("floor", "/v1/chat/completions", openai_request("gpt-4o-mini"), OPENAI_HEADERS, b'"choices"'),
+    "openai": Row("gateway", "/v1/chat/completions", openai_request(GW_MODEL), OPENAI_HEADERS, b'"choices"'),
+    "openai-path": Row(
+        "gateway", "/openai/v1/chat/completions", openai_request("gpt-4o-mini"), OPENAI_HEADERS, b'"choices"'
+    ),
+    "anthropic": Row(
+        "gateway", "/anthropic/v1/messages", anthropic_request(GW_MODEL), ANTHROPIC_HEADERS, b'"type":"message"'
+    ),
+    "to-anthropic": Row(
+        "gateway",
+        "/v1/chat/completions",
+        openai_request("anthropic/claude-3-5-haiku-latest"),
+        OPENAI_HEADERS,
+        b'"choices"',
+    ),
+    "genai": Row(
+        "gateway",
+        "/genai/v1beta/models/openai/gpt-4o-mini:generateContent",
+        genai_request(),
+        OPENAI_HEADERS,
+        b'"candidates"',
+    ),
+}
+
+
+def _server_argv(row: Row, workdir: Path, nginx: int, port: int) -> list[str]:
+    if row.server == "floor":
+        argv = [str(VENV_PY), "-m", "uvicorn", "floor_proxy:app", "--app-dir", str(BENCH)]
+        return [*argv, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    keys = [{"value": "sk-bench", "models": [], "weight": 1.0}]
+    upstream = {"keys": keys, "network_config": {"base_url": f"http://127.0.0.1:{nginx}"}}
+    config = workdir / "gateway.json"
+    config.write_text(json.dumps({"providers": {"openai": upstream, "anthropic": upstream}}))
+    argv = [*gateway_argv(), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
+    return [*argv, "--log-level", "warning"]
+
+
+def _dump_total(pid: int, out_prefix: Path, before: set[Path]) -> int:
+    """Dump the counters now; the new dump file's ``totals:`` (instructions since the last dump)."""
+    subprocess.run(["callgrind_control", "--dump", str(pid)], capture_output=True, timeout=300, check=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        new = set(out_prefix.parent.glob(out_prefix.name + "*")) - before
+        for path in new:
+            text = path.read_text(errors="replace")
+            found = re.search(r"^(?:totals|summary): (\d+)", text, re.M)
+            if found:
+                before.add(path)
+                return int(found.group(1))
+        time.sleep(0.5)
+    raise RuntimeError("callgrind dump did not appear")
+
+
+def instructions(name: str, n: int, warmup: int) -> float:
+    row = ROWS[name]
+    workdir = make_workdir("server-callgrind-")
+    procs = Procs(workdir)
+    try:
+        nginx = start_nginx(procs, workdir)
+        port = free_port()
+        out = workdir / "cg.out"
+        valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--trace-children=no"]
+        env = {"FLOOR_UPSTREAM": f"http://127.0.0.1:{nginx}", "PYTHONHASHSEED": "0"}
+        proc = procs.start("server", valgrind + _server_argv(row, workdir, nginx, port), cpus=None, env=env)
+        wait_port(procs, "server", port, 600)
+        client = KeepAliveClient(port, timeout=300)
+        check: Callable[[], None] = lambda: _one(client, row)  # noqa: E731
+        for _ in range(warmup):
+            check()
+        seen: set[Path] = set()
+        _dump_total(proc.pid, out, seen)
+        for _ in range(n):
+            check()
+        total = _dump_total(proc.pid, out, seen)
+        client.close()
+        return total / n
+    finally:
+        procs.stop_all()
+
+
+def _one(client: KeepAliveClient, row: Row) -> None:
+    reply = client.post(row.path, row.body, row.headers)
+    if reply.status != 200 or row.expect not in reply.body:
+        raise RuntimeError(f"{row.path}: HTTP {reply.status}: {reply.body[:300]!r}")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("rows", nargs="*", default=["floor", "openai"], help=f"rows: {', '.join(ROWS)}")
+    p.add_argument("-n", type=int, default=300, help="measured requests per row (default 300)")
+    p.add_argument("--warmup", type=int, default=100)
+    a = p.parse_args()
+    floor: float | None = None
+    for name in a.rows:
+        if name not in ROWS:
+            p.error(f"unknown row {name!r}; choose from {', '.join(ROWS)}")
+        count = instructions(name, a.n, a.warmup)
+        floor = count if name == "floor" else floor
+        ratio = f"  {count / floor:.2f}x the floor" if floor and name != "floor" else ""
+        print(f"{name:<14} {count:12,.0f} instructions per request{ratio}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
