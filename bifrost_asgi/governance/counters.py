@@ -14,6 +14,7 @@ replicas sharing a store see the management API's changes.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -122,6 +123,7 @@ class MemoryCounters:
     def __init__(self) -> None:
         self._counters: dict[str, _Counter] = {}
         self._settled: dict[str, int] = {}  # res_id -> expires_ms
+        self._expiries: deque[tuple[int, str]] = deque()  # (expires_ms, res_id), oldest first
         self._doc: bytes | None = None
         self._version = 0
 
@@ -147,11 +149,13 @@ class MemoryCounters:
     async def settle(
         self, limits: Sequence[Limit], amounts: Sequence[int], res_id: str, now_ms: int, marker_ttl_ms: int
     ) -> list[int] | None:
-        if self._settled.get(res_id, 0) > now_ms:
+        settled = self._settled
+        if settled.get(res_id, 0) > now_ms:
             return None
-        if len(self._settled) > 10_000:
-            self._settled = {k: v for k, v in self._settled.items() if v > now_ms}
-        self._settled[res_id] = now_ms + marker_ttl_ms
+        self._expire_markers(now_ms)
+        expires = now_ms + marker_ttl_ms
+        settled[res_id] = expires
+        self._expiries.append((expires, res_id))
         out = []
         for limit, amount in zip(limits, amounts, strict=True):
             counter = self._get(limit)
@@ -159,6 +163,16 @@ class MemoryCounters:
             counter.used += amount
             out.append(counter.used)
         return out
+
+    def _expire_markers(self, now_ms: int) -> None:
+        """Drop the settled markers that expired, oldest first: they share one TTL, so the queue is
+        in expiry order and each marker is looked at once (a full scan per settlement, as before,
+        cost O(markers) per request once a busy gateway held more than 10,000 of them)."""
+        expiries, settled = self._expiries, self._settled
+        while expiries and expiries[0][0] <= now_ms:
+            expires, res_id = expiries.popleft()
+            if settled.get(res_id) == expires:
+                del settled[res_id]
 
     async def read(self, limits: Sequence[Limit], now_ms: int) -> list[Reading]:
         out = []

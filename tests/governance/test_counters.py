@@ -90,3 +90,17 @@ async def test_document_compare_and_set(counters: Counters) -> None:
     assert await counters.save_doc(b"stale", 0) is None
     assert await counters.load_doc() == (1, b"one")
     assert await counters.doc_version() == 1
+
+
+async def test_in_process_settled_markers_expire_one_by_one() -> None:
+    """A settlement's marker (which makes a second settle a no-op) is dropped once its TTL is over,
+    oldest first, at the next settlement: the markers held are those of the last TTL, however
+    many there were (a busy gateway used to rescan all of them on every request past 10,000)."""
+    counters = MemoryCounters()
+    a = limit("{a}", 10**9)
+    for i in range(20_050):
+        assert await counters.settle([a], [1], f"r{i}", T0 + i, 10_000) == [i + 1]
+    assert await counters.settle([a], [1], "r20049", T0 + 20_049, 10_000) is None  # within its TTL: no-op
+    held = counters._settled  # the markers of the last 10 s (one settlement per ms here)
+    assert len(held) == 10_000 and "r10049" not in held and "r10050" in held
+    assert await counters.settle([a], [1], "r5", T0 + 20_050, 10_000) == [20_051]  # expired: counts again
