@@ -82,3 +82,25 @@ async def test_a_full_store_evicts_without_scanning_every_entry() -> None:
     now[0] = 3601.0 + 10_000
     await store.set("late", b"v", ttl_seconds=5)
     assert len(store) == 1 and await store.get("late") == b"v"
+
+
+async def test_a_stored_value_holds_no_more_memory_than_its_size() -> None:
+    """orjson's bytes keep its output buffer's capacity (~10x a 3 KB document); a full store of
+    such values held 16-32 KB per stored response. The store keeps copies of their own size."""
+    import gc
+    import tracemalloc
+
+    import orjson
+
+    store = MemoryStore(max_entries=1000)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(200):  # each value dropped by its maker once stored, as a stored response is
+            await store.set(f"k{i}", orjson.dumps({"text": f"{i:04d}" + "x" * 3000}), ttl_seconds=60)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 200 * 3200 * 1.5, held  # the values' own size plus bookkeeping, not their buffers
+    assert await store.get("k7") == orjson.dumps({"text": "0007" + "x" * 3000})
