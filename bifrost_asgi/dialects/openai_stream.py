@@ -139,7 +139,11 @@ class OpenAIStreamRenderer:
         if self._closed:
             return b""
         relay = self._relay
-        if relay is not None or isinstance(event, UpstreamFrame):
+        if relay is not None:
+            if type(event) is ContentFrame:  # nearly every relayed event: the shortest way
+                return relay.plain(event)
+            return self._relayed(event)
+        if isinstance(event, UpstreamFrame):
             return self._relayed(event)
         if isinstance(event, TextDelta):
             if not event.text:
@@ -260,7 +264,10 @@ class _Relay:
         self.usage_sent = False
 
     def plain(self, frame: UpstreamFrame) -> bytes:
-        return self._flush() + encode_raw_sse(self._renamed(frame.data), frame.event)
+        data, source = frame.data, self._from
+        if source is not None and source in data and self._held is None and frame.event is None and "\n" not in data:
+            return b"data: " + data.replace(source, self._to, 1).encode() + b"\n\n"  # the common case, inline
+        return self._flush() + encode_raw_sse(self._renamed(data), frame.event)
 
     def frame(self, frame: UpstreamFrame, want_usage: bool) -> bytes:
         payload = frame.payload
