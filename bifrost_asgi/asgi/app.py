@@ -39,6 +39,7 @@ from ..replies import JsonReply, Reply, StreamReply
 from ..responses import ResponsesDialect
 from .browser import BrowserPolicy, json_body_error, preflighted
 from .mounts import AZURE_DEFAULT, MOUNTS, dialect_for_path, passthrough_mounts, sniff_dialect
+from .route_index import TemplatedRoutes
 
 if TYPE_CHECKING:
     from ..upstream._http import httpx
@@ -367,10 +368,13 @@ class _WriteWatchdog:
 class _GatewayApp(Starlette):
     """Starlette, with the gateway's fixed paths looked up in a dict before the router walks its
     regex list: the inference routes are the hot path, and a walk over ~60 routes plus two
-    exception middlewares cost more than parsing the request body. Everything else (templated
-    Gemini paths, /metrics, 404s, lifespan) goes through Starlette as usual."""
+    exception middlewares cost more than parsing the request body. Templated dialect paths (Gemini
+    models, file and batch ids) are found through ``TemplatedRoutes``; everything else (/metrics,
+    404s and 405s, lifespan) goes through Starlette as usual."""
 
     fast_routes: dict[tuple[str, str], _Endpoint | _Sniffing]
+    #: The templated routes by literal prefix (the Gemini model paths, file and batch ids).
+    templated: TemplatedRoutes | None = None
     #: CORS and the loopback Host check (None when neither is configured).
     browser: BrowserPolicy | None = None
 
@@ -389,6 +393,12 @@ class _GatewayApp(Starlette):
             if endpoint is not None:
                 scope["app"] = self
                 await endpoint(scope, receive, send)
+                return
+            found = self.templated.match(scope, path) if self.templated is not None else None
+            if found is not None and isinstance(found[0].endpoint, (_Endpoint, _Sniffing)):
+                scope["app"] = self
+                scope.update(found[1])
+                await found[0].endpoint(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
 
@@ -641,6 +651,7 @@ def bifrost_app(
         for method in route.methods or ()
         if method != "HEAD"
     }
+    app.templated = TemplatedRoutes(app.router.routes)
     app.state.gateway = gateway
     policy = _browser_policy(settings, loopback_only=False)
     app.browser = policy if policy.active else None
