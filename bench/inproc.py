@@ -277,11 +277,16 @@ def profile(name: str, n: int, warmup: int, top: int) -> str:
 def instructions(name: str, n: int, warmup: int) -> float:
     """Instructions per request: two runs under callgrind (n and 2n requests after the same warm-up),
     the difference divided by n, so start-up, imports and the warm-up cancel out."""
+    return callgrind_per_request([__file__, name, "--warmup", str(warmup)], n)
+
+
+def callgrind_per_request(script_args: list[str], n: int) -> float:
+    """``python *script_args -n N`` under callgrind for N = n and 2n: the difference divided by n."""
     counts = []
     for count in (n, 2 * n):
         with tempfile.TemporaryDirectory() as tmp:
             argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out", sys.executable]
-            argv += [__file__, name, "-n", str(count), "--warmup", str(warmup)]
+            argv += [*script_args, "-n", str(count)]
             env = {**os.environ, "PYTHONHASHSEED": "0"}
             done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=1800, check=False)
         found = re.search(r"Collected : (\d+)", done.stderr)

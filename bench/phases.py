@@ -24,11 +24,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
-import os
-import re
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -36,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from inproc import PAIRS, Driver, Pair, build_app, new_loop
+from inproc import PAIRS, Driver, Pair, build_app, callgrind_per_request, new_loop
 
 from bifrost_asgi.dialects.base import Call
 from bifrost_asgi.dialects.validate import check_depth, check_model_names
@@ -141,18 +137,7 @@ def measure(name: str, phase: str, n: int, warmup: int) -> float:
 
 
 def instructions(name: str, phase: str, n: int, warmup: int) -> float:
-    counts = []
-    for count in (n, 2 * n):
-        with tempfile.TemporaryDirectory() as tmp:
-            argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out", sys.executable, __file__]
-            argv += [name, "--phase", phase, "-n", str(count), "--warmup", str(warmup)]
-            env = {**os.environ, "PYTHONHASHSEED": "0"}
-            done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=1800, check=False)
-        found = re.search(r"Collected : (\d+)", done.stderr)
-        if done.returncode != 0 or not found:
-            raise RuntimeError(f"callgrind run failed ({done.returncode}): {done.stderr[-2000:]}")
-        counts.append(int(found.group(1)))
-    return (counts[1] - counts[0]) / n
+    return callgrind_per_request([__file__, name, "--phase", phase, "--warmup", str(warmup)], n)
 
 
 def main() -> int:
