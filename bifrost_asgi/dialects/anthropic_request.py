@@ -33,7 +33,7 @@ from ..neutral import (
     ToolResult,
     ToolSpec,
 )
-from .cache_hints import Hints, cache_control, partition
+from .cache_hints import Hints, cache_control, split_results
 from .gateway_fields import with_summary, without_gateway_fields
 
 # Top-level fields that change what the model does but have no neutral equivalent.
@@ -43,15 +43,13 @@ _PASSTHROUGH_HEADERS = ("anthropic-beta", "anthropic-version")
 
 
 class _Context:
-    """Per-request parsing state: untranslatable findings, tool-use ids -> names, and a cache mark
-    found inside the ``tool_result`` just parsed."""
+    """Per-request parsing state: untranslatable findings and tool-use ids -> names."""
 
-    __slots__ = ("result_hint", "tool_names", "untranslatable")
+    __slots__ = ("tool_names", "untranslatable")
 
     def __init__(self) -> None:
         self.untranslatable: dict[str, Any] = {}
         self.tool_names: dict[str, str] = {}
-        self.result_hint: CacheHint | None = None
 
 
 # --- small typed accessors -------------------------------------------------------------------
@@ -179,8 +177,6 @@ def _tool_result(block: dict[str, Any], path: str, ctx: _Context) -> ToolResult:
             part = _media_block(item, kind, item_path, ctx)
             if part is not None:
                 parts.append(part)
-            if item.get("cache_control") is not None:  # a breakpoint inside a result marks the whole result
-                ctx.result_hint = cache_control(item["cache_control"], f"{item_path}.cache_control")
     is_error = _opt_bool(block.get("is_error"), f"{path}.is_error") or False
     return ToolResult(call_id=call_id, content=tuple(parts), is_error=is_error, name=ctx.tool_names.get(call_id))
 
@@ -236,12 +232,23 @@ def _content_parts(content: Any, path: str, role: str, ctx: _Context) -> tuple[l
         part = _turn_block(block, kind, block_path, role, ctx)
         if part is not None:
             parts.append(part)
-        hint, ctx.result_hint = ctx.result_hint, None
-        if block.get("cache_control") is not None:
-            hint = cache_control(block["cache_control"], f"{block_path}.cache_control")
+        hint = _block_hint(block, kind, block_path)
         if hint is not None and parts:  # a mark on a block that made no part closes the one before
             hints.append((len(parts) - 1, hint))
     return parts, tuple(hints)
+
+
+def _block_hint(block: dict[str, Any], kind: str, path: str) -> CacheHint | None:
+    """The block's ``cache_control``; for a ``tool_result``, the last one inside it marks the whole
+    result (the result's own one wins)."""
+    if block.get("cache_control") is not None:
+        return cache_control(block["cache_control"], f"{path}.cache_control")
+    content = block.get("content") if kind == "tool_result" else None
+    hint = None
+    for j, item in enumerate(content if isinstance(content, list) else ()):
+        if item.get("cache_control") is not None:  # items are objects: _tool_result checked them
+            hint = cache_control(item["cache_control"], f"{path}.content[{j}].cache_control")
+    return hint
 
 
 def _messages(body: dict[str, Any], ctx: _Context) -> list[Message]:
@@ -258,7 +265,7 @@ def _messages(body: dict[str, Any], ctx: _Context) -> list[Message]:
             raise InvalidRequestError(f"{path}.content: field required", param=f"{path}.content")
         parts, hints = _content_parts(message["content"], f"{path}.content", role, ctx)
         if role == "user":
-            results, result_hints, others, other_hints = partition(parts, hints, _is_result)
+            results, result_hints, others, other_hints = split_results(parts, hints)
             if results:
                 out.append(Message("tool", results, cache=result_hints))
             if others or not results:
@@ -266,10 +273,6 @@ def _messages(body: dict[str, Any], ctx: _Context) -> list[Message]:
         else:
             out.append(Message(role, tuple(parts), cache=hints))
     return out
-
-
-def _is_result(part: Part) -> bool:
-    return isinstance(part, ToolResult)
 
 
 def _system(value: Any) -> Message | None:

@@ -25,7 +25,7 @@ from ..neutral import (
     ToolResult,
     ToolSpec,
 )
-from .cache_hints import Hints, cache_point, partition
+from .cache_hints import Hints, cache_point, split_results
 from .gateway_fields import without_gateway_fields
 
 _IMAGE_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
@@ -118,7 +118,7 @@ def _messages(body: Mapping[str, Any]) -> list[Message]:
         if role not in ("user", "assistant"):
             raise _bad(f"messages[{i}].role", f"expected 'user' or 'assistant', got {role!r}")
         blocks, hints = _content(_list(item.get("content"), "content"), f"messages[{i}].content")
-        results, result_hints, others, other_hints = partition(blocks, hints, _is_result)
+        results, result_hints, others, other_hints = split_results(blocks, hints)
         marks = dict(result_hints)
         messages.extend(Message("tool", (r,), cache=((0, marks[n]),) if n in marks else ())
                         for n, r in enumerate(results))  # fmt: skip
@@ -139,10 +139,6 @@ def _content(blocks: list[Any], path: str) -> tuple[list[Part], Hints]:
             continue
         parts.append(_block(block, f"{path}[{j}]"))
     return parts, tuple(hints)
-
-
-def _is_result(part: Part) -> bool:
-    return isinstance(part, ToolResult)
 
 
 def _system(body: Mapping[str, Any]) -> tuple[Message, ...]:

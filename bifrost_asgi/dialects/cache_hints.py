@@ -9,11 +9,11 @@ pairs, so providers that cache on their own never see them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import InvalidRequestError
-from ..neutral import CacheHint, Part
+from ..neutral import CacheHint, Part, ToolResult
 
 TTLS = ("5m", "1h")
 Hints = tuple[tuple[int, CacheHint], ...]
@@ -40,19 +40,17 @@ def cache_point(value: Any, path: str) -> CacheHint:
     return _hint(value, path, "default")
 
 
-def partition(
-    parts: Sequence[Part], hints: Hints, keep: Callable[[Part], bool]
-) -> tuple[tuple[Part, ...], Hints, tuple[Part, ...], Hints]:
-    """Split ``parts`` by ``keep`` (e.g. tool results from the rest of a user turn), each hint
-    following the part it marks: (kept, their hints, others, their hints)."""
+def split_results(parts: Sequence[Part], hints: Hints) -> tuple[tuple[Part, ...], Hints, tuple[Part, ...], Hints]:
+    """A user turn's tool results apart from the rest of it, each hint following the part it marks:
+    (results, their hints, others, their hints)."""
     marks = dict(hints)
-    kept: list[Part] = []
-    kept_hints: list[tuple[int, CacheHint]] = []
+    results: list[Part] = []
+    result_hints: list[tuple[int, CacheHint]] = []
     others: list[Part] = []
     other_hints: list[tuple[int, CacheHint]] = []
     for index, part in enumerate(parts):
-        side, side_hints = (kept, kept_hints) if keep(part) else (others, other_hints)
+        side, side_hints = (results, result_hints) if isinstance(part, ToolResult) else (others, other_hints)
         side.append(part)
         if index in marks:
             side_hints.append((len(side) - 1, marks[index]))
-    return tuple(kept), tuple(kept_hints), tuple(others), tuple(other_hints)
+    return tuple(results), tuple(result_hints), tuple(others), tuple(other_hints)

@@ -171,9 +171,11 @@ def _blocks(message: Message, where: str, make: Callable[[Part, str], list[dict[
     for index, part in enumerate(message.parts):
         blocks.extend(make(part, where))
         hint = marks.get(index)
-        cacheable = [b for b in blocks if b["type"] not in ("thinking", "redacted_thinking")]
-        if hint is not None and cacheable:
-            cacheable[-1]["cache_control"] = cache_control(hint)
+        if hint is None:
+            continue
+        last = next((b for b in reversed(blocks) if b["type"] not in ("thinking", "redacted_thinking")), None)
+        if last is not None:
+            last["cache_control"] = cache_control(hint)
     return blocks
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from bifrost_asgi.dialects.anthropic_request import parse_request
 from bifrost_asgi.dialects.bedrock_request import parse_converse
-from bifrost_asgi.dialects.cache_hints import partition
+from bifrost_asgi.dialects.cache_hints import split_results
 from bifrost_asgi.dialects.openai_parse import parse_chat_body
 from bifrost_asgi.errors import InvalidRequestError
 from bifrost_asgi.neutral import CacheHint, Message, TextPart, ToolResult
@@ -135,10 +135,8 @@ def test_a_bad_bedrock_cache_point_is_a_400_naming_it() -> None:
     assert caught.value.param == "messages[0].content[1].cachePoint.type"
 
 
-def test_partition_moves_each_hint_with_its_part() -> None:
+def test_split_results_moves_each_hint_with_its_part() -> None:
     parts = (TextPart("a"), ToolResult("t"), TextPart("b"))
-    kept, kept_hints, others, other_hints = partition(
-        parts, ((1, HOUR), (2, CacheHint())), lambda p: isinstance(p, ToolResult)
-    )
+    kept, kept_hints, others, other_hints = split_results(parts, ((1, HOUR), (2, CacheHint())))
     assert (kept, kept_hints) == ((ToolResult("t"),), ((0, HOUR),))
     assert (others, other_hints) == ((TextPart("a"), TextPart("b")), ((1, CacheHint()),))
