@@ -30,6 +30,8 @@ from .errors import (
     InvalidRequestError,
     NotFoundError,
     ServiceUnavailableError,
+    UpstreamError,
+    UpstreamTimeoutError,
 )
 from .forwarding.labels import KIND_LABELS, call_label
 from .forwarding.routes import ForwardSpec
@@ -47,7 +49,7 @@ from .responses import Conversations, ResponsesService
 from .routing.cooldown import Cooldowns
 from .routing.plan import NO_PROVIDERS_FIX, Planner
 from .routing.queues import ProviderQueue
-from .routing.router import ChatEvents, ProviderRuntime, RequestContext, Router
+from .routing.router import ChatEvents, ModelListing, ProviderRuntime, RequestContext, Router
 from .store import KeyValueStore, open_store
 from .upstream.base import SchemeUpstream, Upstream
 from .upstream.limits import BodyLimits
@@ -463,11 +465,16 @@ class Gateway:
         return JsonReply(200, body, {**self._headers(exchange), **headers})
 
     def _models_reply(
-        self, dialect: Dialect, call: Call, models: list[Any], operation: Operation, exchange: _Exchange
+        self, dialect: Dialect, call: Call, listing: ModelListing, operation: Operation, exchange: _Exchange
     ) -> JsonReply:
+        models = listing.models
+        for provider, error in listing.unlisted.items():
+            logger.warning("provider '%s' could not list its models (%s): listing its configured ones", provider, error)
         if operation == "model":
             wanted = call.path_params.get("model_id") or call.path_params.get("model") or ""
             matches = [m for m in models if wanted in (m.id, f"models/{m.id}", m.listed_id(None))]
+            if not matches and listing.unlisted:
+                raise _unlisted_error(wanted, listing.unlisted)
             if not matches:
                 raise NotFoundError(f"model '{wanted}' is not served by any configured provider", param="model")
             models = matches[:1]
@@ -815,6 +822,17 @@ def _chat_estimate(request: ChatRequest, body_bytes: int) -> Estimate:
     tokens = max(1, min(chars, body_bytes) // 4 + 1)
     output = request.max_tokens * (request.n or 1) if request.max_tokens is not None else None
     return Estimate(tokens, output)
+
+
+def _unlisted_error(model: str, unlisted: Mapping[str, GatewayError]) -> UpstreamError:
+    """A model in no list while some provider's list is unknown: it may be served, so not a 404
+    but the upstream failure (504 when one timed out, else 502), naming the providers."""
+    why = "; ".join(f"provider '{name}': {error.message}" for name, error in unlisted.items())
+    timed_out = any(isinstance(e, UpstreamTimeoutError) for e in unlisted.values())
+    return UpstreamError(
+        f"model '{model}' is not among the configured models, and the model list could not be read from the "
+        f"upstream ({why})", status=504 if timed_out else 502, provider=next(iter(unlisted)), param="model",
+    )  # fmt: skip
 
 
 def _timeout_override(headers: Mapping[str, str]) -> float | None:

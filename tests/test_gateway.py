@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 
@@ -10,8 +11,11 @@ from bifrost_asgi import _json
 from bifrost_asgi.config.settings import BifrostSettings
 from bifrost_asgi.dialects.base import Call
 from bifrost_asgi.dialects.openai import OpenAIDialect
+from bifrost_asgi.errors import UpstreamConnectionError, UpstreamError, UpstreamTimeoutError
 from bifrost_asgi.gateway import Gateway
+from bifrost_asgi.providers.base import UpstreamRequest, UpstreamResponse
 from bifrost_asgi.replies import JsonReply, StreamReply
+from bifrost_asgi.upstream.base import Timeouts
 
 pytestmark = pytest.mark.anyio
 
@@ -84,3 +88,72 @@ def test_redis_url_selects_the_shared_store_and_its_password_is_a_secret(caplog:
         logging.getLogger("bifrost_asgi").info("url was redis://:hunter2-pass@127.0.0.1:1/0")
     assert "hunter2-pass" not in caplog.text
     assert Gateway(BifrostSettings(providers={})).store.name == "memory"
+
+
+class _ListingUpstream:
+    """An upstream whose model listing fails (``error``) or answers with ``ids``; records timeouts."""
+
+    def __init__(self, error: Exception | None = None, ids: tuple[str, ...] = ()) -> None:
+        self.error = error
+        self.ids = ids
+        self.timeouts: list[Timeouts] = []
+
+    async def send(self, request: UpstreamRequest, timeouts: Timeouts) -> UpstreamResponse:
+        self.timeouts.append(timeouts)
+        if self.error is not None:
+            raise self.error
+        body = _json.dumps({"object": "list", "data": [{"id": i, "object": "model", "created": 1} for i in self.ids]})
+        return UpstreamResponse(200, {"content-type": "application/json"}, body)
+
+    async def open(self, request: UpstreamRequest, timeouts: Timeouts) -> Any:
+        raise AssertionError("no stream here")
+
+    async def aclose(self) -> None:
+        return None
+
+
+OPENAI_ONLY = {"providers": {"openai": {"keys": [{"value": "sk-listing-secret", "models": ["gpt-4o"]}]}}}
+
+
+async def _retrieve(upstream: _ListingUpstream, model: str) -> JsonReply:
+    gw = Gateway(BifrostSettings.model_validate(OPENAI_ONLY), upstream=upstream)
+    call = Call(path_params={"model": model})
+    reply = await gw.handle(OpenAIDialect(), "model", call, b"", route="/v1/models/{model}", method="GET")
+    await gw.aclose()
+    assert isinstance(reply, JsonReply)
+    return reply
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (UpstreamTimeoutError("upstream did not answer within 30s"), 504),
+        (UpstreamConnectionError("could not connect to the upstream"), 502),
+        (UpstreamError("internal error", status=500), 502),
+    ],
+)
+async def test_a_model_missing_because_a_provider_could_not_list_is_not_a_404(error: Exception, status: int) -> None:
+    """The model may well be served: the provider's list is unknown. Saying "not served" (404)
+    would be false; the answer names the provider and why, never its key."""
+    reply = await _retrieve(_ListingUpstream(error), "gpt-4o-mini")
+    message = _json.loads(reply.body)["error"]["message"]
+    assert reply.status == status
+    assert "'openai'" in message and "gpt-4o-mini" in message and "sk-listing-secret" not in message
+
+
+async def test_models_retrieve_still_finds_configured_and_listed_models() -> None:
+    failing = await _retrieve(_ListingUpstream(UpstreamTimeoutError("slow")), "gpt-4o")  # named by the key
+    listed = await _retrieve(_ListingUpstream(ids=("gpt-4o-mini",)), "gpt-4o-mini")
+    missing = await _retrieve(_ListingUpstream(ids=("gpt-4o-mini",)), "nope")
+    assert failing.status == 200 and listed.status == 200
+    assert missing.status == 404 and "nope" in _json.loads(missing.body)["error"]["message"]
+
+
+async def test_model_listing_waits_as_long_as_the_provider_is_configured_to() -> None:
+    upstream = _ListingUpstream(ids=("gpt-4o",))
+    config = {"providers": {"openai": {**OPENAI_ONLY["providers"]["openai"],
+                                       "network_config": {"default_request_timeout_in_seconds": 42}}}}  # fmt: skip
+    gw = Gateway(BifrostSettings.model_validate(config), upstream=upstream)
+    await gw.handle(OpenAIDialect(), "models", Call(), b"", route="/v1/models", method="GET")
+    await gw.aclose()
+    assert upstream.timeouts[0].total == 42

@@ -84,6 +84,15 @@ class RouterMetrics(Protocol):
     def count_key_selection(self, provider: str, key_label: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class ModelListing:
+    """The models a client can name, and the providers whose upstream list could not be read
+    (their configured models are in ``models``; their upstream's own list is unknown)."""
+
+    models: list[ModelInfo]
+    unlisted: Mapping[str, GatewayError] = field(default_factory=dict)
+
+
 @dataclass(slots=True)
 class Attempt:
     provider: str
@@ -384,32 +393,37 @@ class Router:
             await stack.aclose()
             raise
 
-    async def list_models(self, ctx: RequestContext) -> list[ModelInfo]:
+    async def list_models(self, ctx: RequestContext) -> ModelListing:
         """Every name a client can send: the aliases, then each configured provider's models (the
         upstream's list where it answers, plus the models named in its keys)."""
         results = await asyncio.gather(*(self._models_of(rt, ctx) for rt in self.providers.values()))
-        return [*self.planner.alias_models(), *(model for models in results for model in models)]
+        models = [*self.planner.alias_models(), *(model for models, _ in results for model in models)]
+        unlisted = {
+            rt.name: error for rt, (_, error) in zip(self.providers.values(), results, strict=True) if error is not None
+        }
+        return ModelListing(models, unlisted)
 
     # ------------------------------------------------------------------ machinery
 
-    async def _models_of(self, rt: ProviderRuntime, ctx: RequestContext) -> list[ModelInfo]:
+    async def _models_of(self, rt: ProviderRuntime, ctx: RequestContext) -> tuple[list[ModelInfo], GatewayError | None]:
+        """The provider's models, and why its upstream list is unknown when asking it failed (its
+        configured models are listed then). It may take as long as the provider's timeouts allow."""
         configured = sorted({m for key in rt.config.keys for m in key.models})
         fallback = [ModelInfo(id=m, provider=rt.name) for m in configured]
         usable = [k for k in rt.config.keys if k.enabled and (rt.impl.keyless or k.has_credentials)]
         key = usable[0] if usable else None
         if key is None and not rt.impl.keyless:
-            return fallback
+            return fallback, None
         built = rt.impl.build_list_models(key)
         if built is None:
-            return fallback
-        timeouts = Timeouts(connect=3.0, first_byte=5.0, total=5.0, idle=5.0)
+            return fallback, None
         try:
-            response = await self._send(rt, built, key, timeouts, ctx)
+            response = await self._send(rt, built, key, self._timeouts(rt, ctx), ctx)
             listed = list(rt.impl.parse_list_models(response))
-        except GatewayError:
-            return fallback
+        except GatewayError as exc:
+            return fallback, exc
         seen = {m.id for m in listed}
-        return listed + [m for m in fallback if m.id not in seen]
+        return listed + [m for m in fallback if m.id not in seen], None
 
     @staticmethod
     async def _authorized(rt: ProviderRuntime, built: UpstreamRequest, key: KeyConfig | None) -> UpstreamRequest:
