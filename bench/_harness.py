@@ -12,12 +12,14 @@ import contextlib
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -900,6 +902,30 @@ async def run_many(
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return hist
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[tuple[str, int]]:
+    """A throwaway ``redis-server`` on a free port, no persistence: (its URL, its pid); killed on exit."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server not found: install it (apt-get install redis-server) or pass --redis-url")
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", tmp]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+                if time.monotonic() > deadline:
+                    raise SystemExit("redis-server did not start")
+                time.sleep(0.02)
+            yield f"redis://127.0.0.1:{port}/0", proc.pid
+        finally:
+            proc.kill()
+            proc.wait(10)
 
 
 def make_workdir(prefix: str) -> Path:

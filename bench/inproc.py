@@ -17,13 +17,16 @@ stream (OpenAI -> OpenAI, streamed, 24 events), anthropic-stream (Anthropic stre
 stream-long and anthropic-stream-long (the same with 220 content events: the difference / 200 is the
 cost of one more streamed event; the upstream hands over one event per read, as a model does),
 responses (Responses -> OpenAI's Responses endpoint), responses-anthropic (Responses -> Anthropic),
-vk (openai with a virtual key and its rate limit, counters in process).
+vk (openai with a virtual key and its rate limit, counters in process), vk-redis (the same with the
+counters on a ``redis-server`` this script starts; under ``--callgrind`` only the gateway's process is
+counted, not the server's).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import gc
 import io
@@ -35,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -51,6 +54,7 @@ from _harness import (
     chat_completion_body,
     genai_request,
     openai_request,
+    redis_server,
     responses_body,
     responses_request,
     sse_chunks,
@@ -112,6 +116,7 @@ class Pair:
     headers: Mapping[str, str]
     expect: bytes  # a byte string the 200 answer must contain
     governance: bool = False  # the bench's virtual key with a rate limit (counters in process)
+    redis: bool = False  # with governance: the counters on a redis-server started for the run
     pieces: int = 20  # content events of a streamed answer
 
 
@@ -148,6 +153,7 @@ PAIRS: dict[str, Pair] = {
         b"message_stop",
     ),
 }
+PAIRS["vk-redis"] = replace(PAIRS["vk"], redis=True)
 PAIRS["stream-long"] = replace(PAIRS["stream"], pieces=LONG_STREAM_PIECES)
 PAIRS["anthropic-stream-long"] = replace(PAIRS["anthropic-stream"], pieces=LONG_STREAM_PIECES)
 
@@ -160,10 +166,12 @@ CONFIG = {
 }
 
 
-def build_app(pair: Pair | None = None) -> Any:
+def build_app(pair: Pair | None = None, redis_url: str | None = None) -> Any:
     config: dict[str, Any] = dict(CONFIG)
     if pair is not None and pair.governance:
         config["governance"] = GOVERNANCE
+    if redis_url is not None:
+        config["redis_url"] = redis_url
     app = bifrost_app(config=config)
     gateway = app.state.gateway
     gateway.upstream = gateway.router.upstream = StaticUpstream(pair.pieces if pair is not None else 20)
@@ -243,31 +251,43 @@ def new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+@contextlib.contextmanager
+def redis_for(pair: Pair) -> Iterator[str | None]:
+    """A redis-server's URL for a pair whose counters are on Redis (killed afterwards), else None."""
+    if not pair.redis:
+        yield None
+        return
+    with redis_server() as (url, _):
+        yield url
+
+
 def measure(name: str, n: int, warmup: int) -> float:
     """CPU µs per request (process time) over ``n`` requests after ``warmup``."""
-    app = build_app(PAIRS[name])
-    driver = Driver(app, PAIRS[name])
-    loop = new_loop()
-    try:
-        loop.run_until_complete(run(driver, warmup))
-        gc.collect()
-        t0 = time.process_time()
-        loop.run_until_complete(run(driver, n))
-        return (time.process_time() - t0) / n * 1e6
-    finally:
-        loop.close()
+    with redis_for(PAIRS[name]) as redis_url:
+        app = build_app(PAIRS[name], redis_url)
+        driver = Driver(app, PAIRS[name])
+        loop = new_loop()
+        try:
+            loop.run_until_complete(run(driver, warmup))
+            gc.collect()
+            t0 = time.process_time()
+            loop.run_until_complete(run(driver, n))
+            return (time.process_time() - t0) / n * 1e6
+        finally:
+            loop.close()
 
 
 def profile(name: str, n: int, warmup: int, top: int) -> str:
-    app = build_app(PAIRS[name])
-    driver = Driver(app, PAIRS[name])
-    loop = new_loop()
-    loop.run_until_complete(run(driver, warmup))
-    prof = cProfile.Profile()
-    prof.enable()
-    loop.run_until_complete(run(driver, n))
-    prof.disable()
-    loop.close()
+    with redis_for(PAIRS[name]) as redis_url:
+        app = build_app(PAIRS[name], redis_url)
+        driver = Driver(app, PAIRS[name])
+        loop = new_loop()
+        loop.run_until_complete(run(driver, warmup))
+        prof = cProfile.Profile()
+        prof.enable()
+        loop.run_until_complete(run(driver, n))
+        prof.disable()
+        loop.close()
     out = io.StringIO()
     stats = pstats.Stats(prof, stream=out)
     stats.sort_stats("tottime").print_stats(top)

@@ -9,6 +9,8 @@ nothing between them).
 
     .venv/bin/python bench/server_callgrind.py                    # floor, gateway openai->openai
     .venv/bin/python bench/server_callgrind.py floor anthropic    # rows by name (see --help)
+    .venv/bin/python bench/server_callgrind.py vk vk-redis        # the bench's virtual key, counters in
+                                                                  # process / on a redis-server (not counted)
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -39,6 +42,7 @@ from _harness import (
     start_nginx,
     wait_port,
 )
+from run import GOVERNANCE, VK_HEADERS
 
 BENCH = Path(__file__).resolve().parent
 VENV_PY = BENCH.parent / ".venv" / "bin" / "python"
@@ -52,6 +56,7 @@ class Row:
     body: bytes
     headers: dict[str, str]
     expect: bytes
+    governance: str = ""  # "memory" or "redis": the bench's virtual key and rate limit, counters there
 
 
 ROWS: dict[str, Row] = {
@@ -77,17 +82,24 @@ ROWS: dict[str, Row] = {
         OPENAI_HEADERS,
         b'"candidates"',
     ),
+    "vk": Row("gateway", "/v1/chat/completions", openai_request(GW_MODEL), VK_HEADERS, b'"choices"', "memory"),
+    "vk-redis": Row("gateway", "/v1/chat/completions", openai_request(GW_MODEL), VK_HEADERS, b'"choices"', "redis"),
 }
 
 
-def _server_argv(row: Row, workdir: Path, nginx: int, port: int) -> list[str]:
+def _server_argv(row: Row, workdir: Path, nginx: int, port: int, redis_url: str | None) -> list[str]:
     if row.server == "floor":
         argv = [str(VENV_PY), "-m", "uvicorn", "floor_proxy:app", "--app-dir", str(BENCH)]
         return [*argv, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
     keys = [{"value": "sk-bench", "models": [], "weight": 1.0}]
     upstream = {"keys": keys, "network_config": {"base_url": f"http://127.0.0.1:{nginx}"}}
     config = workdir / "gateway.json"
-    config.write_text(json.dumps({"providers": {"openai": upstream, "anthropic": upstream}}))
+    settings: dict[str, Any] = {"providers": {"openai": upstream, "anthropic": upstream}}
+    if row.governance:
+        settings["governance"] = GOVERNANCE
+    if redis_url is not None:
+        settings["redis_url"] = redis_url
+    config.write_text(json.dumps(settings))
     argv = [*gateway_argv(), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
     return [*argv, "--log-level", "warning"]
 
@@ -118,7 +130,15 @@ def instructions(name: str, n: int, warmup: int) -> float:
         out = workdir / "cg.out"
         valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--trace-children=no"]
         env = {"FLOOR_UPSTREAM": f"http://127.0.0.1:{nginx}", "PYTHONHASHSEED": "0"}
-        proc = procs.start("server", valgrind + _server_argv(row, workdir, nginx, port), cpus=None, env=env)
+        redis_url = None
+        if row.governance == "redis":  # its own process: not counted
+            redis = free_port()
+            argv = ["redis-server", "--port", str(redis), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            procs.start("redis", argv, cpus=None, cwd=workdir)
+            wait_port(procs, "redis", redis, 15)
+            redis_url = f"redis://127.0.0.1:{redis}/0"
+        argv = valgrind + _server_argv(row, workdir, nginx, port, redis_url)
+        proc = procs.start("server", argv, cpus=None, env=env)
         wait_port(procs, "server", port, 600)
         client = KeepAliveClient(port, timeout=300)
         check: Callable[[], None] = lambda: _one(client, row)  # noqa: E731
