@@ -12,8 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from ..errors import BudgetExceededError, GatewayError, PermissionDeniedError, RateLimitedError
 from ..neutral import Usage
@@ -21,6 +20,8 @@ from ..store import StoreUnavailableError
 from .counters import NANO, Counters, Denial, Limit
 from .identity import AuthenticatedKey
 from .index import LimitSpec
+from .metrics import KeyCells
+from .plan import Rule
 from .pricing import Price, unpriced_error
 from .windows import duration_seconds, window
 
@@ -33,8 +34,7 @@ Outcome = Literal["ok", "failed", "abandoned"]
 _MARKER_TTL_MS = 15 * 60 * 1000
 
 
-@dataclass(frozen=True, slots=True)
-class Estimate:
+class Estimate(NamedTuple):
     """What a request may use: estimated prompt tokens and the output it may produce (``max_tokens``
     or the model's cap; ``None``: the model's cap or ``default_output_tokens``)."""
 
@@ -47,6 +47,8 @@ _NO_MODEL = "batches and passthrough calls carry theirs inside a file or a raw b
 
 
 class RequestGuard:
+    __slots__ = ("_attempts", "_estimate", "_gov", "_request_id", "key")
+
     def __init__(
         self, governance: Governance, key: AuthenticatedKey | None, request_id: str, estimate: Estimate
     ) -> None:
@@ -59,22 +61,21 @@ class RequestGuard:
     async def admit(self, provider: str, model: str) -> Ticket:
         """Admit one attempt at ``provider``/``model`` or raise the governance error (403/429/402/400/503)."""
         gov = self._gov
-        index = gov.index
-        vk = index.vks.get(self.key.id) if self.key is not None else None
-        name = self.key.name if self.key is not None else None
-        if vk is not None:
-            self._check_access(vk.id, provider, model)
-        specs = index.limits(vk, provider, model)
+        key = self.key
+        name = key.name if key is not None else None
+        plan = gov.plans.get(key.id if key is not None else None, provider, model)
+        if not plan.allowed and key is not None:
+            self._check_access(key.id, provider, model)  # raises the refusal, saying why
         self._attempts += 1
-        if not specs:
-            ticket = Ticket(
-                gov, self.key, (), f"{self._request_id}:{self._attempts}", provider, model, None, self._estimate
-            )
-            if name is not None:
-                gov.metrics.admitted(name)
-            return ticket
-        price = gov.prices.lookup(provider, model) if model else None
-        if price is None and any(s.unit == "dollars" for s in specs):
+        res_id = f"{self._request_id}:{self._attempts}"
+        cells = gov.metrics.key_cells(name) if name is not None else None
+        rules = plan.rules
+        if not rules:
+            if cells is not None:
+                cells.admitted(1.0)
+            return Ticket(gov, cells, (), (), res_id, provider, model, None, self._estimate)
+        price = plan.price
+        if plan.unpriced:
             if not model:
                 gov.metrics.rejected(name, "budget_unpriceable")
                 raise PermissionDeniedError(
@@ -87,29 +88,26 @@ class RequestGuard:
             gov.metrics.rejected(name, "model_not_priced")
             raise unpriced_error(provider, model)
         now_ms = gov.now_ms()
-        limits = tuple(_limit(spec, now_ms) for spec in specs)
+        limits = tuple([rule.limit(now_ms) for rule in rules])
+        input_tokens = self._estimate.input_tokens
         output = self._output_tokens(price)
-        amounts = [_amount(spec, self._estimate.input_tokens, output, price) for spec in specs]
-        res_id = f"{self._request_id}:{self._attempts}"
+        tokens = input_tokens + output
+        nano = math.ceil((input_tokens * price.input + output * price.output) * NANO) if price is not None else 0
+        amounts = [1 if limit.unit == "requests" else tokens if limit.unit == "tokens" else nano for limit in limits]
         counters, denial = await gov.reserve(limits, amounts, res_id, now_ms)
         if denial is not None:
             error = _denial_error(limits[denial.index], denial, amounts[denial.index], now_ms)
             gov.metrics.rejected(name, error.code or "limited")
             raise error
-        if name is not None:
-            gov.metrics.admitted(name)
-        return Ticket(gov, self.key, limits, res_id, provider, model, price, self._estimate, counters)
+        if cells is not None:
+            cells.admitted(1.0)
+        return Ticket(gov, cells, rules, limits, res_id, provider, model, price, self._estimate, counters)
 
     def key_filter(self, provider: str) -> frozenset[str] | None:
         """``key_ids`` of the key's provider config: None for ``["*"]`` (or empty in version 1)."""
         if self.key is None:
             return None
-        index = self._gov.index
-        vk = index.vks.get(self.key.id)
-        pc = index.provider_config(vk, provider) if vk is not None else None
-        if pc is None or "*" in pc.key_ids or (not pc.key_ids and not index.empty_denies):
-            return None
-        return frozenset(pc.key_ids)
+        return self._gov.plans.key_filter(self.key.id, provider)
 
     def _check_access(self, vk_id: str, provider: str, model: str) -> None:
         index = self._gov.index
@@ -146,10 +144,16 @@ class RequestGuard:
 class Ticket:
     """One admitted attempt; ``settle`` exactly once (later calls do nothing)."""
 
+    __slots__ = (
+        "_cells", "_counters", "_done", "_estimate", "_gov", "_limits", "_price", "_rules", "model", "provider",
+        "res_id",
+    )  # fmt: skip
+
     def __init__(
         self,
         governance: Governance,
-        key: AuthenticatedKey | None,
+        cells: KeyCells | None,
+        rules: Sequence[Rule],
         limits: Sequence[Limit],
         res_id: str,
         provider: str,
@@ -159,8 +163,9 @@ class Ticket:
         counters: Counters | None = None,
     ) -> None:
         self._gov = governance
-        self._key = key
-        self._limits = limits
+        self._cells = cells  # the virtual key's counters (None: no key)
+        self._rules = rules
+        self._limits = limits  # one per rule, with this attempt's windows
         self.res_id = res_id
         self.provider = provider
         self.model = model
@@ -176,25 +181,39 @@ class Ticket:
             return
         self._done = True
         if usage is None:
-            usage = self._fallback_usage(outcome)
-        cost = self._price.cost(usage) if (self._price is not None and usage is not None) else 0.0
-        if self._key is not None and usage is not None:
-            self._gov.metrics.billed(self._key.name, usage.input_tokens, usage.output_tokens, cost)
-        if not self._limits or self._counters is None:
+            usage = self._fallback_usage(outcome)  # None only for a failure
+        price = self._price
+        cost = price.cost(usage) if (price is not None and usage is not None) else 0.0
+        cells = self._cells
+        if cells is not None and usage is not None:
+            if usage.input_tokens > 0:
+                cells.input(usage.input_tokens)
+            if usage.output_tokens > 0:
+                cells.output(usage.output_tokens)
+            if cost > 0:
+                cells.cost(cost)
+        limits, counters = self._limits, self._counters
+        if not limits or counters is None:
             return
-        counted = outcome != "failed" or usage is not None
-        amounts = [_actual(limit, usage, cost, counted and outcome != "failed") for limit in self._limits]
+        if usage is None:  # a failed attempt without usage: nothing counts, not even the request
+            amounts = [0] * len(limits)
+        else:
+            request = 0 if outcome == "failed" else 1
+            tokens = usage.input_tokens + usage.output_tokens
+            nano = round(cost * NANO)
+            amounts = [
+                request if lim.unit == "requests" else tokens if lim.unit == "tokens" else nano for lim in limits
+            ]
         try:
-            totals = await self._counters.settle(self._limits, amounts, self.res_id, self._gov.now_ms(), _MARKER_TTL_MS)
+            totals = await counters.settle(limits, amounts, self.res_id, self._gov.now_ms(), _MARKER_TTL_MS)
         except StoreUnavailableError as exc:
             # The reservation expires after its TTL; the charge of this attempt is lost (logged).
             logger.warning("governance: could not settle %s on %s: %s", self.res_id, exc.store, exc.message)
             self._gov.metrics.store_error("settle")
             return
         if totals is not None:
-            for limit, total in zip(self._limits, totals, strict=True):
-                value = total / NANO if limit.unit == "dollars" else total
-                self._gov.metrics.usage(limit.kind, limit.limit_id, limit.unit, value)
+            for rule, total in zip(self._rules, totals, strict=True):
+                rule.show(total)
 
     def _fallback_usage(self, outcome: Outcome) -> Usage | None:
         if outcome == "failed":
@@ -207,34 +226,9 @@ class Ticket:
 def _limit(spec: LimitSpec, now_ms: int) -> Limit:
     kind: Literal["budget", "rate_limit"] = "budget" if spec.unit == "dollars" else "rate_limit"
     return Limit(
-        spec.key,
-        spec.maximum,
-        window(spec.duration, spec.calendar, now_ms),
-        spec.unit,
-        spec.owner,
-        spec.limit_id,
-        spec.duration,
-        kind,
-    )
-
-
-def _amount(spec: LimitSpec, input_tokens: int, output_tokens: int, price: Price | None) -> int:
-    if spec.unit == "requests":
-        return 1
-    if spec.unit == "tokens":
-        return input_tokens + output_tokens
-    assert price is not None  # checked by the caller
-    return math.ceil((input_tokens * price.input + output_tokens * price.output) * NANO)
-
-
-def _actual(limit: Limit, usage: Usage | None, cost: float, count_request: bool) -> int:
-    if limit.unit == "requests":
-        return 1 if count_request else 0
-    if usage is None:
-        return 0
-    if limit.unit == "tokens":
-        return usage.total_tokens
-    return round(cost * NANO)
+        spec.key, spec.maximum, window(spec.duration, spec.calendar, now_ms), spec.unit, spec.owner,
+        spec.limit_id, spec.duration, kind,
+    )  # fmt: skip
 
 
 def _denial_error(limit: Limit, denial: Denial, amount: int, now_ms: int) -> GatewayError:

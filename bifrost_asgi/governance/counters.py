@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from .windows import Window
 
@@ -25,8 +25,7 @@ Unit = Literal["requests", "tokens", "dollars"]
 NANO = 1_000_000_000  # nano-dollars per dollar
 
 
-@dataclass(frozen=True, slots=True)
-class Limit:
+class Limit(NamedTuple):  # a tuple: built on every admission, at a fraction of a frozen dataclass's cost
     key: str  # counter key, hash-tagged by entity: "{rl:<id>}:req", "{budget:<id>}"
     maximum: int
     window: Window
@@ -99,16 +98,15 @@ class _Counter:
         return self.held_total
 
     def hold(self, res_id: str, amount: int, expires_ms: int) -> None:
-        self.release(res_id)
-        self.held[res_id] = (amount, expires_ms)
+        held = self.held
+        if held:
+            entry = held.pop(res_id, None)
+            if entry is not None:
+                self.held_total -= entry[0]
+        held[res_id] = (amount, expires_ms)
         self.held_total += amount
-        if len(self.held) == 1 or expires_ms < self.soonest:
+        if len(held) == 1 or expires_ms < self.soonest:
             self.soonest = expires_ms
-
-    def release(self, res_id: str) -> None:
-        entry = self.held.pop(res_id, None)
-        if entry is not None:
-            self.held_total -= entry[0]
 
     def roll(self, window: Window) -> None:
         if self.start <= window.threshold_ms:
@@ -128,22 +126,28 @@ class MemoryCounters:
         self._version = 0
 
     def _get(self, limit: Limit) -> _Counter:
+        """The limit's counter, created or rolled into ``limit.window`` (called on every admission
+        and settlement: written out, not through ``roll``)."""
+        window = limit.window
         counter = self._counters.get(limit.key)
         if counter is None:
-            counter = self._counters[limit.key] = _Counter(limit.window.start_ms)
-        counter.roll(limit.window)
+            counter = self._counters[limit.key] = _Counter(window.start_ms)
+        elif counter.start <= window.threshold_ms:
+            counter.start, counter.used = window.start_ms, 0
         return counter
 
     async def reserve(
         self, limits: Sequence[Limit], amounts: Sequence[int], res_id: str, now_ms: int, ttl_ms: int
     ) -> Denial | None:
-        counters = [self._get(limit) for limit in limits]
-        for index, (limit, counter, amount) in enumerate(zip(limits, counters, amounts, strict=True)):
-            reserved = counter.reserved(now_ms)
-            if counter.used + reserved + amount > limit.maximum:
+        get = self._get
+        counters = [get(limit) for limit in limits]  # every counter rolled first, then checked
+        for index, counter in enumerate(counters):
+            reserved = counter.reserved(now_ms) if counter.held else counter.held_total
+            if counter.used + reserved + amounts[index] > limits[index].maximum:
                 return Denial(index, counter.used, reserved, counter.start)
-        for counter, amount in zip(counters, amounts, strict=True):
-            counter.hold(res_id, amount, now_ms + ttl_ms)
+        expires = now_ms + ttl_ms
+        for index, counter in enumerate(counters):
+            counter.hold(res_id, amounts[index], expires)
         return None
 
     async def settle(
@@ -152,15 +156,22 @@ class MemoryCounters:
         settled = self._settled
         if settled.get(res_id, 0) > now_ms:
             return None
-        self._expire_markers(now_ms)
+        expiries = self._expiries
+        if expiries and expiries[0][0] <= now_ms:
+            self._expire_markers(now_ms)
         expires = now_ms + marker_ttl_ms
         settled[res_id] = expires
-        self._expiries.append((expires, res_id))
+        expiries.append((expires, res_id))
+        get = self._get
         out = []
-        for limit, amount in zip(limits, amounts, strict=True):
-            counter = self._get(limit)
-            counter.release(res_id)
-            counter.used += amount
+        for index, limit in enumerate(limits):
+            counter = get(limit)
+            held = counter.held
+            if held:
+                entry = held.pop(res_id, None)
+                if entry is not None:
+                    counter.held_total -= entry[0]
+            counter.used += amounts[index]
             out.append(counter.used)
         return out
 

@@ -5,8 +5,9 @@ attempt, see ``admission.py``).
 Virtual keys are read from ``x-bf-vk``, ``Authorization: Bearer``, ``x-api-key``, ``x-goog-api-key``,
 ``api-key`` and the GenAI ``?key=`` query, so each official SDK works with its usual API-key setting.
 Only values with the ``sk-bf-`` prefix are taken from the SDK headers (a provider key passed through
-is not a virtual key); legacy values without it work in ``x-bf-vk`` only. Values are kept only as
-SHA-256 digests and compared in constant time.
+is not a virtual key); legacy values without it work in ``x-bf-vk`` only. Values are looked up by
+their SHA-256 digests, compared in constant time; the index remembers each key found by the value
+presented (at most one per key, never logged or shown), so a key is hashed once, not per request.
 
 With a shared store the governance document (keys, teams, budgets...) lives in the store too:
 config.json seeds it at start (entries of the file replace those with the same id), the management
@@ -16,11 +17,9 @@ API changes it, and every replica re-reads it when its version moves (checked at
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
@@ -34,6 +33,7 @@ from .counters import NANO, Counters, Denial, Limit, MemoryCounters
 from .identity import AuthenticatedKey
 from .index import Index, digest
 from .metrics import GovernanceMetrics
+from .plan import Plans
 from .pricing import PriceTable
 from .windows import window
 
@@ -91,6 +91,7 @@ class Governance:
         self.sync_interval = config.store.sync_interval_seconds
         self.default_output_tokens = config.default_output_tokens
         self.index = Index(config, version=version)
+        self.plans = Plans(self.index, prices, metrics)
         self._active = enforce or config.configured or shared
         self.doc_version = -1
         self._synced_at = float("-inf")
@@ -113,7 +114,9 @@ class Governance:
     async def authenticate(self, headers: Mapping[str, str], query: Mapping[str, str]) -> AuthenticatedKey | None:
         """The request's virtual key; raises 401 (missing or unknown) or 403 (inactive, expired)."""
         if self.shared:
-            await self.sync()
+            now = self.clock()
+            if now - self._synced_at >= self.sync_interval:
+                await self._sync(now)
         elif self.doc_version < 0:
             await self.start()
         value, explicit = presented_key(headers, query)
@@ -125,9 +128,8 @@ class Governance:
                     code="virtual_key_required",
                 )
             return None
-        d = digest(value)
-        entry = self.index.keys.get(d)
-        if entry is None or not hmac.compare_digest(entry.digest, d) or (entry.legacy and not explicit):
+        entry = self.index.find(value)
+        if entry is None or (entry.legacy and not explicit):
             self.metrics.rejected(None, "virtual_key_not_found")
             raise AuthenticationError(
                 "virtual key not found. The provided virtual key does not exist or has been revoked.",
@@ -137,10 +139,10 @@ class Governance:
         if not vk.is_active:
             self.metrics.rejected(vk.name, "virtual_key_blocked")
             raise PermissionDeniedError("Virtual key is inactive", code="virtual_key_blocked")
-        if vk.expires_at is not None and _aware(vk.expires_at).timestamp() <= self.wall_clock():
+        if entry.expires_at is not None and entry.expires_at <= self.wall_clock():
             self.metrics.rejected(vk.name, "virtual_key_blocked")
             raise PermissionDeniedError("Virtual key has expired", code="virtual_key_blocked")
-        return AuthenticatedKey.of(vk)
+        return entry.key
 
     def guard(self, key: AuthenticatedKey | None, request_id: str, estimate: Estimate) -> RequestGuard | None:
         """The per-request admission guard, or None when nothing limits this request."""
@@ -198,9 +200,12 @@ class Governance:
         await self._seed_usage()
 
     async def sync(self) -> None:
+        """Re-read the shared document if its version moved (at most every ``sync_interval``)."""
         now = self.clock()
-        if now - self._synced_at < self.sync_interval:
-            return
+        if now - self._synced_at >= self.sync_interval:
+            await self._sync(now)
+
+    async def _sync(self, now: float) -> None:
         self._synced_at = now
         try:
             if self.doc_version < 0:
@@ -230,6 +235,7 @@ class Governance:
 
     def _apply(self, gov: GovernanceConfig, version: int) -> None:
         self.index = Index(gov, version=self.version)
+        self.plans = Plans(self.index, self.prices, self.metrics)
         self._active = self.enforce or gov.configured or self.shared
         self.doc_version = version
 
@@ -275,10 +281,6 @@ class Governance:
 
 def _seed_limit(key: str, duration: str, calendar: bool | None, now_ms: int) -> Limit:
     return Limit(key, 0, window(duration, bool(calendar), now_ms), "requests", "", "", duration)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _encode(gov: GovernanceConfig) -> bytes:

@@ -10,9 +10,11 @@ rate limits. The first limit that does not fit is the one reported.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC
 
 from .config import (
     VK_PREFIX,
@@ -25,6 +27,7 @@ from .config import (
     VirtualKeyProviderConfig,
 )
 from .counters import NANO, Unit
+from .identity import AuthenticatedKey
 
 
 def digest(value: str) -> bytes:
@@ -53,6 +56,14 @@ class KeyEntry:
     config: VirtualKeyConfig
     digest: bytes
     legacy: bool  # value without the sk-bf- prefix: accepted only from x-bf-vk
+    key: AuthenticatedKey  # what a request authenticated with it carries
+    expires_at: float | None  # vk.expires_at as a Unix timestamp
+
+
+def _entry(vk: VirtualKeyConfig, d: bytes, legacy: bool) -> KeyEntry:
+    moment = vk.expires_at
+    expires = None if moment is None else (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    return KeyEntry(vk, d, legacy, AuthenticatedKey.of(vk), expires)
 
 
 class Index:
@@ -64,10 +75,13 @@ class Index:
             value = vk.value.get_secret_value()
             if value:
                 d = digest(value)
-                self.keys[d] = KeyEntry(vk, d, not value.startswith(VK_PREFIX))
+                self.keys[d] = _entry(vk, d, not value.startswith(VK_PREFIX))
             elif vk.value_sha256:
                 d = bytes.fromhex(vk.value_sha256)
-                self.keys[d] = KeyEntry(vk, d, not vk.value_prefixed)
+                self.keys[d] = _entry(vk, d, not vk.value_prefixed)
+        # Keys found, by the value presented: each is hashed once. At most one value per key (its
+        # digest's preimage), so bounded by ``keys``; never in a log, a metric, an error or a repr.
+        self._found: dict[str, KeyEntry] = {}
         self.vks = {vk.id: vk for vk in gov.virtual_keys}
         self.rate_limits = {r.id: r for r in gov.rate_limits}
         self.budgets = {b.id: b for b in gov.budgets}
@@ -79,6 +93,17 @@ class Index:
             for field, owner in budget.owners():
                 self._owned.setdefault((field, owner), []).append(budget)
         self._limits: dict[tuple[str | None, str, str], tuple[LimitSpec, ...]] = {}
+
+    def find(self, value: str) -> KeyEntry | None:
+        """The key whose value is ``value`` (compared by SHA-256 digest, in constant time), or None."""
+        entry = self._found.get(value)
+        if entry is None:
+            d = digest(value)
+            entry = self.keys.get(d)
+            if entry is None or not hmac.compare_digest(entry.digest, d):
+                return None
+            self._found[value] = entry
+        return entry
 
     # ------------------------------------------------------------------ access rules
 

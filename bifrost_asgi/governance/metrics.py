@@ -24,7 +24,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.metrics import MetricWrapperBase
 
-from ..observability.metrics import bound_counter
+from ..observability.metrics import bound_counter, bound_gauge
 
 MAX_KEYS = 500
 MAX_LIMITS = 2000
@@ -46,15 +46,43 @@ class _Bounded:
         return value
 
 
+class KeyCells:
+    """One virtual key's counters, as admission and settlement write them: ``admitted(1)``,
+    ``input(n)``, ``output(n)``, ``cost(usd)``. Each is bound to its value cell at its first write
+    (so a series appears when first counted, as with ``labels(...).inc()``), then written directly."""
+
+    __slots__ = ("_label", "_metrics", "admitted", "cost", "input", "output")
+
+    def __init__(self, metrics: GovernanceMetrics, label: str) -> None:
+        self._metrics = metrics
+        self._label = label
+        self.admitted: Callable[[float], None] = self._binder("admitted", metrics.vk_requests, label)
+        self.input: Callable[[float], None] = self._binder("input", metrics.vk_tokens, label, "input")
+        self.output: Callable[[float], None] = self._binder("output", metrics.vk_tokens, label, "output")
+        self.cost: Callable[[float], None] = self._binder("cost", metrics.vk_cost, label)
+
+    def _binder(self, attr: str, metric: Counter, *labels: str) -> Callable[[float], None]:
+        def first(amount: float) -> None:
+            cell = bound_counter(self._metrics._child(metric, *labels))
+            setattr(self, attr, cell)
+            cell(amount)
+
+        return first
+
+
 class GovernanceMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        # Label children by (metric, label values): ``labels()`` walks and locks on every call, and
-        # these run several times per governed request. Bounded: every label value is bounded above.
+        # Label children by (metric, label values): ``labels()`` walks and locks on every call. The
+        # per-request ones (a key's counters, a limit's gauge) are bound to their value cells once,
+        # as the gateway's own metrics are. Bounded: every label value is bounded above.
         self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
         self._key = _Bounded(MAX_KEYS)
         self._limit = _Bounded(MAX_LIMITS)
         self._models = _Bounded(MAX_LIMITS)
         self._cost_incs: dict[tuple[str, str], Callable[[float], None]] = {}
+        self._keys: dict[str, KeyCells] = {}  # by key name: at most 2 * MAX_KEYS
+        self._keys_by_label: dict[str, KeyCells] = {}  # at most MAX_KEYS + 1
+        self._gauges: dict[tuple[str, str, str], Callable[[float], None]] = {}  # at most MAX_LIMITS entries
         self.cost = Counter(
             "bifrost_cost_usd", "Cost of priced requests in USD", ["provider", "model"], registry=registry
         )
@@ -108,27 +136,48 @@ class GovernanceMetrics:
                     self._cost_incs[(provider, model)] = inc
             inc(usd)
 
+    def key_cells(self, key_name: str) -> KeyCells:
+        """The counters of the virtual key named ``key_name`` (labelled ``other`` past ``MAX_KEYS``)."""
+        cells = self._keys.get(key_name)
+        if cells is None:
+            label = self._key(key_name)
+            cells = self._keys_by_label.get(label)
+            if cells is None:
+                cells = self._keys_by_label[label] = KeyCells(self, label)
+            if len(self._keys) < 2 * MAX_KEYS:
+                self._keys[key_name] = cells
+        return cells
+
     def admitted(self, key_name: str) -> None:
-        self._child(self.vk_requests, self._key(key_name)).inc()
+        self.key_cells(key_name).admitted(1.0)
 
     def billed(self, key_name: str, input_tokens: int, output_tokens: int, usd: float) -> None:
-        name = self._key(key_name)
-        if input_tokens:
-            self._child(self.vk_tokens, name, "input").inc(input_tokens)
-        if output_tokens:
-            self._child(self.vk_tokens, name, "output").inc(output_tokens)
+        cells = self.key_cells(key_name)
+        if input_tokens > 0:
+            cells.input(input_tokens)
+        if output_tokens > 0:
+            cells.output(output_tokens)
         if usd > 0:
-            self._child(self.vk_cost, name).inc(usd)
+            cells.cost(usd)
 
     def rejected(self, key_name: str | None, reason: str) -> None:
         self._child(self.rejections, self._key(key_name) if key_name else "none", reason).inc()
 
     def usage(self, kind: str, limit_id: str, unit: str, value: float) -> None:
-        label = self._limit(limit_id)
-        if kind == "budget":
-            self._child(self.budget_used, label).set(value)
-        else:
-            self._child(self.rate_used, label, unit).set(value)
+        self.usage_cell(kind, limit_id, unit)(float(value))
+
+    def usage_cell(self, kind: str, limit_id: str, unit: str) -> Callable[[float], None]:
+        """The setter of a limit's usage gauge, bound once (``usage`` through it)."""
+        found = self._gauges.get((kind, limit_id, unit))
+        if found is None:
+            label = self._limit(limit_id)
+            if kind == "budget":
+                found = bound_gauge(self._child(self.budget_used, label))
+            else:
+                found = bound_gauge(self._child(self.rate_used, label, unit))
+            if len(self._gauges) < MAX_LIMITS:
+                self._gauges[(kind, limit_id, unit)] = found
+        return found
 
     def store_error(self, mode: str) -> None:
         self._child(self.store_errors, mode).inc()

@@ -76,6 +76,7 @@ __all__ = [
     "UPSTREAM_BUCKETS",
     "Metrics",
     "bound_counter",
+    "bound_gauge",
     "multiprocess_enabled",
     "render_metrics",
 ]
@@ -229,6 +230,12 @@ class _Level:
         else:
             self.inc = value.inc
             self.set = value.set
+
+
+def bound_gauge(child: Gauge) -> Callable[[float], None]:
+    """``child.set`` for a gauge child bound once (its labels set), written as the gateway's own
+    gauges are: through its value cell (in place in one process)."""
+    return _Level(child).set
 
 
 C = TypeVar("C", _Count, _Observe, _Level)
