@@ -12,6 +12,10 @@ each entity's keys share a slot:
 
 Times come from the gateway's wall clock (replicas need synchronised clocks, as for any TTL). Every
 failure to reach Redis becomes ``StoreUnavailableError`` naming the store without credentials.
+
+Admissions and settlements go through the store's ``script_pipe()`` (one pipelined connection,
+keys and arguments as bytes); where the store has none, through redis-py (``_Batcher``): the same
+scripts, keys and arguments either way.
 """
 
 from __future__ import annotations
@@ -124,10 +128,10 @@ class _Batcher:
 
     def __init__(self, client: aioredis.Redis) -> None:
         self._client = client
-        self._queue: list[tuple[AsyncScript, list[str], list[Any], asyncio.Future[Any]]] = []
+        self._queue: list[tuple[AsyncScript, list[bytes], list[bytes], asyncio.Future[Any]]] = []
         self._flushing: set[asyncio.Task[None]] = set()
 
-    async def call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+    async def call(self, script: AsyncScript, keys: list[bytes], args: list[bytes]) -> Any:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if not self._queue:
@@ -141,7 +145,7 @@ class _Batcher:
         self._flushing.add(task)
         task.add_done_callback(self._flushing.discard)
 
-    async def _flush(self, batch: list[tuple[AsyncScript, list[str], list[Any], asyncio.Future[Any]]]) -> None:
+    async def _flush(self, batch: list[tuple[AsyncScript, list[bytes], list[bytes], asyncio.Future[Any]]]) -> None:
         try:
             if len(batch) == 1:
                 script, keys, args, _ = batch[0]
@@ -181,13 +185,32 @@ class RedisCounters:
         self._save = client.register_script(_SAVE_DOC)
         self._seed = client.register_script(_SEED)
         self._batch = _Batcher(client)
+        self._pipe = store.script_pipe()
+        self._scripts = {  # script -> (its SHA1, its source), as the pipe sends them
+            self._reserve: (self._reserve.sha.encode(), _RESERVE.encode()),
+            self._settle: (self._settle.sha.encode(), _SETTLE.encode()),
+        }
+        self._encoded: dict[str, tuple[bytes, bytes]] = {}  # limit key -> (hash key, zset key), bounded
 
-    def _keys(self, limits: Sequence[Limit]) -> list[str]:
-        keys: list[str] = []
+    def _keys(self, limits: Sequence[Limit]) -> list[bytes]:
+        """Each limit's hash and sorted set, prefixed and encoded (once per limit key)."""
+        encoded = self._encoded
+        keys: list[bytes] = []
         for limit in limits:
-            key = self._prefix + limit.key
-            keys += (key, key + ":z")
+            pair = encoded.get(limit.key)
+            if pair is None:
+                if len(encoded) >= 10_000:
+                    encoded.clear()
+                key = (self._prefix + limit.key).encode()
+                pair = encoded[limit.key] = (key, key + b":z")
+            keys += pair
         return keys
+
+    def _call(self, script: AsyncScript, keys: list[bytes], args: list[bytes]) -> Any:
+        if self._pipe is not None:
+            sha, source = self._scripts[script]
+            return self._pipe.call(sha, source, [b"%d" % len(keys), *keys, *args])
+        return self._batch.call(script, keys, args)
 
     async def _run(self, coro: Any) -> Any:
         try:
@@ -198,10 +221,11 @@ class RedisCounters:
     async def reserve(
         self, limits: Sequence[Limit], amounts: Sequence[int], res_id: str, now_ms: int, ttl_ms: int
     ) -> Denial | None:
-        args: list[Any] = [now_ms, res_id, now_ms + ttl_ms]
-        for limit, amount in zip(limits, amounts, strict=True):
-            args += (limit.maximum, amount, limit.window.threshold_ms, limit.window.start_ms)
-        result = await self._run(self._batch.call(self._reserve, self._keys(limits), args))
+        args = [b"%d" % now_ms, res_id.encode(), b"%d" % (now_ms + ttl_ms)]
+        for index, limit in enumerate(limits):
+            w = limit.window
+            args += (b"%d" % limit.maximum, b"%d" % amounts[index], b"%d" % w.threshold_ms, b"%d" % w.start_ms)
+        result = await self._run(self._call(self._reserve, self._keys(limits), args))
         if int(result[0]) == 0:
             return None
         return Denial(int(result[0]) - 1, int(result[1]), int(result[2]), int(result[3]))
@@ -209,11 +233,12 @@ class RedisCounters:
     async def settle(
         self, limits: Sequence[Limit], amounts: Sequence[int], res_id: str, now_ms: int, marker_ttl_ms: int
     ) -> list[int] | None:
-        args: list[Any] = [now_ms, res_id, marker_ttl_ms]
-        for limit, amount in zip(limits, amounts, strict=True):
-            args += (amount, limit.window.threshold_ms, limit.window.start_ms)
-        marker = f"{self._prefix}done:{{{res_id}}}"
-        result = await self._run(self._batch.call(self._settle, [marker, *self._keys(limits)], args))
+        args = [b"%d" % now_ms, res_id.encode(), b"%d" % marker_ttl_ms]
+        for index, limit in enumerate(limits):
+            w = limit.window
+            args += (b"%d" % amounts[index], b"%d" % w.threshold_ms, b"%d" % w.start_ms)
+        marker = f"{self._prefix}done:{{{res_id}}}".encode()
+        result = await self._run(self._call(self._settle, [marker, *self._keys(limits)], args))
         return None if result is None else [int(v) for v in result]
 
     async def read(self, limits: Sequence[Limit], now_ms: int) -> list[Reading]:

@@ -2,7 +2,9 @@
 
 The client connects lazily and reconnects by itself; every failure to reach the server becomes
 ``StoreUnavailableError`` naming the URL without its credentials. ``client`` is exposed so other
-packages (governance) can run their own atomic Lua scripts on the same connection pool.
+packages (governance) can run their own atomic Lua scripts on the same connection pool, and
+``script_pipe()`` gives the hot path's scripts one pipelined connection of their own (plain
+``redis://`` URLs; see ``redis_pipe.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .base import StoreUnavailableError
+from .redis_pipe import ScriptPipe
 
 #: Failures that mean "the store cannot be reached now" (as opposed to a bug in a command).
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -29,6 +32,10 @@ class RedisStore:
     ) -> None:
         self.name = name
         self.prefix = prefix
+        # An injected client keeps its own connections: its scripts go through it.
+        self._url = url if client is None else None
+        self._socket_timeout = socket_timeout
+        self._pipe: ScriptPipe | None = None
         self.client: aioredis.Redis = client or aioredis.Redis.from_url(
             url,
             socket_timeout=socket_timeout,
@@ -36,6 +43,14 @@ class RedisStore:
             health_check_interval=30,
             retry_on_timeout=False,
         )
+
+    def script_pipe(self) -> ScriptPipe | None:
+        """The pipelined connection for hot-path scripts (one per store), or None: redis-py's path
+        (an injected client, or a URL with TLS, a unix socket or options)."""
+        if self._url is not None:  # decided once
+            self._pipe = ScriptPipe.for_url(self._url, timeout=self._socket_timeout)
+            self._url = None
+        return self._pipe
 
     def unavailable(self, exc: BaseException) -> StoreUnavailableError:
         """The error to raise for a failure to reach this store (never shows the URL's password)."""
@@ -70,4 +85,6 @@ class RedisStore:
             return False
 
     async def close(self) -> None:
+        if self._pipe is not None:
+            await self._pipe.close()
         await self.client.aclose()
