@@ -280,7 +280,8 @@ class Gateway:
         exchange = _Exchange(route, method, dialect.name, self.clock(), ctx)
         if not self._used:
             self._first_use()
-        self._enter()
+        self.in_flight += 1
+        self._idle.clear()
         self.metrics.inc_in_flight(exchange.dialect)
         handed_over = False
         try:
@@ -623,17 +624,18 @@ class Gateway:
 
     def _headers(self, exchange: _Exchange) -> dict[str, str]:
         ctx = exchange.ctx
+        attempts = ctx.attempts
         overhead = (self.clock() - exchange.started - ctx.upstream_seconds) * 1000.0
         headers = {
             "x-request-id": ctx.request_id,
-            "x-bifrost-attempts": str(len(ctx.attempts)),
+            "x-bifrost-attempts": str(len(attempts)),
             "x-bifrost-overhead-ms": f"{max(overhead, 0.0):.3f}",
         }
         if ctx.provider is not None:
             headers["x-bifrost-provider"] = ctx.provider
             headers["x-bifrost-model"] = ctx.model or ""
-        if len(ctx.attempts) > 1 or (ctx.attempts and ctx.attempts[-1].status != 200):
-            headers["x-bifrost-attempt-trail"] = self._scrub(", ".join(a.describe() for a in ctx.attempts))
+        if len(attempts) > 1 or (attempts and attempts[-1].status != 200):
+            headers["x-bifrost-attempt-trail"] = self._scrub(", ".join(a.describe() for a in attempts))
         return headers
 
     def _finish(self, exchange: _Exchange) -> None:

@@ -13,7 +13,7 @@ import hmac
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -38,6 +38,7 @@ from ..observability.metrics import render_metrics
 from ..replies import JsonReply, Reply, StreamReply
 from ..responses import ResponsesDialect
 from .browser import BrowserPolicy, json_body_error, preflighted
+from .disconnect import LoopWatches, unless_client_leaves
 from .mounts import AZURE_DEFAULT, MOUNTS, dialect_for_path, passthrough_mounts, sniff_dialect
 from .route_index import TemplatedRoutes
 
@@ -53,9 +54,16 @@ class _Endpoint:
     """One dialect route as a raw ASGI app (no per-request Request/Response objects)."""
 
     def __init__(
-        self, gateway: Gateway, dialect: Dialect, spec: RouteSpec, route: str, default_provider: str | None
+        self,
+        gateway: Gateway,
+        dialect: Dialect,
+        spec: RouteSpec,
+        route: str,
+        default_provider: str | None,
+        watches: LoopWatches | None = None,
     ) -> None:
         self.gateway = gateway
+        self.watches = watches if watches is not None else LoopWatches()
         self.dialect = dialect
         self.spec = spec
         self.route = route
@@ -85,10 +93,11 @@ class _Endpoint:
                 options=self.spec.options,
                 default_provider=self.default_provider,
             )
-            handled = await _unless_client_leaves(
+            handled = await unless_client_leaves(
                 gateway.handle(self.dialect, self.spec.operation, call, body, route=self.route, method=method),
                 receive,
                 lambda: gateway.error_reply(self.dialect, _stopped(), route=self.route, method=method, headers=headers),
+                self.watches,
             )
             if handled is None:
                 return  # the client left: its request was cancelled wherever it was (queue, upstream)
@@ -137,70 +146,6 @@ def _public_url(scope: Scope, headers: Mapping[str, str]) -> str:
 
 def _stopped() -> ServiceUnavailableError:
     return ServiceUnavailableError("the gateway shut down before the upstream answered; retry on another instance")
-
-
-#: How long a request runs before its client's connection is watched for a disconnect. Answers
-#: from a fast upstream are ready sooner (also under load: 64 connections queue ~50 ms each on one
-#: core) and never pay for a watcher task; a client that leaves a longer wait (queue, upstream) is
-#: noticed at most this much later.
-WATCH_AFTER_SECONDS = 0.25
-
-
-class _DisconnectWatch:
-    """Watches ``receive`` for ``http.disconnect`` once ``start`` runs (a timer calls it), and
-    cancels ``task`` when the client has left. Until then it costs one timer, not a task."""
-
-    __slots__ = ("_receive", "_task", "_watcher", "gone")
-
-    def __init__(self, task: asyncio.Task[Any], receive: Receive) -> None:
-        self._task = task
-        self._receive = receive
-        self._watcher: asyncio.Task[None] | None = None
-        self.gone = False
-
-    def start(self) -> None:
-        self._watcher = asyncio.ensure_future(self._watch())
-
-    async def _watch(self) -> None:
-        receive = self._receive
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        self.gone = True
-        self._task.cancel()
-
-    def stop(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-
-
-async def _unless_client_leaves(
-    work: Coroutine[Any, Any, Reply], receive: Receive, on_stop: Callable[[], Reply]
-) -> Reply | None:
-    """Run ``work`` while watching for ``http.disconnect``: a client that leaves before its reply
-    cancels it (out of the queue, the upstream call closed, nothing sent for it), and gets None
-    back. The watch starts only once the work has run for ``WATCH_AFTER_SECONDS`` (a timer, not
-    a task per request), and cancels the current task (not a new one): the common path stays
-    cheap. When the server cancels the request instead (shutdown past its grace period), the
-    client gets ``on_stop()`` (a 503 in its dialect) rather than a dropped connection."""
-    task = asyncio.current_task()
-    assert task is not None
-    watch = _DisconnectWatch(task, receive)
-    timer = task.get_loop().call_later(WATCH_AFTER_SECONDS, watch.start)
-    try:
-        reply = await work
-    except asyncio.CancelledError:
-        if task.uncancel() != 0:  # cancelled more than once: let it through
-            raise
-        return None if watch.gone else on_stop()
-    finally:
-        timer.cancel()
-        watch.stop()
-    if watch.gone:  # left just as the reply was ready: the cancel is pending on us
-        task.uncancel()
-        if isinstance(reply, StreamReply):
-            await reply.chunks.aclose()
-        return None
-    return reply
 
 
 async def _read_body(receive: Receive, headers: Mapping[str, str], limit: int) -> bytes:
@@ -252,16 +197,20 @@ def _too_large(limit: int) -> RequestTooLargeError:
 
 
 def _raw_headers(headers: Mapping[str, str], media_type: str) -> list[tuple[bytes, bytes]]:
-    raw = [(b"content-type", media_type.encode())]
-    raw.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    raw.insert(0, (b"content-type", _JSON if media_type == "application/json" else media_type.encode()))
     return raw
 
 
+_JSON = b"application/json"
+
+
 async def _send_json(reply: JsonReply, send: Send) -> None:
+    body = reply.body
     headers = _raw_headers(reply.headers, reply.media_type)
-    headers.append((b"content-length", str(len(reply.body)).encode()))
+    headers.append((b"content-length", b"%d" % len(body)))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    await send({"type": "http.response.body", "body": reply.body, "more_body": False})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 async def _end_stopped_stream(reply: StreamReply, send: Send) -> None:
@@ -456,19 +405,21 @@ def _routes(gateway: Gateway) -> list[BaseRoute]:
     # forwarded calls; both from the one MOUNTS list, so no prefix can miss a route.
     table: dict[tuple[str, str], dict[str, _Endpoint]] = {}
     shapes: dict[tuple[str, str], str] = {}
+    watches = LoopWatches()  # one disconnect-watch timer per event loop for every route
 
     def add(prefix: str, name: str, default: str | None, spec: RouteSpec) -> None:
         for path in _paths(prefix, name, spec):
             first = shapes.setdefault((spec.method, _shape(path)), path)
             served = table.setdefault((spec.method, first), {})
-            served.setdefault(name, _Endpoint(gateway, dialects[name], spec, path, default))
+            served.setdefault(name, _Endpoint(gateway, dialects[name], spec, path, default, watches))
 
     azure_default = "azure" if "azure" in gateway.settings.providers else "openai"
     for mount in MOUNTS:
         for spec in dialects[mount.dialect].routes if mount.own else ():
             add(mount.prefix, mount.dialect, mount.default, spec)
     execute = RouteSpec("POST", "/v1/mcp/tool/execute", "mcp_execute")
-    table[("POST", execute.path)] = {"openai": _Endpoint(gateway, dialects["openai"], execute, execute.path, None)}
+    executes = _Endpoint(gateway, dialects["openai"], execute, execute.path, None, watches)
+    table[("POST", execute.path)] = {"openai": executes}
     for mount in MOUNTS:
         default = azure_default if mount.default == AZURE_DEFAULT else mount.default
         for spec in mount.forwarded:

@@ -371,6 +371,8 @@ class Metrics:
         self._request_children: dict[_RequestKey, tuple[_Count, _Observe, _Count, _Observe]] = {}
         self._upstream_children: dict[_UpstreamKey, tuple[_Count, _Observe, _Count]] = {}
         self._selection_children: dict[tuple[str, str], _Count] = {}
+        self._token_children: dict[tuple[str | None, str | None], tuple[_Count, _Count]] = {}
+        self._in_flight_levels: dict[str, _Level] = {}
 
     def _init_request_metrics(self, make: _MetricFactory) -> None:
         """The migration guide's client-request metrics."""
@@ -462,6 +464,7 @@ class Metrics:
         self._pm_cache.clear()
         self._request_children.clear()
         self._upstream_children.clear()
+        self._token_children.clear()
 
     def custom_label_values(self, headers: Mapping[str, str]) -> dict[str, str]:
         """Custom label values from ``x-bf-prom-<label>`` headers (``-`` for ``_`` also accepted).
@@ -620,11 +623,17 @@ class Metrics:
     def add_tokens(
         self, *, provider: str | None, model: str | None, input_tokens: int | None, output_tokens: int | None
     ) -> None:
-        key = self._pm(provider, model)
+        raw = (provider, model)
+        cells = self._token_children.get(raw)
+        if cells is None:
+            key = self._pm(provider, model)
+            cells = (self._input_tokens.get(key), self._output_tokens.get(key))
+            if len(self._token_children) < CHILD_CACHE_LIMIT:
+                self._token_children[raw] = cells
         if input_tokens is not None and input_tokens > 0:
-            self._input_tokens.get(key).inc(input_tokens)
+            cells[0].inc(input_tokens)
         if output_tokens is not None and output_tokens > 0:
-            self._output_tokens.get(key).inc(output_tokens)
+            cells[1].inc(output_tokens)
 
     def observe_first_token(self, provider: str | None, model: str | None, seconds: float) -> None:
         self._first_token.get(self._pm(provider, model)).observe(seconds)
@@ -647,10 +656,18 @@ class Metrics:
 
     def inc_in_flight(self, dialect: str) -> None:
         """For spans a ``with`` block cannot cover (a streamed body); pair with ``dec_in_flight``."""
-        self.track_in_flight(dialect).__enter__()
+        self._in_flight_level(dialect).inc(1)
 
     def dec_in_flight(self, dialect: str) -> None:
-        self.track_in_flight(dialect).__exit__(None, None, None)
+        self._in_flight_level(dialect).inc(-1)
+
+    def _in_flight_level(self, dialect: str) -> _Level:
+        level = self._in_flight_levels.get(dialect)
+        if level is None:
+            level = self._in_flight.get((self._dialects.admit(_text(dialect)),))
+            if len(self._in_flight_levels) < MAX_SMALL_SET:
+                self._in_flight_levels[dialect] = level
+        return level
 
     def set_queue_depth(self, provider: str, n: int) -> None:
         self._queue_depth.get((self._provider(provider),)).set(float(n))

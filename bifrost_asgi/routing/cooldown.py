@@ -45,6 +45,8 @@ class Cooldowns:
 
     def success(self, provider: str, key_index: int) -> bool:
         """Record a success; returns True when the key was cooling or failing before."""
+        if not self._states:  # the common case: nothing is failing
+            return False
         state = self._states.pop((provider, key_index), None)
         return state is not None and state.failures > 0
 

@@ -614,8 +614,10 @@ class Router:
             index = self._pick_key(rt, candidates, excluded)
             key = keys[index] if index is not None else None
             label = key.label if key is not None else None
+            if label is not None:
+                self.metrics.count_key_selection(rt.name, label)
             started = self.clock()
-            ticket = await self._admit(rt, target, ctx)
+            ticket = await self._admit(rt, target, ctx) if ctx.guard is not None else None
             try:
                 result = await call(rt, target, key, first)
             except BaseException as exc:
@@ -674,7 +676,8 @@ class Router:
         stack.push_async_callback(at_end)
 
     def _pick_key(self, rt: ProviderRuntime, candidates: list[int], excluded: set[int]) -> int | None:
-        """A weighted pick among the eligible keys not excluded, preferring keys not cooling down."""
+        """A weighted pick among the eligible keys not excluded, preferring keys not cooling down
+        (the caller counts the selection)."""
         if not candidates:
             return None
         if len(candidates) == 1 and not excluded:
@@ -682,8 +685,6 @@ class Router:
         else:
             cooling = self.cooldowns.cooling_keys(rt.name, candidates)
             index = select_key(rt.config.keys, candidates, self.rng, exclude=excluded, cooling=cooling)
-        if index is not None:
-            self.metrics.count_key_selection(rt.name, rt.config.keys[index].label)
         return index
 
     def _record_failure(

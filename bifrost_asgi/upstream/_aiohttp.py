@@ -48,20 +48,24 @@ def _map_error(exc: BaseException, url: str) -> Exception:
 
 
 async def _read(response: aiohttp.ClientResponse, limits: BodyLimits, url: str) -> bytes:
-    """The whole (decompressed) body, counted as it arrives against ``limits``."""
-    host = _host(url)
-    limits.check_declared(response.content_length, host)
+    """The whole (decompressed) body, counted as it arrives against ``limits`` (looked at once
+    the body is past the size where a bound could be passed: ``limits.check`` passes below it)."""
+    declared = response.content_length
+    if declared is not None and declared > limits.max_bytes:
+        limits.check_declared(declared, _host(url))
     content = response.content
     chunks: list[bytes] = []
     size = 0
+    unchecked = min(limits.max_bytes, limits.ratio_floor)
     while True:
         chunk = await content.readany()
         if not chunk:
             break
         chunks.append(chunk)
         size += len(chunk)
-        wire = getattr(content, "total_compressed_bytes", None) or content.total_bytes
-        limits.check(size, wire, host)
+        if size > unchecked:
+            wire = getattr(content, "total_compressed_bytes", None) or content.total_bytes
+            limits.check(size, wire, _host(url))
     return b"".join(chunks)
 
 
@@ -114,19 +118,21 @@ class AiohttpUpstream:
         self._max_connections = max_connections
         self._limits = limits or BodyLimits()
         self._session: aiohttp.ClientSession | None = None
-        self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
+        # By identity (the router reuses its Timeouts): hashing a frozen dataclass costs a call.
+        self._timeouts: dict[int, tuple[Timeouts, aiohttp.ClientTimeout]] = {}
         self._urls: dict[str, URL] = {}
 
     def _send_timeout(self, timeouts: Timeouts) -> aiohttp.ClientTimeout:
         """aiohttp's own timer bounds the whole call; a separate read bound only when the first
         byte must come sooner than the total. Built once per distinct setting, not per request."""
-        cached = self._timeouts.get(timeouts)
-        if cached is None:
-            first_byte = timeouts.first_byte if timeouts.first_byte < timeouts.total else None
-            cached = aiohttp.ClientTimeout(total=timeouts.total, connect=timeouts.connect, sock_read=first_byte)
-            if len(self._timeouts) < 1024:  # per-request overrides could vary without bound
-                self._timeouts[timeouts] = cached
-        return cached
+        cached = self._timeouts.get(id(timeouts))
+        if cached is not None and cached[0] is timeouts:
+            return cached[1]
+        first_byte = timeouts.first_byte if timeouts.first_byte < timeouts.total else None
+        built = aiohttp.ClientTimeout(total=timeouts.total, connect=timeouts.connect, sock_read=first_byte)
+        if len(self._timeouts) < 1024 or id(timeouts) in self._timeouts:  # overrides vary: bounded
+            self._timeouts[id(timeouts)] = (timeouts, built)
+        return built
 
     def _url(self, url: str) -> URL:
         """``_url(url)``, parsed once per distinct URL (a yarl parse per request cost more than a
