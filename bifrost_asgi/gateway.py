@@ -39,7 +39,7 @@ from .forwarding.service import Forwarder, Inbound, genai_file_ids
 from .genai_media import MODALITIES, GenAIMedia
 from .governance.admission import Estimate
 from .governance.setup import build_governance
-from .neutral import CONTENT_EVENTS, ChatRequest, ChatResponse, StreamFailure, UsageUpdate
+from .neutral import CONTENT_EVENTS, ChatRequest, ChatResponse, Passthrough, StreamFailure, UsageUpdate
 from .observability.log_output import ensure_log_output
 from .observability.metrics import Metrics
 from .observability.request_log import Redactor, RequestLogger, RequestRecord, SecretRedactingFilter, request_id_from
@@ -47,7 +47,7 @@ from .providers.registry import create_provider
 from .replies import JsonReply, RelayChunks, Reply, StreamReply
 from .responses import Conversations, ResponsesService
 from .routing.cooldown import Cooldowns
-from .routing.plan import NO_PROVIDERS_FIX, Planner
+from .routing.plan import NO_PROVIDERS_FIX, Planner, Target
 from .routing.queues import ProviderQueue
 from .routing.router import ChatEvents, ModelListing, ProviderRuntime, RequestContext, Router
 from .store import KeyValueStore, open_store
@@ -345,6 +345,12 @@ class Gateway:
         if operation == "responses":
             return await self._responses(dialect, call, payload, len(body), exchange)
         if operation == "chat":
+            targets: list[Target] | None = None  # the plan, when the passthrough made it
+            passthrough = dialect.passthrough_chat(payload, call) if self.mcp is None else None
+            if passthrough is not None:
+                targets = self._plan_passthrough(passthrough, len(body), default, exchange)
+                if self.router.relays(targets, passthrough.format):
+                    return self._ok(await self.router.passthrough(passthrough, targets, ctx), exchange)
             request = dialect.parse_chat(payload, call)
             check_model_names(request.model, request.fallbacks)
             exchange.model = request.model
@@ -364,7 +370,7 @@ class Gateway:
                 exchange.stream = True
                 return await self._stream(dialect, request, exchange, default, offer=offer)
             if offer is None:  # the common case: straight to the router, one coroutine layer less
-                response = await self.router.chat(request, ctx, default)
+                response = await self.router.chat(request, ctx, default, targets=targets)
             else:
                 response = await self._chat(request, ctx, default, offer)
             return self._ok(dialect.render_chat(response, request), exchange)
@@ -386,6 +392,21 @@ class Gateway:
             tokens = await self.router.count_tokens(request, ctx, default)
             return self._ok(dialect.render_count_tokens(tokens), exchange)
         raise NotFoundError(f"operation {operation!r} is not served here")  # pragma: no cover
+
+    def _plan_passthrough(
+        self, passthrough: Passthrough, size: int, default: str | None, exchange: _Exchange
+    ) -> list[Target]:
+        """What the chat flow does with a parsed request before routing it, in the same order
+        (names checked, admission guard), then the plan: a same-format request needs no neutral form
+        when every target takes its format as it is (``Router.relays``)."""
+        ctx = exchange.ctx
+        check_model_names(passthrough.model, passthrough.fallbacks)
+        exchange.model = passthrough.model
+        if self.governance.active:
+            p = passthrough
+            estimate = _estimate(p.text_chars, p.messages, p.tools, p.max_tokens, p.n, size)
+            ctx.guard = self.governance.guard(ctx.virtual_key, ctx.request_id, estimate)
+        return self.router.plan(passthrough.model, passthrough.fallbacks, default)
 
     async def _responses(
         self, dialect: Dialect, call: Call, payload: Any, size: int, exchange: _Exchange
@@ -819,10 +840,18 @@ def _check_required_headers(headers: Mapping[str, str], required: tuple[str, ...
 def _chat_estimate(request: ChatRequest, body_bytes: int) -> Estimate:
     """Prompt tokens estimated from the message text (about four characters a token, plus framing),
     never above the body size; output: ``max_tokens`` x ``n`` when given."""
-    chars = sum(len(message.text()) + 16 for message in request.messages)
-    chars += sum(len(tool.name) + 200 for tool in request.tools)
+    chars = sum(len(message.text()) for message in request.messages) + sum(len(tool.name) for tool in request.tools)
+    return _estimate(chars, len(request.messages), len(request.tools), request.max_tokens, request.n, body_bytes)
+
+
+def _estimate(
+    text_chars: int, messages: int, tools: int, max_tokens: int | None, n: int | None, body_bytes: int
+) -> Estimate:
+    """``_chat_estimate`` from its parts (a ``Passthrough`` counts them while it checks the body):
+    the text plus framing, 16 characters a message and 200 a tool."""
+    chars = text_chars + 16 * messages + 200 * tools
     tokens = max(1, min(chars, body_bytes) // 4 + 1)
-    output = request.max_tokens * (request.n or 1) if request.max_tokens is not None else None
+    output = max_tokens * (n or 1) if max_tokens is not None else None
     return Estimate(tokens, output)
 
 

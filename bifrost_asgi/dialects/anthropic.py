@@ -21,6 +21,7 @@ from ..neutral import (
     Format,
     Message,
     ModelInfo,
+    Passthrough,
     ReasoningPart,
     TextPart,
     ToolCall,
@@ -95,6 +96,9 @@ class AnthropicDialect:
 
     def parse_chat(self, body: Any, call: Call) -> ChatRequest:
         return parse_request(body, call.headers)
+
+    def passthrough_chat(self, body: Any, call: Call) -> Passthrough | None:
+        return None  # always the neutral request
 
     def render_chat(self, response: ChatResponse, request: ChatRequest) -> bytes:
         if response.raw is not None and response.raw_format == "anthropic" and request.source_format == "anthropic":

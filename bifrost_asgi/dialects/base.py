@@ -11,7 +11,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from ..errors import GatewayError
-from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo, StreamEvent
+from ..neutral import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    Format,
+    ModelInfo,
+    Passthrough,
+    StreamEvent,
+)
 
 Operation = Literal[
     "chat",
@@ -79,6 +88,11 @@ class Dialect(Protocol):
     routes: Sequence[RouteSpec]
 
     def parse_chat(self, body: Any, call: Call) -> ChatRequest: ...
+
+    def passthrough_chat(self, body: Any, call: Call) -> Passthrough | None:
+        """The body as a same-format ``Passthrough`` when it is certainly valid and needs no
+        neutral form on the way (a chat for an upstream of the dialect's own format); None: parse it."""
+        ...
 
     def render_chat(self, response: ChatResponse, request: ChatRequest) -> bytes: ...
 

@@ -15,7 +15,15 @@ from typing import Any, Final
 
 from .. import _json
 from ..errors import GatewayError, InvalidRequestError, NotFoundError
-from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo
+from ..neutral import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    Format,
+    ModelInfo,
+    Passthrough,
+)
 from .anthropic import AnthropicDialect
 from .base import Call, ErrorReply, RouteSpec, StreamRenderer
 from .bedrock_render import ConverseStreamRenderer, InvokeStreamRenderer, render_converse, render_error
@@ -60,6 +68,9 @@ class BedrockDialect:
         if call.options.get("invoke"):
             return _ANTHROPIC.parse_chat(_invoke_body(body, model, stream=bool(call.options.get("stream"))), call)
         return parse_converse(body, model, stream=bool(call.options.get("stream")))
+
+    def passthrough_chat(self, body: Any, call: Call) -> Passthrough | None:
+        return None  # always the neutral request
 
     def render_chat(self, response: ChatResponse, request: ChatRequest) -> bytes:
         if request.source_format == "anthropic":  # invoke_model: the model's own (Anthropic) shape

@@ -16,7 +16,15 @@ from typing import Any
 
 from .. import _json
 from ..errors import GatewayError
-from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo
+from ..neutral import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    Format,
+    ModelInfo,
+    Passthrough,
+)
 from .base import Call, ErrorReply, RouteSpec
 from .genai_fields import (
     as_list,
@@ -63,6 +71,9 @@ class GenAIDialect:
 
     def parse_chat(self, body: Any, call: Call) -> ChatRequest:
         return parse_generate_request(body, model_from_path(call.path_params), stream=bool(call.options.get("stream")))
+
+    def passthrough_chat(self, body: Any, call: Call) -> Passthrough | None:
+        return None  # always the neutral request
 
     def render_chat(self, response: ChatResponse, request: ChatRequest) -> bytes:
         if response.raw is not None and response.raw_format == "gemini" and request.source_format == "gemini":

@@ -12,7 +12,15 @@ from typing import Any, Final
 
 from .. import _json
 from ..errors import GatewayError
-from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo
+from ..neutral import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    Format,
+    ModelInfo,
+    Passthrough,
+)
 from . import openai_render
 from .base import Call, ErrorReply, RouteSpec
 from .openai_messages import bad
@@ -24,6 +32,7 @@ from .openai_parse import (
     require_object,
     without_fallbacks,
 )
+from .openai_passthrough import passthrough_chat_body
 from .openai_stream import OpenAIStreamRenderer
 
 ROUTES: Final[tuple[RouteSpec, ...]] = (
@@ -104,6 +113,11 @@ class OpenAIDialect:
         if call.options.get("text"):
             return parse_completion_body(body)
         return parse_chat_body(body)
+
+    def passthrough_chat(self, body: Any, call: Call) -> Passthrough | None:
+        if call.options.get("text"):
+            return None  # legacy completions: the neutral request
+        return passthrough_chat_body(_deployment_model(body, call))
 
     def render_chat(self, response: ChatResponse, request: ChatRequest) -> bytes:
         return openai_render.render_chat(response, request)

@@ -253,15 +253,11 @@ _UNTRANSLATABLE = frozenset(
 )
 
 
-def _common(
-    body: dict[str, Any],
-    model: str,
-    messages: tuple[Message, ...],
-    untranslatable: dict[str, Any],
-    *,
-    text_completion: bool = False,
-    max_tokens_default: int | None = None,
-) -> ChatRequest:
+def request_fields(
+    body: Mapping[str, Any], untranslatable: dict[str, Any], *, max_tokens_default: int | None = None
+) -> dict[str, Any]:
+    """The ``ChatRequest`` fields of the body's top level (everything but ``model`` and the
+    messages), each checked: a 400 naming the first bad field."""
     fields: dict[str, Any] = {}
     for name, value in body.items():
         entry = _FIELDS.get(name)
@@ -276,19 +272,31 @@ def _common(
     max_completion = fields.pop("_max_completion_tokens", None)
     max_tokens = fields.pop("_max_tokens", None)
     max_tokens = max_completion if max_completion is not None else max_tokens
+    fields["max_tokens"] = max_tokens if max_tokens is not None else max_tokens_default
     safety_identifier = fields.pop("_safety_identifier", None)
     if fields.get("user") is None and safety_identifier is not None:
         fields["user"] = safety_identifier
-    include_usage = fields.pop("_include_usage", False) and fields.get("stream", False)
+    fields["include_usage"] = fields.pop("_include_usage", False) and fields.get("stream", False)
     if "reasoning_summary" in body:
         fields["reasoning"] = with_summary(fields.get("reasoning"), body)
+    fields["fallbacks"] = parse_fallbacks(body) if "fallbacks" in body else ()
+    return fields
+
+
+def _common(
+    body: dict[str, Any],
+    model: str,
+    messages: tuple[Message, ...],
+    untranslatable: dict[str, Any],
+    *,
+    text_completion: bool = False,
+    max_tokens_default: int | None = None,
+) -> ChatRequest:
+    fields = request_fields(body, untranslatable, max_tokens_default=max_tokens_default)
     return ChatRequest(
         model=model,
         messages=messages,
         source_format="openai",
-        include_usage=include_usage,
-        max_tokens=max_tokens if max_tokens is not None else max_tokens_default,
-        fallbacks=parse_fallbacks(body) if "fallbacks" in body else (),
         raw=without_fallbacks(body),
         untranslatable=untranslatable,
         text_completion=text_completion,

@@ -29,6 +29,7 @@ from .chat import (
     ToolSpec,
     Usage,
 )
+from .passthrough import Passthrough
 from .stream import (
     CONTENT_EVENTS,
     ContentFrame,
@@ -63,6 +64,7 @@ __all__ = [
     "Message",
     "ModelInfo",
     "Part",
+    "Passthrough",
     "Reasoning",
     "ReasoningDelta",
     "ReasoningPart",

@@ -14,7 +14,16 @@ from urllib.parse import quote
 
 from ..config.settings import AzureKeyConfig, KeyConfig, ProviderConfig
 from ..errors import GatewayError, UpstreamError
-from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo
+from ..neutral import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    Format,
+    ModelInfo,
+    Passthrough,
+    Usage,
+)
 from ..streaming import SSEDecoder
 from .base import RequestAuth, StreamParser, UpstreamRequest, UpstreamResponse
 from .forward import ForwardCall, ForwardTarget
@@ -86,6 +95,13 @@ class AzureProvider:
 
     def parse_chat(self, response: UpstreamResponse, request: ChatRequest, model: str) -> ChatResponse:
         return self._openai.parse_chat(response, request, model)
+
+    def build_passthrough(self, request: Passthrough, model: str, key: KeyConfig | None) -> UpstreamRequest:
+        body = self._openai.passthrough_payload(request, model)
+        return self._request("chat", model, key, self._openai.headers(), body, False)
+
+    def parse_passthrough(self, response: UpstreamResponse, model: str) -> tuple[bytes, Usage | None]:
+        return self._openai.parse_passthrough(response, model)
 
     def stream_parser(self, request: ChatRequest, model: str) -> StreamParser:
         return self._openai.stream_parser(request, model)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import email.utils
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from .. import _json
 from ..config.settings import KeyConfig, ProviderConfig
@@ -22,7 +22,9 @@ from ..neutral import (
     EmbeddingResponse,
     Format,
     ModelInfo,
+    Passthrough,
     StreamEvent,
+    Usage,
 )
 from ..streaming import SSEEvent
 
@@ -148,6 +150,20 @@ class Provider(Protocol):
     def parse_error(self, response: UpstreamResponse) -> UpstreamError:
         """An upstream error answer (status >= 400) as an ``UpstreamError`` with a readable message."""
         ...
+
+
+@runtime_checkable
+class PassthroughProvider(Protocol):
+    """A provider that also takes a chat body in its own wire format as the client sent it
+    (``Passthrough``): the same upstream request ``build_chat`` makes from that body as
+    ``ChatRequest.raw``, and the answer body as it came with its usage, checked as ``parse_chat``
+    checks it. The router uses it when every target of a request is one of these for its format."""
+
+    format: Format
+
+    def build_passthrough(self, request: Passthrough, model: str, key: KeyConfig | None) -> UpstreamRequest: ...
+
+    def parse_passthrough(self, response: UpstreamResponse, model: str) -> tuple[bytes, Usage | None]: ...
 
 
 class ProviderFactory(Protocol):

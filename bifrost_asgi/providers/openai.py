@@ -13,7 +13,16 @@ from typing import Literal
 from .. import _json
 from ..config.settings import KeyConfig, ProviderConfig
 from ..errors import UpstreamError, UpstreamProtocolError
-from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo
+from ..neutral import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    Format,
+    ModelInfo,
+    Passthrough,
+    Usage,
+)
 from ..streaming import SSEDecoder
 from .base import RequestAuth, StreamParser, UpstreamRequest, UpstreamResponse
 from .forward import ForwardCall, ForwardTarget
@@ -24,7 +33,13 @@ from .openai_build import (
     build_embeddings_body,
     passthrough_body,
 )
-from .openai_parse import parse_chat_body, parse_embeddings_body, parse_error_response, parse_models_body
+from .openai_parse import (
+    answer_usage,
+    parse_chat_body,
+    parse_embeddings_body,
+    parse_error_response,
+    parse_models_body,
+)
 from .openai_relay import OpenAIRelayParser
 from .openai_responses import RESPONSES_FORMAT, ResponsesStreamParser, parse_responses_body, responses_body
 from .openai_stream import OpenAIStreamParser
@@ -110,6 +125,10 @@ class OpenAIProvider:
             body = build_chat_body(request, model, compat=self.compat)
         return endpoint, _json.dumps(body)
 
+    def passthrough_payload(self, request: Passthrough, model: str) -> bytes:
+        """``chat_payload``'s body for the same client body as ``ChatRequest.raw`` (not streamed)."""
+        return _json.dumps(passthrough_body(request.body, model, stream=False, compat=self.compat))
+
     def embeddings_payload(self, request: EmbeddingRequest, model: str) -> bytes:
         return _json.dumps(build_embeddings_body(request, model, compat=self.compat))
 
@@ -136,6 +155,13 @@ class OpenAIProvider:
             return parse_responses_body(response.body, model, self.name)
         # An OpenAI-dialect client gets the upstream body verbatim: skip converting its choices.
         return parse_chat_body(response.body, model, self.name, raw_only=request.source_format == "openai")
+
+    def build_passthrough(self, request: Passthrough, model: str, key: KeyConfig | None) -> UpstreamRequest:
+        body = self.passthrough_payload(request, model)
+        return UpstreamRequest("POST", self._urls["chat"], self._auth(self.headers(), key), body)
+
+    def parse_passthrough(self, response: UpstreamResponse, model: str) -> tuple[bytes, Usage | None]:
+        return response.body, answer_usage(response.body, self.name)
 
     def stream_parser(self, request: ChatRequest, model: str) -> StreamParser:
         if self.native_responses(request):

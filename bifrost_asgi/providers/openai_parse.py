@@ -162,9 +162,8 @@ def _readable_choice(choice: Any) -> bool:
     return isinstance(choice.get("text"), str)
 
 
-def parse_chat_body(body: bytes, model: str, provider: str, *, raw_only: bool = False) -> ChatResponse:
-    """The neutral answer. ``raw_only``: the client speaks OpenAI too and gets ``raw`` verbatim, so
-    the choices are not converted (only id, model, created and usage are read)."""
+def _checked_answer(body: bytes, provider: str) -> tuple[dict[str, Any], list[Any]]:
+    """The answer's JSON object and its choices, each readable; else a 502 naming the provider."""
     data = json_object(body, provider, "chat")
     choices = data.get("choices")
     if not isinstance(choices, list):
@@ -172,6 +171,20 @@ def parse_chat_body(body: bytes, model: str, provider: str, *, raw_only: bool = 
     for index, choice in enumerate(choices):
         if not _readable_choice(choice):
             raise UpstreamProtocolError(f"{provider} answered an unreadable choices[{index}]", provider=provider)
+    return data, choices
+
+
+def answer_usage(body: bytes, provider: str) -> Usage | None:
+    """The usage of an answer relayed to the client as it came, the answer checked as
+    ``parse_chat_body`` checks it (same errors)."""
+    data, _ = _checked_answer(body, provider)
+    return parse_usage(data.get("usage"))
+
+
+def parse_chat_body(body: bytes, model: str, provider: str, *, raw_only: bool = False) -> ChatResponse:
+    """The neutral answer. ``raw_only``: the client speaks OpenAI too and gets ``raw`` verbatim, so
+    the choices are not converted (only id, model, created and usage are read)."""
+    data, choices = _checked_answer(body, provider)
     if raw_only:
         choices = []
     identifier = data.get("id")

@@ -14,7 +14,15 @@ from .. import _json
 from ..dialects import openai_render
 from ..dialects.base import Call, ErrorReply, RouteSpec, StreamRenderer
 from ..errors import GatewayError, NotFoundError
-from ..neutral import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Format, ModelInfo
+from ..neutral import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    Format,
+    ModelInfo,
+    Passthrough,
+)
 from .parse import RESPONSES_FORMAT, parse_request
 
 ROUTES: Final[tuple[RouteSpec, ...]] = (
@@ -41,6 +49,9 @@ class ResponsesDialect:
 
     def parse_chat(self, body: Any, call: Call) -> ChatRequest:
         raise _elsewhere()
+
+    def passthrough_chat(self, body: Any, call: Call) -> Passthrough | None:
+        return None  # always the neutral request
 
     def render_chat(self, response: ChatResponse, request: ChatRequest) -> bytes:
         raise _elsewhere()

@@ -43,13 +43,15 @@ from ..neutral import (
     ChatResponse,
     EmbeddingRequest,
     EmbeddingResponse,
+    Format,
     ModelInfo,
+    Passthrough,
     StreamEvent,
     StreamFailure,
     StreamStart,
     Usage,
 )
-from ..providers.base import Provider, StreamDecoder, UpstreamRequest, UpstreamResponse
+from ..providers.base import PassthroughProvider, Provider, StreamDecoder, UpstreamRequest, UpstreamResponse
 from ..streaming import DEFAULT_MAX_EVENT_BYTES
 from ..upstream.base import Timeouts, Upstream, UpstreamStream
 from .cooldown import Cooldowns
@@ -272,11 +274,52 @@ class Router:
         self.max_event_bytes = max_event_bytes
         self._timeout_cache: dict[tuple[int, float | None], tuple[NetworkConfig, Timeouts]] = {}
         self._eligible_cache: dict[tuple[str, str], list[int]] = {}
+        # Providers that take a client's body in their own format as it came (``Passthrough``).
+        self._passthrough: dict[str, PassthroughProvider] = {
+            name: rt.impl for name, rt in providers.items() if isinstance(rt.impl, PassthroughProvider)
+        }
 
     # ------------------------------------------------------------------ operations
 
-    async def chat(self, request: ChatRequest, ctx: RequestContext, default_provider: str | None) -> ChatResponse:
-        targets = self.planner.plan(request.model, request.fallbacks, default_provider=default_provider, rng=self.rng)
+    def plan(self, model: str, fallbacks: Sequence[str], default_provider: str | None) -> list[Target]:
+        """The request's targets: primary, then fallbacks (an alias draws its primary here)."""
+        return self.planner.plan(model, fallbacks, default_provider=default_provider, rng=self.rng)
+
+    def relays(self, targets: Sequence[Target], format: Format) -> bool:
+        """Whether every target takes a ``format`` body as the client sent it (``passthrough``)."""
+        providers = self._passthrough
+        for target in targets:
+            provider = providers.get(target.provider)
+            if provider is None or provider.format != format:
+                return False
+        return True
+
+    async def passthrough(self, request: Passthrough, targets: Sequence[Target], ctx: RequestContext) -> bytes:
+        """``chat`` of a same-format request whose ``targets`` all take it as it is (see
+        ``relays``): the upstream answer's body, as it came; usage, attempts, retries, fallbacks,
+        admission and metrics as for ``chat``."""
+        providers = self._passthrough
+
+        async def call(rt: ProviderRuntime, target: Target, key: KeyConfig | None, timeouts: Timeouts) -> bytes:
+            provider = providers[rt.name]
+            response = await self._send(rt, provider.build_passthrough(request, target.model, key), key, timeouts, ctx)
+            body, ctx.usage = provider.parse_passthrough(response, target.model)
+            return body
+
+        return await self._run(targets, ctx, "chat_completion", call, None)
+
+    async def chat(
+        self,
+        request: ChatRequest,
+        ctx: RequestContext,
+        default_provider: str | None,
+        *,
+        targets: Sequence[Target] | None = None,
+    ) -> ChatResponse:
+        """The answer from the first target that gives one. ``targets``: the plan, when the caller
+        made it already (an alias must not draw twice)."""
+        if targets is None:
+            targets = self.plan(request.model, request.fallbacks, default_provider)
         method = "text_completion" if request.text_completion else "chat_completion"
 
         async def call(rt: ProviderRuntime, target: Target, key: KeyConfig | None, timeouts: Timeouts) -> ChatResponse:

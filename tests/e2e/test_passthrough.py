@@ -1,0 +1,130 @@
+"""Same-format OpenAI chat over a real socket: the passthrough (no neutral request) against the
+neutral path, for every body of the corpus. The fake vendor must receive the same bytes and the
+client the same status, answer and gateway headers, errors included; and the passthrough must be
+taken exactly when every target is OpenAI-format and nothing needs the neutral form."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx2
+import orjson
+import pytest
+
+from bifrost_asgi.dialects.openai import OpenAIDialect
+from bifrost_asgi.routing.router import Router
+from tests.support import FakeProvider, ServerHandle, run_gateway
+from tests.support.openai_bodies import corpus
+
+pytestmark = pytest.mark.e2e
+
+SECRET = "sk-test-secret-123"
+COMPARED_HEADERS = ("content-type", "x-bifrost-provider", "x-bifrost-model", "x-bifrost-attempts")
+
+
+def config(fake: FakeProvider) -> dict[str, Any]:
+    entry = {"keys": [{"value": SECRET}], "network_config": {"base_url": fake.url}}
+    return {"providers": {"openai": entry, "groq": entry, "anthropic": entry}}
+
+
+@pytest.fixture
+def gateway(fake_provider: FakeProvider) -> Iterator[ServerHandle]:
+    with run_gateway(config(fake_provider)) as handle:
+        yield handle
+
+
+@pytest.fixture
+def passthroughs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every ``Router.passthrough`` call of the test."""
+    calls: list[Any] = []
+    real = Router.passthrough
+
+    async def counted(self: Router, request: Any, targets: Any, ctx: Any) -> bytes:
+        calls.append(request)
+        return await real(self, request, targets, ctx)
+
+    monkeypatch.setattr(Router, "passthrough", counted)
+    return calls
+
+
+def exchange(gateway: ServerHandle, fake: FakeProvider, body: bytes, path: str) -> tuple[Any, ...]:
+    seen = len(fake.requests)
+    reply = httpx2.post(gateway.url + path, content=body, headers={"content-type": "application/json"}, timeout=30)
+    upstream = [(r.path, r.body, dict(r.headers)) for r in fake.requests[seen:]]
+    # The fake numbers its answers; a translated answer is stamped with the time.
+    answer = re.sub(rb'(fake[-_])\d+|"created":\d+', rb"\1N", reply.content)
+    headers = {name: reply.headers.get(name) for name in COMPARED_HEADERS}
+    return reply.status_code, answer, headers, upstream
+
+
+def both_paths(
+    gateway: ServerHandle, fake: FakeProvider, monkeypatch: pytest.MonkeyPatch, body: bytes, path: str
+) -> tuple[Any, ...]:
+    fast = exchange(gateway, fake, body, path)
+    with monkeypatch.context() as patch:
+        patch.setattr(OpenAIDialect, "passthrough_chat", lambda self, body, call: None)
+        neutral = exchange(gateway, fake, body, path)
+    assert fast == neutral
+    return fast
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/openai/v1/chat/completions"])
+def test_corpus_through_both_paths(
+    gateway: ServerHandle, fake_provider: FakeProvider, monkeypatch: pytest.MonkeyPatch, passthroughs: list[Any],
+    path: str,
+) -> None:  # fmt: skip
+    statuses = set()
+    for document in corpus():
+        if isinstance(document, dict) and document.get("stream") is True:
+            continue  # streams never take the passthrough (covered by the stream relay's tests)
+        status, *_ = both_paths(gateway, fake_provider, monkeypatch, orjson.dumps(document), path)
+        statuses.add(status)
+    assert {200, 400} <= statuses
+    assert len(passthroughs) >= 10  # the passing bodies without an Anthropic fallback
+
+
+def test_malformed_json_and_deep_bodies(
+    gateway: ServerHandle, fake_provider: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep = b'{"model":"gpt-4o","messages":[{"role":"user","content":"x"}],"x":' + b"[" * 120 + b"]" * 120 + b"}"
+    for body in (b"", b"{", b"null", deep):
+        status, answer, *_ = both_paths(gateway, fake_provider, monkeypatch, body, "/v1/chat/completions")
+        assert status == 400 and b"invalid_request_error" in answer
+
+
+def test_upstream_errors_and_fallbacks_are_the_same(
+    gateway: ServerHandle, fake_provider: FakeProvider, monkeypatch: pytest.MonkeyPatch, passthroughs: list[Any]
+) -> None:
+    body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    def broken(request: Any) -> Any:
+        return {"id": "x", "choices": [{"message": {"content": 3}}]}  # unreadable: a 502
+
+    fake_provider.respond("/chat/completions", broken)
+    status, *_ = both_paths(gateway, fake_provider, monkeypatch, orjson.dumps(body), "/v1/chat/completions")
+    assert status == 502
+    fake_provider.respond("/chat/completions", None)
+    # a fallback of the same format: still the passthrough, and the fallback answers
+    with_fallback = orjson.dumps({**body, "model": "openai/gpt-4o", "fallbacks": ["groq/llama-3.3-70b"]})
+    passthroughs.clear()
+    both_paths(gateway, fake_provider, monkeypatch, with_fallback, "/v1/chat/completions")
+    assert len(passthroughs) == 1
+
+
+def test_other_formats_in_the_plan_take_the_neutral_path(
+    gateway: ServerHandle, fake_provider: FakeProvider, monkeypatch: pytest.MonkeyPatch, passthroughs: list[Any]
+) -> None:
+    body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    for document in (
+        {**body, "fallbacks": ["anthropic/claude-3-5-haiku-latest"]},  # a fallback in another format
+        {**body, "model": "anthropic/claude-3-5-haiku-latest"},
+        {**body, "stream": False, "messages": [{"role": "function", "name": "f", "content": "1"}]},
+    ):
+        status, answer, *_ = both_paths(
+            gateway, fake_provider, monkeypatch, orjson.dumps(document), "/v1/chat/completions"
+        )
+        assert status == 200, answer
+    assert passthroughs == []
+    both_paths(gateway, fake_provider, monkeypatch, orjson.dumps(body), "/v1/chat/completions")
+    assert len(passthroughs) == 1
