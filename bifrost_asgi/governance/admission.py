@@ -88,12 +88,16 @@ class RequestGuard:
             gov.metrics.rejected(name, "model_not_priced")
             raise unpriced_error(provider, model)
         now_ms = gov.now_ms()
-        limits = tuple([rule.limit(now_ms) for rule in rules])
         input_tokens = self._estimate.input_tokens
         output = self._output_tokens(price)
         tokens = input_tokens + output
         nano = math.ceil((input_tokens * price.input + output * price.output) * NANO) if price is not None else 0
-        amounts = [1 if limit.unit == "requests" else tokens if limit.unit == "tokens" else nano for limit in limits]
+        limits: list[Limit] = []
+        amounts: list[int] = []
+        for rule in rules:
+            limit = rule.limit(now_ms)
+            limits.append(limit)
+            amounts.append(1 if limit.unit == "requests" else tokens if limit.unit == "tokens" else nano)
         counters, denial = await gov.reserve(limits, amounts, res_id, now_ms)
         if denial is not None:
             error = _denial_error(limits[denial.index], denial, amounts[denial.index], now_ms)

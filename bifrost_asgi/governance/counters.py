@@ -125,24 +125,22 @@ class MemoryCounters:
         self._doc: bytes | None = None
         self._version = 0
 
-    def _get(self, limit: Limit) -> _Counter:
-        """The limit's counter, created or rolled into ``limit.window`` (called on every admission
-        and settlement: written out, not through ``roll``)."""
-        window = limit.window
-        counter = self._counters.get(limit.key)
-        if counter is None:
-            counter = self._counters[limit.key] = _Counter(window.start_ms)
-        elif counter.start <= window.threshold_ms:
-            counter.start, counter.used = window.start_ms, 0
-        return counter
-
     async def reserve(
         self, limits: Sequence[Limit], amounts: Sequence[int], res_id: str, now_ms: int, ttl_ms: int
     ) -> Denial | None:
-        get = self._get
-        counters = [get(limit) for limit in limits]  # every counter rolled first, then checked
+        table = self._counters
+        counters = []
+        for limit in limits:  # every counter created or rolled into its window first, then checked
+            window = limit.window
+            counter = table.get(limit.key)
+            if counter is None:
+                counter = table[limit.key] = _Counter(window.start_ms)
+            elif counter.start <= window.threshold_ms:
+                counter.start, counter.used = window.start_ms, 0
+            counters.append(counter)
         for index, counter in enumerate(counters):
-            reserved = counter.reserved(now_ms) if counter.held else counter.held_total
+            # ``reserved()`` only when a reservation may have expired
+            reserved = counter.reserved(now_ms) if counter.held and counter.soonest <= now_ms else counter.held_total
             if counter.used + reserved + amounts[index] > limits[index].maximum:
                 return Denial(index, counter.used, reserved, counter.start)
         expires = now_ms + ttl_ms
@@ -162,10 +160,15 @@ class MemoryCounters:
         expires = now_ms + marker_ttl_ms
         settled[res_id] = expires
         expiries.append((expires, res_id))
-        get = self._get
+        table = self._counters
         out = []
         for index, limit in enumerate(limits):
-            counter = get(limit)
+            window = limit.window  # created or rolled, as in ``reserve``
+            counter = table.get(limit.key)
+            if counter is None:
+                counter = table[limit.key] = _Counter(window.start_ms)
+            elif counter.start <= window.threshold_ms:
+                counter.start, counter.used = window.start_ms, 0
             held = counter.held
             if held:
                 entry = held.pop(res_id, None)

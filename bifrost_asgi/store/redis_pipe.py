@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from itertools import chain
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -53,6 +54,26 @@ def parse(buf: bytes | bytearray, pos: int) -> tuple[Any, int]:
     if end < 0:
         return _INCOMPLETE, pos
     kind = buf[pos]
+    if kind == 42:  # "*" array
+        count = int(buf[pos + 1 : end])
+        if count < 0:
+            return None, end + 2
+        items: list[Any] = []
+        at = end + 2
+        size = len(buf)
+        for _ in range(count):
+            if at < size and buf[at] == 58:  # an integer (the scripts' replies): read here
+                stop = buf.find(b"\r\n", at)
+                if stop < 0:
+                    return _INCOMPLETE, pos
+                items.append(int(buf[at + 1 : stop]))
+                at = stop + 2
+                continue
+            item, at = parse(buf, at)
+            if item is _INCOMPLETE:
+                return _INCOMPLETE, pos
+            items.append(item)
+        return items, at
     if kind == 58:  # ":" integer
         return int(buf[pos + 1 : end]), end + 2
     if kind == 36:  # "$" bulk string
@@ -63,18 +84,6 @@ def parse(buf: bytes | bytearray, pos: int) -> tuple[Any, int]:
         if len(buf) < stop + 2:
             return _INCOMPLETE, pos
         return bytes(buf[end + 2 : stop]), stop + 2
-    if kind == 42:  # "*" array
-        count = int(buf[pos + 1 : end])
-        if count < 0:
-            return None, end + 2
-        items = []
-        at = end + 2
-        for _ in range(count):
-            item, at = parse(buf, at)
-            if item is _INCOMPLETE:
-                return _INCOMPLETE, pos
-            items.append(item)
-        return items, at
     if kind == 43:  # "+" simple string
         return bytes(buf[pos + 1 : end]), end + 2
     if kind == 45:  # "-" error
@@ -144,6 +153,7 @@ class ScriptPipe:
         self._buffer = bytearray()
         self._timer: asyncio.TimerHandle | None = None
         self._progress = 0.0  # loop time of the last write to an idle connection or the last reply
+        self._templates: dict[int, bytes] = {}  # EVALSHA with N parts, as a format (a few sizes)
 
     @classmethod
     def for_url(cls, url: str, *, timeout: float) -> ScriptPipe | None:
@@ -169,8 +179,13 @@ class ScriptPipe:
         ``script`` if the server does not have it: a future of its reply."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        packed = b"".join([b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n" % (len(parts) + 2, sha),
-                           *[b"$%d\r\n%s\r\n" % (len(part), part) for part in parts]])  # fmt: skip
+        count = len(parts)
+        template = self._templates.get(count)
+        if template is None:  # one per part count: the whole command in one formatting, no loop here
+            template = self._templates[count] = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%%s\r\n" % (count + 2) + (
+                b"$%d\r\n%s\r\n" * count
+            )
+        packed = template % (sha, *chain.from_iterable(zip(map(len, parts), parts, strict=True)))
         queue = self._queue
         queue.append(_Call(packed, future, script))
         if len(queue) == 1:
