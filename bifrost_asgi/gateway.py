@@ -39,7 +39,7 @@ from .forwarding.service import Forwarder, Inbound, genai_file_ids
 from .genai_media import MODALITIES, GenAIMedia
 from .governance.admission import Estimate
 from .governance.setup import build_governance
-from .neutral import CONTENT_EVENTS, ChatRequest, ChatResponse, Passthrough, StreamFailure, UsageUpdate
+from .neutral import CONTENT_EVENTS, ChatRequest, ChatResponse, ContentRun, Passthrough, StreamFailure, UsageUpdate
 from .observability.log_output import ensure_log_output
 from .observability.metrics import Metrics
 from .observability.request_log import Redactor, RequestLogger, RequestRecord, SecretRedactingFilter, request_id_from
@@ -593,6 +593,9 @@ class Gateway:
                         else:
                             observe_gap(now - last)
                         last = now
+                        if type(event) is ContentRun:  # its other events came in the same read: gaps of 0
+                            for _ in range(event.count - 1):
+                                observe_gap(0.0)
                     elif isinstance(event, UsageUpdate):
                         ctx.usage = event.usage
                     elif isinstance(event, StreamFailure):

@@ -56,9 +56,34 @@ class SSEDecoder:
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         if self._cr or b"\r" in chunk:
             return self._feed_any(chunk)
-        if not (self._partial or self._data or self._event is not None) and b"\n\n" in chunk:
-            return self._feed_events(chunk)
+        if not (self._partial or self._data or self._event is not None):
+            if chunk[:6] == b"data: " and chunk.count(b"\n") == 2 and chunk[-2:] == b"\n\n" and len(chunk) <= self._max:
+                return [SSEEvent(chunk[6:-2].decode("utf-8", errors="replace"))]  # one event: what a model sends
+            if b"\n\n" in chunk:
+                return self._feed_events(chunk)
         return self._feed_lines(chunk)
+
+    def whole_events(self, chunk: bytes) -> int:
+        """How many events ``feed(chunk)`` would return, when this decoder is between events and
+        ``chunk`` is nothing but complete single-line ``data: `` events (``\n`` line ends, valid
+        UTF-8, within the event limit): then ``chunk`` is exactly what those events say, and a
+        relay may take its bytes as they are. 0 for anything else (``feed`` it then)."""
+        if self._partial or self._data or self._event is not None or self._cr:
+            return 0
+        if chunk[:6] != b"data: " or chunk[-2:] != b"\n\n" or len(chunk) > self._max or b"\r" in chunk:
+            return 0
+        if chunk.find(b"\n") == len(chunk) - 2:  # one event (memchr: the cheapest check)
+            count = 1
+        else:
+            count = chunk.count(b"\n\ndata: ") + 1
+            if chunk.count(b"\n") != 2 * count:  # no other line: every \n belongs to an event's end
+                return 0
+        if not chunk.isascii():
+            try:
+                chunk.decode()
+            except UnicodeDecodeError:
+                return 0
+        return count
 
     def _feed_events(self, chunk: bytes) -> list[SSEEvent]:
         """At an event boundary, ``\n`` line ends only: the common shapes (``data: X`` and

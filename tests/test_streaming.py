@@ -47,7 +47,6 @@ def test_encode() -> None:
 
 def test_an_event_over_the_limit_raises_as_soon_as_it_passes_it() -> None:
 
-
     decoder = SSEDecoder(max_event_bytes=1000)
     assert decoder.feed(b"data: " + b"x" * 900 + b"\n\n") == [SSEEvent("x" * 900)]
     piece = b"y" * 300
@@ -120,3 +119,20 @@ def test_the_size_limit_holds_on_the_whole_event_path() -> None:
         SSEDecoder(max_event_bytes=100).feed(b"data: " + b"x" * 101 + b"\n\n")
     with pytest.raises(UpstreamProtocolError, match="larger than 100 bytes"):
         SSEDecoder(max_event_bytes=100).feed(b"event: e\ndata: " + b"x" * 101 + b"\n\n")
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [b'data: {"a":1}\n\n', b"data: \n\n", b'data: {"b":"caf\xc3\xa9"}\n\n', b"data: x\xff\n\n", b"data: [DONE]\n\n",
+     b'data: {"a":1}\n', b"data: a\n\ndata: b\n\n", b"data:x\n\n", b"data: " + b"y" * 2000 + b"\n\n"],
+)  # fmt: skip
+def test_a_read_of_one_event_gives_what_the_line_parser_gives(chunk: bytes) -> None:
+    """``feed``'s shortcut for a read holding exactly one ``data:`` event against the general path."""
+    fast, general = SSEDecoder(max_event_bytes=1000), SSEDecoder(max_event_bytes=1000)
+    try:
+        expected = general._feed_lines(chunk) + general.close()
+    except UpstreamProtocolError:
+        with pytest.raises(UpstreamProtocolError):
+            fast.feed(chunk)
+        return
+    assert fast.feed(chunk) + fast.close() == expected

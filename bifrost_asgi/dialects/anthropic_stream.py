@@ -41,6 +41,9 @@ from .anthropic_wire import error_body, message_id, stop_reason, tool_id, usage_
 BlockKind = Literal["text", "thinking", "redacted_thinking", "tool_use"]
 
 
+_TEXT_DELTA = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+
+
 def _frame(payload: dict[str, Any]) -> bytes:
     return encode_sse(_json.dumps(payload), payload["type"])
 
@@ -61,8 +64,11 @@ class AnthropicStreamRenderer:
         self._tool_blocks: dict[int, int] = {}  # neutral tool-call index -> block index
         self._finish: Finish | None = None
         self._relaying = False  # the upstream speaks Anthropic: its frames are written as they came
+        self._text_head = b""  # the open text block's text_delta frame up to the text
 
     def render(self, event: StreamEvent) -> bytes:
+        if type(event) is TextDelta and not self._relaying:  # nearly every event: the shortest way
+            return self._text(event.text) if event.text else b""
         if self._relaying or isinstance(event, UpstreamFrame):
             return self._relay(event)
         match event:
@@ -170,8 +176,12 @@ class AnthropicStreamRenderer:
         return _frame({"type": "content_block_delta", "index": index, "delta": delta})
 
     def _text(self, text: str) -> bytes:
-        out = b"" if self._open == "text" else self._open_block("text", {"type": "text", "text": ""})
-        return out + self._delta(self._next_index - 1, {"type": "text_delta", "text": text})
+        """``_delta(index, {"type": "text_delta", "text": text})``, its bytes put together directly."""
+        out = b""
+        if self._open != "text":
+            out = self._open_block("text", {"type": "text", "text": ""})
+            self._text_head = b"%s%d%s" % (_TEXT_DELTA, self._next_index - 1, b',"delta":{"type":"text_delta","text":')
+        return out + self._text_head + _json.dumps(text) + b"}}\n\n"
 
     def _reasoning(self, event: ReasoningDelta) -> bytes:
         out = b""

@@ -26,6 +26,7 @@ for a client that asked, the usage chunk alone carries it. A finish the upstream
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Any
 
 from .. import _json
@@ -33,6 +34,7 @@ from ..errors import GatewayError
 from ..neutral import (
     ChatRequest,
     ContentFrame,
+    ContentRun,
     Finish,
     ReasoningDelta,
     StreamEvent,
@@ -140,7 +142,9 @@ class OpenAIStreamRenderer:
             return b""
         relay = self._relay
         if relay is not None:
-            if type(event) is ContentFrame:  # nearly every relayed event: the shortest way
+            if type(event) is ContentRun:  # nearly every relayed read: the shortest way
+                return relay.run(event)
+            if type(event) is ContentFrame:
                 return relay.plain(event)
             return self._relayed(event)
         if isinstance(event, UpstreamFrame):
@@ -226,6 +230,8 @@ class OpenAIStreamRenderer:
             relay = self._relay = _Relay(self._model)
         if type(event) is ContentFrame:
             return relay.plain(event)
+        if type(event) is ContentRun:
+            return relay.run(event)
         if isinstance(event, UpstreamFrame):
             return relay.frame(event, self._want_usage) if event.format == "openai" else b""
         if isinstance(event, Finish):
@@ -252,12 +258,14 @@ class OpenAIStreamRenderer:
 class _Relay:
     """The relay's state: the model rewrite, the held finish chunk, the upstream's usage object."""
 
-    __slots__ = ("_from", "_held", "_model", "_raw_usage", "_to", "finished", "usage_sent")
+    __slots__ = ("_from", "_from_bytes", "_held", "_model", "_raw_usage", "_to", "_to_bytes", "finished", "usage_sent")
 
     def __init__(self, model: str) -> None:
         self._model = model
         self._to = _model_text(model)
+        self._to_bytes = self._to.encode()
         self._from: str | None = None  # the upstream's '"model":"..."', learnt from its first chunk
+        self._from_bytes: bytes | None = None
         self._held: dict[str, Any] | None = None  # the latest finish chunk, not yet written
         self._raw_usage: dict[str, Any] | None = None
         self.finished: set[int] = set()  # choices whose finish chunk came from the upstream
@@ -269,13 +277,29 @@ class _Relay:
             return b"data: " + data.replace(source, self._to, 1).encode() + b"\n\n"  # the common case, inline
         return self._flush() + encode_raw_sse(self._renamed(data), frame.event)
 
+    def run(self, run: ContentRun) -> bytes:
+        """``plain`` for each frame of ``run`` (one read's bytes), as one replacement over the read
+        when that is the same: the upstream's ``"model":"..."`` in every frame, exactly once where
+        there are several (``plain`` replaces the first in each; the text cannot span frames)."""
+        data, source = run.data, self._from_bytes
+        if source is not None and self._held is None:
+            if run.count == 1:
+                if source in data:
+                    return data.replace(source, self._to_bytes, 1)
+            elif data.count(source) == run.count:
+                frames = data.split(b"\n\n")[:-1]
+                if all(map(bytes.__contains__, frames, repeat(source))):
+                    return data.replace(source, self._to_bytes)
+        texts = data.decode().split("\n\n")[:-1]
+        return b"".join([self.plain(ContentFrame(run.format, None, text[6:])) for text in texts])
+
     def frame(self, frame: UpstreamFrame, want_usage: bool) -> bytes:
         payload = frame.payload
         if not isinstance(payload, dict):
             return self.plain(frame)
         model = payload.get("model")
         if self._from is None and isinstance(model, str):
-            self._from = _model_text(model)
+            self._learn(model)
         usage = payload.get("usage")
         if isinstance(usage, dict):
             self._raw_usage = usage
@@ -336,8 +360,12 @@ class _Relay:
         if not isinstance(payload, dict) or not isinstance(payload.get("model"), str):
             return data
         if source is None:
-            self._from = _model_text(payload["model"])
+            self._learn(payload["model"])
         return _json.dumps_str({**payload, "model": self._model})
+
+    def _learn(self, model: str) -> None:
+        self._from = _model_text(model)
+        self._from_bytes = self._from.encode()
 
 
 def _model_text(model: str) -> str:

@@ -33,6 +33,7 @@ from .passthrough import Passthrough
 from .stream import (
     CONTENT_EVENTS,
     ContentFrame,
+    ContentRun,
     Finish,
     ReasoningDelta,
     StreamEvent,
@@ -53,6 +54,7 @@ __all__ = [
     "ChatResponse",
     "Choice",
     "ContentFrame",
+    "ContentRun",
     "CountTokensRequest",
     "EmbeddingRequest",
     "EmbeddingResponse",

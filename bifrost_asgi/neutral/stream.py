@@ -13,6 +13,9 @@ passed on without parsing it, once the stream's content has begun, because it ca
 but content deltas (no finish, usage or error): no neutral events come with it, and it counts as
 content itself (metrics). It is emitted only where nothing but the client's own renderer reads the
 stream (not under MCP agent mode, which needs every neutral event: ``ChatRequest.relay_frames``).
+``ContentRun`` is a run of ``ContentFrame``s that one upstream read brought, kept as the read's
+bytes (``count`` complete single-line ``data:`` events, nothing else): a relay writes it with one
+replacement instead of one frame at a time; it counts as ``count`` content events.
 
 ``ToolCallStart.index`` numbers the tool calls of one message 0, 1, 2... in order of first
 appearance; ``ToolCallDelta`` carries argument-JSON fragments for that index. ``StreamFailure``
@@ -100,6 +103,16 @@ class ContentFrame(UpstreamFrame):
     """An upstream frame relayed unparsed: content deltas only (see the module docstring)."""
 
 
+@dataclass(frozen=True, slots=True)
+class ContentRun:
+    """``count`` upstream ``ContentFrame``s of one read, as the read's bytes: each a single-line
+    ``data:`` event with its blank line, nothing between them (see the module docstring)."""
+
+    format: Format
+    data: bytes
+    count: int
+
+
 StreamEvent = (
     StreamStart
     | TextDelta
@@ -110,6 +123,7 @@ StreamEvent = (
     | UsageUpdate
     | StreamFailure
     | UpstreamFrame
+    | ContentRun
 )
 
-CONTENT_EVENTS = (TextDelta, ReasoningDelta, ToolCallStart, ToolCallDelta, ContentFrame)
+CONTENT_EVENTS = (TextDelta, ReasoningDelta, ToolCallStart, ToolCallDelta, ContentFrame, ContentRun)

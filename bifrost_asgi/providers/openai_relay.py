@@ -11,6 +11,10 @@ upstream leaves out is still ``tool_calls``). Every other chunk after the first 
 reasoning deltas: nearly all of a stream) is handed on unparsed as a ``ContentFrame``, after a few
 substring checks that are conservative: a chunk they cannot clear (pretty-printed JSON, say) is parsed.
 ``[DONE]`` is not relayed: the renderer writes its own at the end.
+
+A whole upstream read of such chunks (``feed_read``: the decoder between events, the read nothing
+but complete ``data: {...}`` events that the same checks clear, run over the read at once) is
+handed on as one ``ContentRun`` holding the read's bytes: no event decoded, no object per chunk.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .. import _json
-from ..neutral import CONTENT_EVENTS, ContentFrame, StreamEvent, StreamFailure, UpstreamFrame
-from ..streaming import SSEEvent
+from ..neutral import CONTENT_EVENTS, ContentFrame, ContentRun, StreamEvent, StreamFailure, UpstreamFrame
+from ..streaming import SSEDecoder, SSEEvent
+from .base import StreamDecoder
 from .openai_stream import OpenAIStreamParser
 
 _FINISH = '"finish_reason"'
@@ -36,10 +41,29 @@ def plain_delta(data: str) -> bool:
     return (
         data[:1] == "{"
         and '"error"' not in data
-        and '_call' not in data  # tool_calls, function_call
+        and "_call" not in data  # tool_calls, function_call
         and '"x_groq"' not in data
         and (_USAGE not in data or _NO_USAGE in data)
         and data.count(_FINISH) == data.count(_NO_FINISH)
+    )
+
+
+def plain_run(data: bytes, count: int) -> bool:
+    """``plain_delta`` for each of the ``count`` events of a read (``data``: complete single-line
+    ``data:`` events, valid UTF-8). One event: ``plain_delta`` itself, on its text. Several, at
+    once: each needle lies within one event, and since ``"usage":null`` contains ``"usage"`` (and
+    likewise for the finish), equal counts over the read mean equal counts in every event. Never
+    looser than ``plain_delta``: False means "feed it event by event"."""
+    if count == 1:
+        return plain_delta(data[6:-2].decode())
+    return (
+        data[6:7] == b"{"
+        and data.count(b"\n\ndata: {") == count - 1
+        and b'"error"' not in data
+        and b"_call" not in data
+        and b'"x_groq"' not in data
+        and data.count(b'"usage"') == data.count(b'"usage":null')
+        and data.count(b'"finish_reason"') == data.count(b'"finish_reason":null')
     )
 
 
@@ -70,6 +94,16 @@ class OpenAIRelayParser:
             if isinstance(parsed, CONTENT_EVENTS):
                 self._content = True
         return [UpstreamFrame("openai", event.event, data, chunk), *events]
+
+    def feed_read(self, chunk: bytes, decoder: StreamDecoder) -> list[StreamEvent] | None:
+        """``chunk`` (one upstream read) as one ``ContentRun`` when, after the first content, it is
+        nothing but plain deltas; None: decode it and ``feed`` its events one by one."""
+        if not self._content or self._inner.done or not isinstance(decoder, SSEDecoder):
+            return None
+        count = decoder.whole_events(chunk)
+        if not count or not plain_run(chunk, count):
+            return None
+        return [ContentRun("openai", chunk, count)]
 
     def close(self) -> Iterable[StreamEvent]:
         return self._inner.close()

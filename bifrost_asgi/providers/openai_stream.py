@@ -85,6 +85,10 @@ class OpenAIStreamParser:
             return ()
         if chunk.get("error"):
             return self._failure(chunk["error"], data)
+        if self._started:
+            text = _text_only(chunk)
+            if text is not None:  # nearly every chunk of a stream: what the general path gives it
+                return (TextDelta(text[0], text[1]),) if text[0] else ()
         out: list[StreamEvent] = []
         if not self._started:
             self._started = True
@@ -229,3 +233,23 @@ class OpenAIStreamParser:
         out.append(Finish(mapped, choice=choice))
         self._finished.add(choice)
         out.extend(self._flush_usage())
+
+
+def _text_only(chunk: dict[str, Any]) -> tuple[str, int] | None:
+    """(text, choice index) of a chunk that holds one choice whose delta is ``content`` alone,
+    with no finish, usage or ``x_groq``: then ``feed_chunk`` gives one ``TextDelta`` (none for
+    ""). None for anything else (the general path takes it)."""
+    choices = chunk.get("choices")
+    if type(choices) is not list or len(choices) != 1:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or choice.get("finish_reason") is not None:
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict or len(delta) != 1:
+        return None
+    content = delta.get("content")
+    if type(content) is not str or chunk.get("usage") is not None or "x_groq" in chunk:
+        return None
+    index = choice.get("index")
+    return content, index if isinstance(index, int) else 0

@@ -196,9 +196,13 @@ class EventStream:
                         yield batch
                         if isinstance(batch[-1], StreamFailure):
                             return
-                decode = self.decoder.feed
+                decoder = self.decoder
+                decode = decoder.feed
+                # A relay may take a whole read at once (``OpenAIRelayParser.feed_read``).
+                read = getattr(self.parser, "feed_read", None)
                 async for chunk in self.chunks:
-                    batch = _parsed(decode(chunk), parse)
+                    whole: list[StreamEvent] | None = read(chunk, decoder) if read is not None else None
+                    batch = _parsed(decode(chunk), parse) if whole is None else whole
                     if batch:
                         yield batch
                         if isinstance(batch[-1], StreamFailure):
