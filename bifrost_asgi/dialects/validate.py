@@ -55,7 +55,8 @@ def _model_problem(value: str) -> str | None:
         return f"a model name has at most {MAX_MODEL_NAME} characters, this one has {len(value)}"
     if not _MODEL_NAME.fullmatch(value):
         return "a model name is printable ASCII without spaces or control characters"
-    if any(segment in (".", "..") for segment in value.split("/")):
+    # A "." or ".." segment begins the name or follows a "/": split only then.
+    if (value[:1] == "." or "/." in value) and any(segment in (".", "..") for segment in value.split("/")):
         return "a model name may not contain '.' or '..' path segments"
     return None
 

@@ -68,17 +68,24 @@ def finish_reason(value: Any) -> FinishReason | None:
 def parse_usage(value: Any) -> Usage | None:
     if not isinstance(value, dict):
         return None
-    prompt_details = value.get("prompt_tokens_details")
-    cached = _int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else 0
-    if not cached:
-        cached = _int(value.get("prompt_cache_hit_tokens"))  # DeepSeek
-    completion_details = value.get("completion_tokens_details")
-    reasoning = _int(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else 0
+    # ``_int`` written out: this runs for every answer and every streamed usage chunk.
+    get = value.get
+    prompt = get("prompt_tokens")
+    completion = get("completion_tokens")
+    details = get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else 0
+    if type(cached) is not int or not cached:
+        cached = get("prompt_cache_hit_tokens")  # DeepSeek
+        if type(cached) is not int:
+            cached = 0
+    details = get("completion_tokens_details")
+    reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else 0
     return Usage(
-        input_tokens=_int(value.get("prompt_tokens")),
-        output_tokens=_int(value.get("completion_tokens")),
-        cached_input_tokens=cached,
-        reasoning_tokens=reasoning,
+        prompt if type(prompt) is int else 0,
+        completion if type(completion) is int else 0,
+        cached,
+        0,
+        reasoning if type(reasoning) is int else 0,
     )
 
 

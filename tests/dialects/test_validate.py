@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bifrost_asgi.dialects.validate import MAX_DEPTH, check_depth, check_model_name
 from bifrost_asgi.errors import InvalidRequestError
@@ -44,3 +46,15 @@ def test_bad_model_names_are_400_naming_the_field(name: str) -> None:
     assert caught.value.message.startswith("fallbacks[2]: ")
     assert caught.value.param == "fallbacks[2]"
     assert len(caught.value.message) < 200
+
+
+@given(st.text(alphabet="./a", min_size=1, max_size=12))
+def test_dot_segments_found_wherever_they_are(name: str) -> None:
+    """The cheap pre-check (a name starting with "." or holding "/.") misses no dot segment."""
+    dotted = any(segment in (".", "..") for segment in name.split("/"))
+    try:
+        check_model_name(name)
+    except InvalidRequestError as exc:
+        assert dotted and "path segments" in exc.message
+    else:
+        assert not dotted

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from bifrost_asgi.config.settings import AzureKeyConfig, KeyConfig, ProviderConfig
@@ -16,11 +17,12 @@ from bifrost_asgi.dialects.openai_parse import parse_chat_body
 from bifrost_asgi.dialects.openai_passthrough import passthrough_chat_body
 from bifrost_asgi.dialects.openai_render import render_chat
 from bifrost_asgi.errors import GatewayError, InvalidRequestError
-from bifrost_asgi.neutral import Passthrough
+from bifrost_asgi.neutral import Passthrough, Usage
 from bifrost_asgi.providers.azure import AzureProvider
 from bifrost_asgi.providers.base import PassthroughProvider, UpstreamResponse
 from bifrost_asgi.providers.compat import compat_provider
 from bifrost_asgi.providers.openai import OpenAIProvider
+from bifrost_asgi.providers.openai_parse import parse_usage
 from bifrost_asgi.providers.registry import create_provider
 from tests.support.openai_bodies import chat_bodies, corpus
 
@@ -121,3 +123,51 @@ def test_refused_bodies_have_no_passthrough() -> None:
             parse_chat_body(body)
         except InvalidRequestError:
             assert passthrough_chat_body(body) is None
+
+
+def reference_usage(value: Any) -> Usage | None:
+    """``parse_usage`` as it was written before it was inlined (``_int`` per field)."""
+
+    def number(v: Any) -> int:
+        return v if type(v) is int else 0
+
+    if not isinstance(value, dict):
+        return None
+    prompt_details = value.get("prompt_tokens_details")
+    cached = number(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else 0
+    if not cached:
+        cached = number(value.get("prompt_cache_hit_tokens"))
+    completion_details = value.get("completion_tokens_details")
+    reasoning = number(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else 0
+    return Usage(
+        input_tokens=number(value.get("prompt_tokens")),
+        output_tokens=number(value.get("completion_tokens")),
+        cached_input_tokens=cached,
+        reasoning_tokens=reasoning,
+    )
+
+
+_COUNT = st.one_of(st.integers(-2, 50), st.none(), st.booleans(), st.floats(0, 3), st.text(max_size=2))
+
+
+@given(
+    st.one_of(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "prompt_tokens": _COUNT,
+                "completion_tokens": _COUNT,
+                "prompt_cache_hit_tokens": _COUNT,
+                "prompt_tokens_details": st.one_of(
+                    st.fixed_dictionaries({}, optional={"cached_tokens": _COUNT}), _COUNT
+                ),
+                "completion_tokens_details": st.one_of(
+                    st.fixed_dictionaries({}, optional={"reasoning_tokens": _COUNT}), _COUNT
+                ),
+            },
+        ),
+        _COUNT,
+    )
+)
+def test_usage_as_before(value: Any) -> None:
+    assert parse_usage(value) == reference_usage(value)
