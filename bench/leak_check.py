@@ -149,24 +149,26 @@ def growth(before: float, after: float) -> float:
     return 0.0 if before <= 0 else (after - before) / before * 100
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--plain", type=int, default=20000)
-    p.add_argument("--stream-cancel", type=int, default=500)
-    p.add_argument("--refused", type=int, default=2000)
-    p.add_argument("--err500", type=int, default=2000)
-    p.add_argument("--concurrency", type=int, default=32, help="client connections for plain requests")
-    p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--settle", type=float, default=3.0, help="seconds to wait before each reading")
-    p.add_argument("--threshold", type=float, default=10.0, help="flag growth above this percent")
-    args = p.parse_args()
+@dataclass
+class Started:
+    """The leak check's gateway, started and listening."""
 
+    procs: Procs
+    workdir: Path
+    port: int
+    nginx_port: int
+    pid: int
+
+
+def start_gateway(workdir_prefix: str) -> Started | None:
+    """nginx on core 1 and the gateway with the four providers above on core 0, listening; None
+    (with the reason on stderr) when it could not start. No request has been sent to it yet."""
     reason = gateway_runnable()
     if reason:
         eprint(f"!! the gateway cannot start: {reason}")
-        return 2
+        return None
     pin_self(CLIENT_CPUS)
-    workdir = make_workdir("bifrost-leak-")
+    workdir = make_workdir(workdir_prefix)
     procs = Procs(workdir)
     eprint(f"work dir (configs, server logs): {workdir}")
     try:
@@ -180,15 +182,53 @@ def main() -> int:
         wait_port(procs, "gateway", port, 30)
     except BenchError as exc:
         eprint(f"!! {exc}")
-        return 2
-    pid = procs.running["gateway"].pid
+        return None
+    return Started(procs, workdir, port, nginx_port, procs.running["gateway"].pid)
 
-    client = KeepAliveClient(port)
+
+def answers(started: Started) -> bool:
+    """One plain request answered 200 (else the reason and the gateway's log on stderr)."""
+    client = KeepAliveClient(started.port)
     reply = client.post(CHAT, openai_request("openai/gpt-4o-mini"), OPENAI_HEADERS)
     client.close()
     if reply.status != 200:
-        eprint(f"!! sanity request failed: HTTP {reply.status} {reply.body[:300]!r}\n{procs.log_tail('gateway')}")
+        log = started.procs.log_tail("gateway")
+        eprint(f"!! sanity request failed: HTTP {reply.status} {reply.body[:300]!r}\n{log}")
+        return False
+    return True
+
+
+def verdict(started: Started, problems: list[str], name: str, good: str) -> int:
+    """The problems and the verdict printed, every process stopped; the logs kept when flagged.
+    The exit code: 0 ``good``, 1 flagged."""
+    print()
+    for prob in problems:
+        print(f"[!] {prob}")
+    print(f"{name}: " + ("FLAGGED" if problems else good))
+    started.procs.stop_all()
+    if problems:
+        print(f"server logs kept in {started.workdir}")
+        return 1
+    shutil.rmtree(started.workdir, ignore_errors=True)
+    return 0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--plain", type=int, default=20000)
+    p.add_argument("--stream-cancel", type=int, default=500)
+    p.add_argument("--refused", type=int, default=2000)
+    p.add_argument("--err500", type=int, default=2000)
+    p.add_argument("--concurrency", type=int, default=32, help="client connections for plain requests")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--settle", type=float, default=3.0, help="seconds to wait before each reading")
+    p.add_argument("--threshold", type=float, default=10.0, help="flag growth above this percent")
+    args = p.parse_args()
+
+    started = start_gateway("bifrost-leak-")
+    if started is None or not answers(started):
         return 2
+    procs, port, nginx_port, pid = started.procs, started.port, started.nginx_port, started.pid
 
     eprint("== warm-up (a tenth of a round)")
     warm = argparse.Namespace(**vars(args))
@@ -233,16 +273,7 @@ def main() -> int:
             f"{last.upstream} upstream sockets still open after settling (more than the {args.concurrency} "
             "plain clients could need)"
         )
-    print()
-    for prob in problems:
-        print(f"[!] {prob}")
-    print("leak check: " + ("FLAGGED" if problems else "clean"))
-    procs.stop_all()
-    if problems:
-        print(f"server logs kept in {workdir}")
-        return 1
-    shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+    return verdict(started, problems, "leak check", "clean")
 
 
 if __name__ == "__main__":

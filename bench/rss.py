@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -29,24 +28,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (
-    CLIENT_CPUS,
     OPENAI_HEADERS,
-    SERVER_CPUS,
-    BenchError,
-    KeepAliveClient,
-    Procs,
     eprint,
-    free_port,
-    gateway_argv,
-    gateway_runnable,
-    make_workdir,
     openai_request,
-    pin_self,
     run_wrk,
-    start_nginx,
-    wait_port,
 )
-from leak_check import Snapshot, gateway_config, run_round, snapshot
+from leak_check import Snapshot, answers, run_round, snapshot, start_gateway, verdict
 
 CHAT = "/v1/chat/completions"
 
@@ -88,34 +75,15 @@ def main() -> int:
     if args.requests < args.sample_every or args.sample_every <= 0:
         p.error("--requests must be at least --sample-every, which must be positive")
 
-    reason = gateway_runnable()
-    if reason:
-        eprint(f"!! the gateway cannot start: {reason}")
+    started = start_gateway("bifrost-rss-")
+    if started is None:
         return 2
-    pin_self(CLIENT_CPUS)
-    workdir = make_workdir("bifrost-rss-")
-    procs = Procs(workdir)
-    eprint(f"work dir (configs, server logs): {workdir}")
-    try:
-        nginx_port = start_nginx(procs, workdir)
-        port = free_port()
-        config = workdir / "gateway.json"
-        config.write_text(json.dumps(gateway_config(nginx_port, free_port()), indent=2))
-        argv = [*gateway_argv(), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
-        procs.start("gateway", [*argv, "--log-level", "warning"], cpus=SERVER_CPUS)
-        wait_port(procs, "gateway", port, 30)
-    except BenchError as exc:
-        eprint(f"!! {exc}")
-        return 2
-    pid = procs.running["gateway"].pid
+    procs, workdir, port, nginx_port, pid = (
+        started.procs, started.workdir, started.port, started.nginx_port, started.pid
+    )  # fmt: skip
     time.sleep(args.settle)
-    at_start = snapshot(pid, nginx_port)
-
-    client = KeepAliveClient(port)
-    reply = client.post(CHAT, openai_request("openai/gpt-4o-mini"), OPENAI_HEADERS)
-    client.close()
-    if reply.status != 200:
-        eprint(f"!! sanity request failed: HTTP {reply.status} {reply.body[:300]!r}\n{procs.log_tail('gateway')}")
+    at_start = snapshot(pid, nginx_port)  # before any request
+    if not answers(started):
         return 2
 
     url = f"http://127.0.0.1:{port}{CHAT}"
@@ -169,16 +137,7 @@ def main() -> int:
     if args.json is not None:
         readings = [{"requests": n, "rss_mb": s.rss_mb, "fds": s.fds, "sockets": s.sockets} for n, s in blocks]
         args.json.write_text(json.dumps({"summary": figures, "readings": readings}, indent=2) + "\n")
-    print()
-    for prob in problems:
-        print(f"[!] {prob}")
-    print("rss: " + ("FLAGGED" if problems else "flat"))
-    procs.stop_all()
-    if problems:
-        print(f"server logs kept in {workdir}")
-        return 1
-    shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+    return verdict(started, problems, "rss", "flat")
 
 
 if __name__ == "__main__":
