@@ -6,9 +6,6 @@ names none, the kind of call: in the request log line, the ``bifrost_requests_to
 from __future__ import annotations
 
 import io
-import json
-import logging
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import FakeProvider, ServerHandle, run_gateway
 from tests.support.fake_media import FakeMedia
+from tests.support.request_log import RequestLines, capture_request_log
 
 pytestmark = pytest.mark.e2e
 
@@ -28,26 +26,10 @@ JSONL = b'{"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "b
 SECRET_FILE_NAME = "payroll-2026-secret.jsonl"
 
 
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
 @pytest.fixture
-def request_log() -> Iterator[_Lines]:
-    logger = logging.getLogger("bifrost_asgi.requests")
-    handler, level = _Lines(), logger.level
-    logger.setLevel(logging.INFO)
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+def request_log() -> Iterator[RequestLines]:
+    with capture_request_log() as lines:
+        yield lines
 
 
 @pytest.fixture
@@ -62,15 +44,12 @@ def gateway(fake_provider: FakeProvider) -> Iterator[ServerHandle]:
         yield handle
 
 
-def _records(log: _Lines, count: int) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 10.0  # a streamed answer is logged just after its last byte
-    while len(log.lines) < count and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return [json.loads(line) for line in log.lines]
+def _records(log: RequestLines, count: int) -> list[dict[str, Any]]:
+    return log.records(count, timeout=10.0)
 
 
 def test_forwarded_calls_name_their_model_or_their_kind(
-    gateway: ServerHandle, request_log: _Lines, fake_provider: FakeProvider
+    gateway: ServerHandle, request_log: RequestLines, fake_provider: FakeProvider
 ) -> None:
     sdk = openai.OpenAI(base_url=gateway.url + "/v1", api_key="c", max_retries=0)
     image = sdk.images.with_raw_response.generate(model="gpt-image-1", prompt="a fox")  # JSON model
@@ -119,7 +98,7 @@ def _form(*parts: tuple[str, str | None, bytes]) -> bytes:
     return out + b"--b0und--\r\n"
 
 
-def test_a_passthrough_upload_is_not_searched_for_its_model(gateway: ServerHandle, request_log: _Lines) -> None:
+def test_a_passthrough_upload_is_not_searched_for_its_model(gateway: ServerHandle, request_log: RequestLines) -> None:
     """The ``model`` field before the file is read; after it, the upload is not scanned: "unknown"."""
     audio = ("file", "a.wav", b"RIFF" + b"\x00" * 4000)
     headers = {"authorization": "Bearer c", "content-type": "multipart/form-data; boundary=b0und"}

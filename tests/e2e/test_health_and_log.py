@@ -3,8 +3,6 @@ headers, over real sockets with the official SDKs."""
 
 from __future__ import annotations
 
-import json
-import logging
 import math
 import re
 import time
@@ -26,6 +24,7 @@ from tests.support import (
     openai_error_body,
     run_gateway,
 )
+from tests.support.request_log import RequestLines, capture_request_log
 
 pytestmark = pytest.mark.e2e
 
@@ -136,40 +135,21 @@ def test_liveness_readiness_and_cooldown_without_key_values(fake: FakeProvider) 
 # --------------------------------------------------------------------------- request log
 
 
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
 @pytest.fixture
-def request_log() -> Iterator[_Lines]:
+def request_log() -> Iterator[RequestLines]:
     """The lines written to the ``bifrost_asgi.requests`` logger (INFO and up)."""
-    logger = logging.getLogger("bifrost_asgi.requests")
-    handler = _Lines()
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+    with capture_request_log() as lines:
+        yield lines
 
 
-def _records(log: _Lines, count: int) -> list[dict[str, Any]]:
+def _records(log: RequestLines, count: int) -> list[dict[str, Any]]:
     """Wait for ``count`` lines (a stream is logged just after its last byte) and parse them."""
-    deadline = time.monotonic() + 5.0
-    while len(log.lines) < count and time.monotonic() < deadline:
-        time.sleep(0.01)
+    records = log.records(count, timeout=5.0)
     assert len(log.lines) == count, log.lines
-    return [json.loads(line) for line in log.lines]
+    return records
 
 
-def test_one_json_log_line_per_request_without_prompt_or_secrets(fake: FakeProvider, request_log: _Lines) -> None:
+def test_one_json_log_line_per_request_without_prompt_or_secrets(fake: FakeProvider, request_log: RequestLines) -> None:
     with run_gateway(config(fake, log_json=True)) as gw:
         client, claude = oai(gw), ant(gw)
         plain = client.chat.completions.with_raw_response.create(
