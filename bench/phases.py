@@ -6,17 +6,22 @@ under ``--callgrind`` its instructions, can be read apart from the others.
     .venv/bin/python bench/phases.py anthropic        # another pair (see bench/inproc.py)
     .venv/bin/python bench/phases.py --callgrind      # instructions per phase (valgrind, N and 2N runs)
 
-Phases of a non-streamed chat request:
-  asgi       the endpoint without the gateway: headers decoded, body read, Call built, reply sent
-             (``Gateway.handle`` replaced by one returning a fixed reply)
-  parse      body JSON, depth check, the dialect's parse into the neutral request, model-name check
-  route      ``Router.chat``: plan, queue slot, key pick, request built, upstream seam, answer parsed,
-             upstream metrics
-  render     the neutral answer rendered in the client's dialect
+Phases of a non-streamed chat request, on the path the gateway takes for it. A same-format chat
+(``openai``, ``openai-path``: ``Dialect.passthrough_chat`` vouches for the body and ``Router.relays``
+holds for its plan) is relayed without a neutral request; the translated pairs are parsed and
+rendered:
+  asgi       the endpoint without the gateway: headers decoded, body read, Call built, the
+             disconnect watch, reply sent (``Gateway.handle`` replaced by one returning a fixed reply)
+  parse      body JSON, depth check, the passthrough walk (``passthrough_chat``) and the
+             model-name check, then (unless relayed) the dialect's parse into the neutral request
+  plan       the targets (``Router.plan``) and, for a passthrough, ``Router.relays``
+  route      ``Router.passthrough`` or ``Router.chat``: queue slot, key pick, request built,
+             upstream seam, answer read (usage), upstream metrics
+  render     the neutral answer rendered in the client's dialect (nothing for a passthrough)
   finish     reply headers, request metrics, tokens, cost, the request log's decision
   whole      the whole request through the app, as ``bench/inproc.py`` measures it
 The phases do not add up to ``whole`` exactly: ``whole`` also has the coroutine layers between
-them, the request context and the disconnect watch.
+them (``handle``, ``_dispatch``), the request context and the exchange.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from bifrost_asgi.routing.router import RequestContext
 
 #: The non-streamed chat pairs of bench/inproc.py on a fixed path.
 CHAT_PAIRS = ("openai", "openai-path", "anthropic", "to-anthropic")
-PHASES = ("asgi", "parse", "route", "render", "finish", "whole")
+PHASES = ("asgi", "parse", "plan", "route", "render", "finish", "whole")
 Step = Callable[[], Awaitable[Any]]
 
 
@@ -58,7 +63,12 @@ async def steps(pair: Pair) -> dict[str, Step]:
     dialect = endpoint.dialect
     call = Call(headers={k.lower(): v for k, v in pair.headers.items()}, options=endpoint.spec.options)
     payload = _parse_json(pair.body)
+    default = endpoint.default_provider
+    router = gateway.router
+    passthrough = dialect.passthrough_chat(payload, call) if gateway.mcp is None else None
     request = dialect.parse_chat(payload, call)
+    targets = router.plan(request.model, request.fallbacks, default)
+    relayed = passthrough is not None and router.relays(targets, passthrough.format)
     loop_ctx = RequestContext(request_id="r")
     whole = Driver(app, pair)
 
@@ -68,15 +78,33 @@ async def steps(pair: Pair) -> dict[str, Step]:
     async def parse() -> None:
         parsed = _parse_json(pair.body)
         check_depth(pair.body, parsed)
+        if passthrough is not None:  # the walk runs first; a plan that does not relay parses after it
+            found = dialect.passthrough_chat(parsed, call)
+            assert found is not None
+            check_model_names(found.model, found.fallbacks)
+            if relayed:
+                return
         chat = dialect.parse_chat(parsed, call)
         check_model_names(chat.model, chat.fallbacks)
 
+    async def plan() -> None:
+        if relayed:
+            assert passthrough is not None
+            router.relays(router.plan(passthrough.model, passthrough.fallbacks, default), passthrough.format)
+        else:
+            router.plan(request.model, request.fallbacks, default)
+
     async def route() -> None:
         ctx = RequestContext(request_id="r")
-        await gateway.router.chat(request, ctx, endpoint.default_provider)
+        if relayed:
+            assert passthrough is not None
+            await router.passthrough(passthrough, targets, ctx)
+        else:
+            await router.chat(request, ctx, default, targets=targets)
 
     async def render() -> None:
-        dialect.render_chat(response, request)
+        if not relayed:
+            dialect.render_chat(response, request)
 
     async def finish() -> None:
         exchange = _Exchange(endpoint.route, "POST", dialect.name, gateway.clock(), done_ctx)
@@ -88,9 +116,15 @@ async def steps(pair: Pair) -> dict[str, Step]:
     async def everything() -> None:
         await whole.one()
 
-    response = await gateway.router.chat(request, loop_ctx, endpoint.default_provider)
+    response = await router.chat(request, loop_ctx, default, targets=targets)
+    if relayed:
+        assert passthrough is not None
+        loop_ctx = RequestContext(request_id="r")
+        raw = await router.passthrough(passthrough, targets, loop_ctx)
+    else:
+        raw = response.raw or b"{}"
     done_ctx = loop_ctx
-    fixed = JsonReply(200, response.raw or b"{}", {"x-request-id": "r"})
+    fixed = JsonReply(200, raw, {"x-request-id": "r"})
 
     class _Stub:
         """The gateway seen by the endpoint: ``handle`` answers at once with a fixed reply."""
@@ -105,7 +139,10 @@ async def steps(pair: Pair) -> dict[str, Step]:
     stub_endpoint = type(endpoint)(_Stub(), dialect, endpoint.spec, endpoint.route, endpoint.default_provider)  # type: ignore[arg-type]
     stub_app = _Routed(stub_endpoint)
     stub_driver = Driver(stub_app, Pair(pair.path, pair.body, pair.headers, b""))
-    return {"asgi": asgi, "parse": parse, "route": route, "render": render, "finish": finish, "whole": everything}
+    return {
+        "asgi": asgi, "parse": parse, "plan": plan, "route": route, "render": render, "finish": finish,
+        "whole": everything,
+    }  # fmt: skip
 
 
 class _Routed:
@@ -136,6 +173,29 @@ def measure(name: str, phase: str, n: int, warmup: int) -> float:
         loop.close()
 
 
+def describe(name: str) -> str:
+    """Which path the pair's request takes (the phases measured follow it)."""
+    loop = new_loop()
+    try:
+        return loop.run_until_complete(_path_of(PAIRS[name]))
+    finally:
+        loop.close()
+
+
+async def _path_of(pair: Pair) -> str:
+    app = build_app(pair)
+    gateway = app.state.gateway
+    endpoint = _endpoint(app, pair)
+    call = Call(headers={k.lower(): v for k, v in pair.headers.items()}, options=endpoint.spec.options)
+    found = endpoint.dialect.passthrough_chat(_parse_json(pair.body), call) if gateway.mcp is None else None
+    if found is None:
+        return "parsed into the neutral request, rendered back"
+    targets = gateway.router.plan(found.model, found.fallbacks, endpoint.default_provider)
+    if gateway.router.relays(targets, found.format):
+        return "passthrough: Router.passthrough, the upstream body relayed"
+    return "passthrough walk, then parsed and rendered (a target takes another format)"
+
+
 def instructions(name: str, phase: str, n: int, warmup: int) -> float:
     return callgrind_per_request([__file__, name, "--phase", phase, "--warmup", str(warmup)], n)
 
@@ -161,6 +221,8 @@ def main() -> int:
             print(f"{phase:<8} {instructions(a.pair, phase, n, min(a.warmup, 100)):10,.0f} instructions", flush=True)
         else:
             print(f"{phase:<8} {measure(a.pair, phase, a.n, a.warmup):8.1f} µs CPU", flush=True)
+    if not a.phase:
+        print(f"({a.pair}: {describe(a.pair)})", flush=True)
     return 0
 
 
