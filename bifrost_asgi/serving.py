@@ -48,7 +48,12 @@ class _HeadGuard:
         config = kwargs.get("config", args[0] if args else None)
         self._head_timeout: float = getattr(config, "bifrost_header_read_timeout", 10.0)
         self._head_limit: int = getattr(config, "h11_max_incomplete_event_size", None) or 65536
+        # One timer per connection, not one per request: ``_arm`` moves the deadline
+        # (``_head_due``) and starts a timer only when none is pending; when the timer fires it
+        # re-arms for a deadline that moved, does nothing while a request is being served (its
+        # head is complete) and times the head out otherwise.
         self._head_timer: asyncio.TimerHandle | None = None
+        self._head_due = 0.0
         self._tail: bytes | None = b""  # the head's last bytes (to find its end); None once complete
         self._head_bytes = 0
         self._served = False
@@ -60,12 +65,22 @@ class _HeadGuard:
     def _arm(self) -> None:
         self._tail = b""
         self._head_bytes = 0
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-        self._head_timer = asyncio.get_running_loop().call_later(self._head_timeout, self._head_timed_out)
+        loop = asyncio.get_running_loop()
+        self._head_due = due = loop.time() + self._head_timeout
+        if self._head_timer is None:
+            self._head_timer = loop.call_at(due, self._head_check)
+
+    def _head_check(self) -> None:
+        self._head_timer = None
+        if self._tail is None:  # the head is complete: the next request's ``_arm`` starts a timer
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._head_due:  # re-armed since this timer was set
+            self._head_timer = loop.call_at(self._head_due, self._head_check)
+            return
+        self._head_timed_out()
 
     def _head_timed_out(self) -> None:
-        self._head_timer = None
         if self._tail is not None and not self.transport.is_closing():
             if self._head_bytes or not self._served:  # an idle kept-alive connection just closes
                 self.transport.write(_reply("408 Request Timeout", "request headers were not received in time"))
@@ -79,13 +94,10 @@ class _HeadGuard:
     def _head_data(self, data: bytes) -> bool:
         """Track the head being read; False when it grew past the limit (answered 431, closed)."""
         tail = self._tail or b""
-        seen = tail + data
+        seen = tail + data if tail else data
         end = seen.find(_HEAD_END)
         if end != -1:
-            self._tail = None
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-                self._head_timer = None
+            self._tail = None  # the timer, when it fires, finds the head complete
             if self._head_bytes + end - len(tail) <= self._head_limit:
                 return True
         else:

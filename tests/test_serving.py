@@ -27,11 +27,14 @@ from tests.support.servers import LoopThread
 BOUND = 30.0  # seconds: only bounds a hang
 PROTOCOLS = [GuardedH11Protocol, guarded_protocol()]
 GET = b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n"
+SLOW = 1.2  # seconds /slow takes: longer than the head deadline of the tests that use it
 
 
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
+    if scope["path"] == "/slow":  # served for longer than the tests' head deadline
+        await asyncio.sleep(SLOW)
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
     await send({"type": "http.response.body", "body": b"ok"})
 
@@ -122,6 +125,25 @@ def test_keep_alive_requests_rearm_the_deadline_and_idle_connections_close(proto
             sock.sendall(GET)
             assert _response(sock).startswith(b"HTTP/1.1 200 ")
         assert _read_all(sock) == b""  # closed by the keep-alive idle timeout
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=lambda p: p.__name__)
+def test_each_request_gets_a_whole_head_deadline_on_a_kept_alive_connection(protocol: type[asyncio.Protocol]) -> None:
+    """The deadline is the head's own, counted from the end of the previous response: requests
+    that each come well within it keep the connection past several deadlines in all, and a
+    request served for longer than the deadline (its head complete) is not cut; a connection that
+    then stays silent is still closed by it."""
+    with serving(protocol, head_timeout=0.8) as address:
+        sock = _connect(address)
+        for _ in range(5):  # 5 x 0.3 s: twice the deadline in all
+            time.sleep(0.3)
+            sock.sendall(GET)
+            assert _response(sock).startswith(b"HTTP/1.1 200 ")
+        sock.sendall(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert _response(sock).startswith(b"HTTP/1.1 200 ")
+        sock.sendall(GET)
+        assert _response(sock).startswith(b"HTTP/1.1 200 ")
+        assert _read_all(sock) == b""  # idle after a served request: closed, without a 408
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=lambda p: p.__name__)

@@ -36,6 +36,9 @@ _DEFAULT_HEADERS = (
 )  # fmt: skip
 
 
+#: Host header values whose loopback verdict a policy remembers (clients choose them: bounded).
+HOSTS_REMEMBERED = 256
+
 _CREDENTIAL_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key", "x-bf-vk")
 
 
@@ -86,6 +89,18 @@ class BrowserPolicy:
         headers = {h.lower() for h in (*_DEFAULT_HEADERS, *allowed_headers)}
         self.allow_headers = ", ".join(sorted(headers))
         self.loopback_only = loopback_only
+        # ``is_loopback_host`` of each Host header value seen (raw bytes), bounded: a client
+        # names the same host on every request, and the parse cost more than the lookup.
+        self._loopback: dict[bytes, bool] = {}
+
+    def loopback(self, host: bytes) -> bool:
+        """``is_loopback_host`` of a raw ``Host`` header value, remembered for the next request."""
+        known = self._loopback.get(host)
+        if known is None:
+            known = is_loopback_host(host.decode("latin-1"))
+            if len(self._loopback) < HOSTS_REMEMBERED:
+                self._loopback[host] = known
+        return known
 
     @property
     def active(self) -> bool:
@@ -97,7 +112,7 @@ class BrowserPolicy:
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> Send | None:
         """The ``send`` to answer with (CORS headers added), or None when this answered already."""
         headers = {k: v for k, v in scope["headers"] if k in (b"host", b"origin", b"access-control-request-method")}
-        if self.loopback_only and not is_loopback_host(headers.get(b"host", b"").decode("latin-1")):
+        if self.loopback_only and not self.loopback(headers.get(b"host", b"")):
             await _answer(send, 403, "requests to this gateway must name a loopback host (it is bound to loopback)")
             return None
         raw_origin = headers.get(b"origin")

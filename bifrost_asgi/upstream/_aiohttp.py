@@ -66,7 +66,9 @@ async def _read(response: aiohttp.ClientResponse, limits: BodyLimits, url: str) 
         if size > unchecked:
             wire = getattr(content, "total_compressed_bytes", None) or content.total_bytes
             limits.check(size, wire, _host(url))
-    return b"".join(chunks)
+        if content.at_eof() and content.exception() is None:
+            break  # what the next ``readany`` would say (b""), without calling it
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 class _AiohttpStream:
@@ -164,16 +166,22 @@ class AiohttpUpstream:
     async def send(self, request: UpstreamRequest, timeouts: Timeouts) -> UpstreamResponse:
         session = self._get_session()
         try:
-            async with session.request(
+            # What ``async with session.request(...) as response`` does (release, then wait for
+            # the request writer), without its four context-manager coroutines per call.
+            response = await session.request(
                 request.method,
                 self._url(request.url),
                 headers=request.headers,
                 data=request.payload,
                 timeout=self._send_timeout(timeouts),
-            ) as response:
+            )
+            try:
                 body = await _read(response, self._limits, request.url)
-                # aiohttp's headers are case-insensitive already: no lower-cased copy
-                return UpstreamResponse(response.status, response.headers, body)
+            finally:
+                response.release()
+                await response.wait_for_close()
+            # aiohttp's headers are case-insensitive already: no lower-cased copy
+            return UpstreamResponse(response.status, response.headers, body)
         except TimeoutError:
             raise UpstreamTimeoutError(
                 f"upstream {_host(request.url)} did not answer within {timeouts.total:g}s"

@@ -8,9 +8,9 @@ in-process mock server and everything else on.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..providers.base import UpstreamRequest, UpstreamResponse
 
@@ -57,11 +57,13 @@ class SchemeUpstream:
     def _pick(self, request: UpstreamRequest) -> Upstream:
         return self._mock if request.url.startswith("mock://") else self._default
 
-    async def send(self, request: UpstreamRequest, timeouts: Timeouts) -> UpstreamResponse:
-        return await self._pick(request).send(request, timeouts)
+    # Plain functions handing back the chosen upstream's coroutine: no coroutine layer of their own.
+    def send(self, request: UpstreamRequest, timeouts: Timeouts) -> Coroutine[Any, Any, UpstreamResponse]:
+        upstream = self._mock if request.url.startswith("mock://") else self._default
+        return upstream.send(request, timeouts)
 
-    async def open(self, request: UpstreamRequest, timeouts: Timeouts) -> UpstreamStream:
-        return await self._pick(request).open(request, timeouts)
+    def open(self, request: UpstreamRequest, timeouts: Timeouts) -> Coroutine[Any, Any, UpstreamStream]:
+        return self._pick(request).open(request, timeouts)
 
     async def aclose(self) -> None:
         await self._default.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 
@@ -96,3 +97,80 @@ async def test_total_and_idle_timeouts(fake_provider: FakeProvider) -> None:
         await stream.aclose()
     finally:
         await upstream.aclose()
+
+
+class _PartsServer:
+    """A raw HTTP server answering every request with ``answer`` sent in parts (a pause between
+    them, so each part is its own read), then keeping the connection open or closing it."""
+
+    def __init__(self, parts: list[bytes], *, close: bool = False) -> None:
+        self.parts = parts
+        self.close = close
+        self.connections = 0
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(int(v) for k, _, v in (line.partition(b":") for line in head.split(b"\r\n"))
+                              if k.lower() == b"content-length")  # fmt: skip
+                await reader.readexactly(length)
+                for part in self.parts:
+                    writer.write(part)
+                    await writer.drain()
+                    await asyncio.sleep(0.02)
+                if self.close:
+                    writer.close()
+                    return
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+
+ANSWER = b'{"id": "x", "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 2}}'
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(ANSWER) + ANSWER],
+        [b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(ANSWER), ANSWER[:10], ANSWER[10:40], ANSWER[40:]],
+        [b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n", b"a\r\n" + ANSWER[:10] + b"\r\n",
+         b"%x\r\n" % (len(ANSWER) - 10) + ANSWER[10:] + b"\r\n", b"0\r\n\r\n"],
+    ],
+    ids=["one-read", "content-length-in-parts", "chunked-in-parts"],
+)  # fmt: skip
+async def test_a_body_is_read_whole_however_it_arrives_and_the_connection_is_reused(parts: list[bytes]) -> None:
+    server = _PartsServer(parts)
+    upstream = AiohttpUpstream()
+    try:
+        async with server as url:
+            for _ in range(3):
+                response = await upstream.send(chat(url), Timeouts())
+                assert (response.status, response.body) == (200, ANSWER)
+    finally:
+        await upstream.aclose()
+    assert server.connections == 1
+
+
+async def test_a_body_cut_short_is_a_connection_error_and_the_next_call_reconnects() -> None:
+    head = b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(ANSWER)
+    server = _PartsServer([head, ANSWER[:20]], close=True)
+    upstream = AiohttpUpstream()
+    try:
+        async with server as url:
+            with pytest.raises(UpstreamConnectionError):
+                await upstream.send(chat(url), Timeouts())
+            server.parts = [head + ANSWER]
+            assert (await upstream.send(chat(url), Timeouts())).body == ANSWER
+    finally:
+        await upstream.aclose()
+    assert server.connections == 2
