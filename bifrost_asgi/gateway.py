@@ -41,7 +41,7 @@ from .governance.admission import Estimate
 from .governance.setup import build_governance
 from .neutral import CONTENT_EVENTS, ChatRequest, ChatResponse, ContentRun, Passthrough, StreamFailure, UsageUpdate
 from .observability.log_output import ensure_log_output
-from .observability.metrics import Metrics
+from .observability.metrics import Metrics, multiprocess_enabled
 from .observability.request_log import Redactor, RequestLogger, RequestRecord, SecretRedactingFilter, request_id_from
 from .providers.registry import create_provider
 from .replies import JsonReply, RelayChunks, Reply, StreamReply
@@ -78,6 +78,9 @@ class _Exchange:
     status: int = 200
     error: str | None = None
     model: str = ""
+    # Set when the request is concluded (``Gateway._conclude``): what its metrics report.
+    duration: float = 0.0
+    labels: tuple[str, str] = ("unknown", "unknown")  # provider, model
 
 
 class Gateway:
@@ -108,6 +111,9 @@ class Gateway:
         self._aborting = False
         self._used = False  # the first request sets up log output and warns about an empty config
         self.max_body_bytes = int(settings.client.max_request_body_size_mb * 1024 * 1024)
+        # A reply's metrics are counted after it is written, except when a scrape may be served by
+        # another worker process (multiprocess metrics): then before, as the log line always is.
+        self._defer_finish = not multiprocess_enabled()
         providers = self._provider_runtimes(settings)
         self._register_models(settings)
         self.upstream = upstream or self._default_upstream(settings, transport)
@@ -273,6 +279,21 @@ class Gateway:
     async def handle(
         self, dialect: Dialect, operation: Operation, call: Call, body: bytes, *, route: str, method: str
     ) -> Reply:
+        """The reply to one request, its accounting done (``respond``, then ``finish``)."""
+        reply, pending = await self.respond(dialect, operation, call, body, route=route, method=method)
+        if pending is not None:
+            self.finish(pending)
+        return reply
+
+    async def respond(
+        self, dialect: Dialect, operation: Operation, call: Call, body: bytes, *, route: str, method: str
+    ) -> tuple[Reply, _Exchange | None]:
+        """The reply to one request, and what is left to do once it is written: ``finish(pending)``
+        (its in-flight count, metrics, tokens and cost; None when nothing is left). The request
+        log line is written before the reply is handed back, so a client that reads the log after
+        its answer finds it; the rest runs after the reply is written, off its latency, and before
+        the event loop serves anything else (a scrape of ``/metrics`` on the same server sees it).
+        Under multiprocess metrics (one scrape reads every worker's files) nothing is left over."""
         ctx = RequestContext(
             request_id=request_id_from(call.headers, self._new_request_id),
             custom_labels=self.metrics.custom_label_values(call.headers),
@@ -283,31 +304,40 @@ class Gateway:
         self.in_flight += 1
         self._idle.clear()
         self.metrics.inc_in_flight(exchange.dialect)
-        handed_over = False
         try:
-            if self.closing:
-                raise ServiceUnavailableError("the gateway is shutting down; retry on another instance")
-            ctx.timeout_override = _timeout_override(call.headers)
-            if self._required_headers:
-                _check_required_headers(call.headers, self._required_headers)
-            if self.governance.active:
-                ctx.virtual_key = await self.governance.authenticate(call.headers, call.query)
-            reply = await self._dispatch(dialect, operation, call, body, exchange)
-            if isinstance(reply, StreamReply):
-                handed_over = True
-            return reply
-        except GatewayError as exc:
-            return self._error_reply(dialect, exc, exchange)
-        except asyncio.CancelledError:  # the client left (or the server is stopping)
-            exchange.status, exchange.error = 499, "client disconnected"
+            try:
+                if self.closing:
+                    raise ServiceUnavailableError("the gateway is shutting down; retry on another instance")
+                ctx.timeout_override = _timeout_override(call.headers)
+                if self._required_headers:
+                    _check_required_headers(call.headers, self._required_headers)
+                if self.governance.active:
+                    ctx.virtual_key = await self.governance.authenticate(call.headers, call.query)
+                reply = await self._dispatch(dialect, operation, call, body, exchange)
+            except GatewayError as exc:
+                reply = self._error_reply(dialect, exc, exchange)
+            except Exception as exc:  # a bug of ours: never an exception page, never a secret
+                logger.exception("internal error handling %s %s (request %s)", method, route, ctx.request_id)
+                error = GatewayError(f"internal gateway error (request id {ctx.request_id}): {type(exc).__name__}")
+                reply = self._error_reply(dialect, error, exchange)
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):  # the client left (or the server is stopping)
+                exchange.status, exchange.error = 499, "client disconnected"
+            self._finish(exchange)
             raise
-        except Exception as exc:  # a bug of ours: never an exception page, never a secret
-            logger.exception("internal error handling %s %s (request %s)", method, route, ctx.request_id)
-            error = GatewayError(f"internal gateway error (request id {ctx.request_id}): {type(exc).__name__}")
-            return self._error_reply(dialect, error, exchange)
-        finally:
-            if not handed_over:
-                self._finish(exchange)
+        if isinstance(reply, StreamReply):
+            return reply, None  # the relay finishes it when the stream ends
+        self._conclude(exchange)
+        if self._defer_finish:
+            return reply, exchange
+        self.finish(exchange)
+        return reply, None
+
+    def finish(self, exchange: _Exchange) -> None:
+        """What is left of a concluded request once its reply is written (see ``respond``)."""
+        self._leave()
+        self.metrics.dec_in_flight(exchange.dialect)
+        self._count(exchange)
 
     def _first_use(self) -> None:
         """Once, at the first request (the host's logging is set up by then): make the request
@@ -668,24 +698,19 @@ class Gateway:
         self._finish_metrics_only(exchange)
 
     def _finish_metrics_only(self, exchange: _Exchange) -> None:
+        self._conclude(exchange)
+        self._count(exchange)
+
+    def _conclude(self, exchange: _Exchange) -> None:
+        """The request is over: its duration and labels fixed, its log line written."""
         ctx = exchange.ctx
-        duration = self.clock() - exchange.started
+        exchange.duration = duration = self.clock() - exchange.started
         provider, model = ctx.provider, ctx.model
         if provider is None and ctx.attempts:  # failed: report the primary target (its error is the one returned)
             provider, model = ctx.attempts[0].provider, ctx.attempts[0].model
-        provider, model = provider or "unknown", model or exchange.model or "unknown"
-        self.metrics.observe_request(
-            route=exchange.route, method=exchange.method, dialect=exchange.dialect, provider=provider,
-            model=model, status=exchange.status, stream=exchange.stream, duration=duration,
-            custom=ctx.custom_labels,
-        )  # fmt: skip
-        usage = ctx.usage
-        if usage is not None and ctx.provider is not None:
-            self.metrics.add_tokens(
-                provider=provider, model=model, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens
-            )
-            self.governance.record_cost(provider, model, usage)
+        exchange.labels = provider, model = provider or "unknown", model or exchange.model or "unknown"
         if self.settings.client.enable_logging and self.request_log.wants(exchange.status):
+            usage = ctx.usage
             self.request_log.log(
                 RequestRecord(
                     request_id=ctx.request_id, dialect=exchange.dialect, route=exchange.route,
@@ -701,6 +726,22 @@ class Gateway:
                     tool_rounds=ctx.tool_rounds,
                 )
             )  # fmt: skip
+
+    def _count(self, exchange: _Exchange) -> None:
+        """A concluded request's metrics, tokens and cost."""
+        ctx = exchange.ctx
+        provider, model = exchange.labels
+        self.metrics.observe_request(
+            route=exchange.route, method=exchange.method, dialect=exchange.dialect, provider=provider,
+            model=model, status=exchange.status, stream=exchange.stream, duration=exchange.duration,
+            custom=ctx.custom_labels,
+        )  # fmt: skip
+        usage = ctx.usage
+        if usage is not None and ctx.provider is not None:
+            self.metrics.add_tokens(
+                provider=provider, model=model, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens
+            )
+            self.governance.record_cost(provider, model, usage)
 
     # ------------------------------------------------------------------ operations view
 

@@ -5,16 +5,17 @@ Plain data plus one small wrapper; ``app.py`` turns them into ASGI messages.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
-@dataclass(frozen=True, slots=True)
-class JsonReply:
+class JsonReply(NamedTuple):
+    """A whole answer (a named tuple: one per request, cheaper to build than a frozen dataclass)."""
+
     status: int
     body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str]
     media_type: str = "application/json"
 
 

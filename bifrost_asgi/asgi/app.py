@@ -32,7 +32,7 @@ from ..dialects.bedrock import BedrockDialect
 from ..dialects.genai import GenAIDialect
 from ..dialects.openai import OpenAIDialect
 from ..errors import GatewayError, InvalidRequestError, NotFoundError, RequestTooLargeError, ServiceUnavailableError
-from ..gateway import Gateway
+from ..gateway import Gateway, _Exchange
 from ..governance.api import GovernanceApi
 from ..observability.metrics import render_metrics
 from ..replies import JsonReply, Reply, StreamReply
@@ -94,18 +94,37 @@ class _Endpoint:
                 default_provider=self.default_provider,
             )
             handled = await unless_client_leaves(
-                gateway.handle(self.dialect, self.spec.operation, call, body, route=self.route, method=method),
+                gateway.respond(self.dialect, self.spec.operation, call, body, route=self.route, method=method),
                 receive,
-                lambda: gateway.error_reply(self.dialect, _stopped(), route=self.route, method=method, headers=headers),
+                lambda: (self._stopped_reply(method, headers), None),
                 self.watches,
+                self._drop,
             )
             if handled is None:
                 return  # the client left: its request was cancelled wherever it was (queue, upstream)
-            reply = handled
+            reply, pending = handled
+            if not isinstance(reply, StreamReply):
+                try:
+                    await _send_json(reply, send)
+                finally:
+                    if pending is not None:  # its accounting, once the reply is written
+                        gateway.finish(pending)
+                return
         if isinstance(reply, StreamReply):
             await _send_stream(reply, receive, send, gateway.settings.client.stream_write_timeout_seconds)
         else:
             await _send_json(reply, send)
+
+    def _stopped_reply(self, method: str, headers: Mapping[str, str]) -> JsonReply:
+        return self.gateway.error_reply(self.dialect, _stopped(), route=self.route, method=method, headers=headers)
+
+    async def _drop(self, handled: tuple[Reply, _Exchange | None]) -> None:
+        """A reply ready just as its client left: released unsent (a stream closed, the rest finished)."""
+        reply, pending = handled
+        if isinstance(reply, StreamReply):
+            await reply.chunks.aclose()
+        if pending is not None:
+            self.gateway.finish(pending)
 
     async def _streamed(self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]) -> None:
         """A route whose body goes upstream as it arrives (GenAI upload chunks), read by the upstream

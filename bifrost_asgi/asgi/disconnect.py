@@ -10,18 +10,18 @@ request (setting and cancelling a timer cost more than the rest of the watch).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from starlette.types import Receive
-
-from ..replies import Reply, StreamReply
 
 #: How long a request runs before its client's connection is watched for a disconnect. Answers
 #: from a fast upstream are ready sooner (also under load: 64 connections queue ~50 ms each on one
 #: core) and never pay for a watcher task; a client that leaves a longer wait (queue, upstream) is
 #: noticed at most this much later.
 WATCH_AFTER_SECONDS = 0.25
+
+T = TypeVar("T")
 
 
 class _DisconnectWatch:
@@ -107,21 +107,26 @@ class LoopWatches:
 
 
 async def unless_client_leaves(
-    work: Coroutine[Any, Any, Reply], receive: Receive, on_stop: Callable[[], Reply], watches: LoopWatches
-) -> Reply | None:
+    work: Coroutine[Any, Any, T],
+    receive: Receive,
+    on_stop: Callable[[], T],
+    watches: LoopWatches,
+    drop: Callable[[T], Awaitable[None]],
+) -> T | None:
     """Run ``work`` while watching for ``http.disconnect``: a client that leaves before its reply
     cancels it (out of the queue, the upstream call closed, nothing sent for it), and gets None
     back. The watch starts only once the work has run for ``WATCH_AFTER_SECONDS`` (a shared timer,
     not a task per request), and cancels the current task (not a new one): the common path stays
     cheap. When the server cancels the request instead (shutdown past its grace period), the
-    client gets ``on_stop()`` (a 503 in its dialect) rather than a dropped connection."""
+    client gets ``on_stop()`` (a 503 in its dialect) rather than a dropped connection. A result
+    ready just as the client left is handed to ``drop`` (to release it) and not returned."""
     task = asyncio.current_task()
     assert task is not None
     watch = _DisconnectWatch(task, receive)
     pending = watches.of(task.get_loop())
     pending.add(watch)
     try:
-        reply = await work
+        result = await work
     except asyncio.CancelledError:
         if task.uncancel() != 0:  # cancelled more than once: let it through
             raise
@@ -131,7 +136,6 @@ async def unless_client_leaves(
         watch.stop()
     if watch.gone:  # left just as the reply was ready: the cancel is pending on us
         task.uncancel()
-        if isinstance(reply, StreamReply):
-            await reply.chunks.aclose()
+        await drop(result)
         return None
-    return reply
+    return result
