@@ -10,7 +10,7 @@ from __future__ import annotations
 import email.utils
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from .. import _json
 from ..config.settings import KeyConfig, ProviderConfig
@@ -44,9 +44,8 @@ class UpstreamRequest:
         return self.body_stream if self.body_stream is not None else self.body
 
 
-class UpstreamResponse(NamedTuple):
-    """An upstream's answer (a named tuple: one per attempt, cheaper to build than a frozen dataclass)."""
-
+@dataclass(frozen=True, slots=True)
+class UpstreamResponse:
     status: int
     headers: Mapping[str, str]  # lower-cased names, or a case-insensitive mapping
     body: bytes
