@@ -171,8 +171,18 @@ async def _read_body(receive: Receive, headers: Mapping[str, str], limit: int) -
     declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise InvalidRequestError("client disconnected while sending the body")
+    first: bytes = message.get("body", b"")
+    if not message.get("more_body", False):  # the whole body in one message: the common case
+        if len(first) > limit:
+            raise _too_large(limit)
+        return first
+    chunks: list[bytes] = [first] if first else []
+    size = len(first)
+    if size > limit:
+        raise _too_large(limit)
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -348,7 +358,7 @@ class _GatewayApp(Starlette):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            if self.browser is not None:
+            if self.browser is not None and not self.browser.passes(scope):
                 answered = await self.browser.handle(scope, receive, send)
                 if answered is None:
                     return

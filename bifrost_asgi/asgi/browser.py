@@ -109,6 +109,18 @@ class BrowserPolicy:
     def _allowed(self, origin: str) -> bool:
         return self.any_origin or origin.rstrip("/").lower() in self.origins
 
+    def passes(self, scope: Scope) -> bool:
+        """True when ``handle`` would hand back ``send`` as it is (no Origin to answer or to add
+        CORS headers for, and a loopback Host where one is required): the common request is
+        decided without the coroutine."""
+        host = b""
+        for name, value in scope["headers"]:
+            if name == b"origin":
+                return False
+            if name == b"host":
+                host = value
+        return not self.loopback_only or self.loopback(host)
+
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> Send | None:
         """The ``send`` to answer with (CORS headers added), or None when this answered already."""
         headers = {k: v for k, v in scope["headers"] if k in (b"host", b"origin", b"access-control-request-method")}

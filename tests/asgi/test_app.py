@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
 
-from bifrost_asgi.asgi.app import bifrost_app
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bifrost_asgi.asgi.app import _read_body, bifrost_app
+from bifrost_asgi.errors import InvalidRequestError, RequestTooLargeError
 from bifrost_asgi.upstream._http import httpx
 
 pytestmark = pytest.mark.anyio
@@ -42,3 +47,57 @@ async def test_fast_and_starlette_paths_answer_alike_also_under_a_root_path() ->
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         response = await client.post("/llm/v1/chat/completions", json=CHAT)
     assert response.status_code == 200
+
+
+def _reference_read(messages: list[dict[str, object]], limit: int) -> bytes | str:
+    """What the body read gives for ``messages`` (the loop it had before its one-message shortcut):
+    the body, or the kind of error."""
+    chunks: list[bytes] = []
+    size = 0
+    for message in messages:
+        if message["type"] == "http.disconnect":
+            return "disconnected"
+        chunk = message.get("body", b"")
+        assert isinstance(chunk, bytes)
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                return "too large"
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+@given(
+    st.lists(st.binary(max_size=12), min_size=1, max_size=4),
+    st.booleans(),
+    st.integers(min_value=0, max_value=40),
+    st.booleans(),
+)
+def test_the_body_read_gives_what_its_loop_gave(parts: list[bytes], disconnect: bool, limit: int, omit: bool) -> None:
+    messages: list[dict[str, object]] = []
+    for i, part in enumerate(parts):
+        message: dict[str, object] = {"type": "http.request", "more_body": i < len(parts) - 1}
+        if part or not omit:
+            message["body"] = part
+        if not message["more_body"] and omit:
+            del message["more_body"]
+        messages.append(message)
+    if disconnect:
+        messages.insert(len(messages) - 1, {"type": "http.disconnect"})
+    feed = iter(messages)
+
+    async def receive() -> dict[str, object]:
+        return next(feed)
+
+    async def read() -> bytes | str:
+        try:
+            return await _read_body(receive, {}, limit)
+        except RequestTooLargeError:
+            return "too large"
+        except InvalidRequestError as exc:
+            assert "disconnected" in exc.message
+            return "disconnected"
+
+    assert asyncio.run(read()) == _reference_read(messages, limit)

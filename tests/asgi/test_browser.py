@@ -60,3 +60,38 @@ def test_requests_get_the_same_answer_the_second_time() -> None:
     for _ in range(2):
         assert _answer(checked, b"localhost:8080") is None
         assert _answer(checked, b"evil.test") == 403
+
+
+HEADER_LISTS = st.lists(
+    st.one_of(
+        st.tuples(st.just(b"host"), HOSTS),
+        st.tuples(st.just(b"origin"), st.sampled_from([b"http://localhost:3000", b"https://evil.test", b""])),
+        st.tuples(st.just(b"access-control-request-method"), st.just(b"POST")),
+        st.tuples(st.sampled_from([b"content-type", b"authorization"]), st.just(b"x")),
+    ),
+    max_size=6,
+)
+
+
+@given(
+    HEADER_LISTS,
+    st.sampled_from(["POST", "OPTIONS", "GET"]),
+    st.booleans(),
+    st.sampled_from([[], ["*"], ["http://localhost:3000"]]),
+)
+def test_a_request_that_passes_is_one_handle_would_pass_on_untouched(
+    headers: list[tuple[bytes, bytes]], method: str, loopback_only: bool, origins: list[str]
+) -> None:
+    checked = BrowserPolicy(allowed_origins=origins, allowed_headers=[], loopback_only=loopback_only)
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    scope = {"type": "http", "method": method, "headers": headers}
+    handed = asyncio.run(checked.handle(scope, receive, send))
+    if checked.passes(scope):  # the app then skips handle: it must have had nothing to do
+        assert handed is send and not sent
