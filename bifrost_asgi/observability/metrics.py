@@ -165,16 +165,17 @@ class _Unlocked:
 
 
 class _Count:
-    """A bound counter: ``inc(amount)``."""
+    """A bound counter: ``inc(amount)``; ``cell``, its single-process value cell (else None)."""
 
-    __slots__ = ("inc",)
+    __slots__ = ("cell", "inc")
 
     def __init__(self, child: Counter) -> None:
         value = getattr(child, "_value", None)
+        self.cell: values.MutexValue | None = value if value is not None and _unlocked(value) else None
         if value is None:
             self.inc: Callable[[float], None] = child.inc
         else:
-            self.inc = _Unlocked(value).inc if _unlocked(value) else value.inc
+            self.inc = _Unlocked(value).inc if self.cell is not None else value.inc
 
 
 def bound_counter(child: Counter) -> Callable[[float], None]:
@@ -212,6 +213,46 @@ class _Observe:
     def _observe_unlocked(self, amount: float) -> None:
         self._sum_cell._value += amount
         self._cells[bisect_left(self._bounds, amount)]._value += 1.0
+
+    @property
+    def unlocked(self) -> bool:
+        return self.observe == self._observe_unlocked
+
+
+class _RequestCells:
+    """A finished request's four series (requests and HTTP requests counted, its duration observed
+    in both histograms) written by one call, ``observe(duration)``: in place when every cell is a
+    single-process float (the writes ``_Count.inc`` and ``_Observe.observe`` make, without four
+    calls), else through each one's own writer."""
+
+    __slots__ = ("_bounds", "_cells", "_count", "_http_bounds", "_http_cells", "_http_count", "_http_sum", "_parts",
+                 "_sum", "observe")  # fmt: skip
+
+    def __init__(self, requests: _Count, duration: _Observe, http_requests: _Count, http_duration: _Observe) -> None:
+        self._parts = (requests, duration, http_requests, http_duration)
+        if requests.cell is None or http_requests.cell is None or not duration.unlocked or not http_duration.unlocked:
+            self.observe: Callable[[float], None] = self._observe_each
+            return
+        self._count, self._http_count = requests.cell, http_requests.cell
+        self._sum, self._cells, self._bounds = duration._sum_cell, duration._cells, duration._bounds
+        self._http_sum, self._http_cells = http_duration._sum_cell, http_duration._cells
+        self._http_bounds = http_duration._bounds
+        self.observe = self._observe_unlocked
+
+    def _observe_each(self, duration: float) -> None:
+        requests, duration_hist, http_requests, http_duration = self._parts
+        requests.inc(1)
+        duration_hist.observe(duration)
+        http_requests.inc(1)
+        http_duration.observe(duration)
+
+    def _observe_unlocked(self, duration: float) -> None:
+        self._count._value += 1.0
+        self._sum._value += duration
+        self._cells[bisect_left(self._bounds, duration)]._value += 1.0
+        self._http_count._value += 1.0
+        self._http_sum._value += duration
+        self._http_cells[bisect_left(self._http_bounds, duration)]._value += 1.0
 
 
 class _Level:
@@ -368,7 +409,7 @@ class Metrics:
         self._reasons = _Guard(MAX_SMALL_SET)
         self._in_flight_cms: dict[str, _InFlight] = {}
         self._pm_cache: dict[tuple[str | None, str | None], tuple[str, str]] = {}
-        self._request_children: dict[_RequestKey, tuple[_Count, _Observe, _Count, _Observe]] = {}
+        self._request_children: dict[_RequestKey, _RequestCells] = {}
         self._upstream_children: dict[_UpstreamKey, tuple[_Count, _Observe, _Count]] = {}
         self._selection_children: dict[tuple[str, str], _Count] = {}
         self._token_children: dict[tuple[str | None, str | None], tuple[_Count, _Count]] = {}
@@ -541,16 +582,12 @@ class Metrics:
     ) -> None:
         """One finished client request (``duration`` in seconds, ``route`` a template)."""
         raw = (route, method, dialect, provider, model, status, stream, self._raw_custom(custom))
-        children = self._request_children.get(raw)
-        if children is None:
-            children = self._resolve_request(raw)
-        requests, duration_hist, http_requests, http_duration = children
-        requests.inc(1)
-        duration_hist.observe(duration)
-        http_requests.inc(1)
-        http_duration.observe(duration)
+        cells = self._request_children.get(raw)
+        if cells is None:
+            cells = self._resolve_request(raw)
+        cells.observe(duration)
 
-    def _resolve_request(self, raw: _RequestKey) -> tuple[_Count, _Observe, _Count, _Observe]:
+    def _resolve_request(self, raw: _RequestKey) -> _RequestCells:
         route, method, dialect, provider, model, status, stream, custom = raw
         route_l = self._routes.admit(_text(route, "unmatched"))
         dialect_l = self._dialects.admit(_text(dialect))
@@ -560,7 +597,7 @@ class Metrics:
         http_method = method.upper()
         if http_method not in _HTTP_METHODS:
             http_method = OTHER
-        children = (
+        children = _RequestCells(
             self._requests.get((route_l, dialect_l, prov, mod, status_l, "true" if stream else "false", *extra)),
             self._duration.get((route_l, dialect_l, prov, mod, status_class, *extra)),
             self._http_requests.get((route_l, http_method, status_l)),

@@ -120,6 +120,15 @@ def test_bound_cells_write_what_prometheus_client_would(registry: CollectorRegis
         "ref_seconds_sum", {"route": "r"}
     )
     assert value(registry, "bifrost_requests_total", **REQ, status="200", stream="false") == len(amounts)
+    path = {"path": REQ["route"], "method": "POST"}
+    for bound in (*Histogram.DEFAULT_BUCKETS[:-1], float("inf")):
+        le = "+Inf" if bound == float("inf") else str(float(bound))
+        expected = sum(1.0 for amount in amounts if amount <= bound)
+        assert value(registry, "http_request_duration_seconds_bucket", **path, le=le) == expected, le
+    assert value(registry, "http_request_duration_seconds_sum", **path) == ref.get_sample_value(
+        "ref_seconds_sum", {"route": "r"}
+    )
+    assert value(registry, "http_requests_total", **path, status="200") == len(amounts)
     assert value(registry, "bifrost_queue_depth", provider="openai") == ref.get_sample_value(
         "ref_level", {"route": "r"}
     )
