@@ -11,7 +11,7 @@ Phases of a non-streamed chat request, on the path the gateway takes for it. A s
 holds for its plan) is relayed without a neutral request; the translated pairs are parsed and
 rendered:
   asgi       the endpoint without the gateway: headers decoded, body read, Call built, the
-             disconnect watch, reply sent (``Gateway.handle`` replaced by one returning a fixed reply)
+             disconnect watch, reply sent (``Gateway.respond`` replaced by one returning a fixed reply)
   parse      body JSON, depth check, the passthrough walk (``passthrough_chat``) and the
              model-name check, then (unless relayed) the dialect's parse into the neutral request
   plan       the targets (``Router.plan``) and, for a passthrough, ``Router.relays``
@@ -21,7 +21,7 @@ rendered:
   finish     reply headers, request metrics, tokens, cost, the request log's decision
   whole      the whole request through the app, as ``bench/inproc.py`` measures it
 The phases do not add up to ``whole`` exactly: ``whole`` also has the coroutine layers between
-them (``handle``, ``_dispatch``), the request context and the exchange.
+them (``respond``, ``_dispatch``), the request context and the exchange.
 """
 
 from __future__ import annotations
@@ -127,14 +127,14 @@ async def steps(pair: Pair) -> dict[str, Step]:
     fixed = JsonReply(200, raw, {"x-request-id": "r"})
 
     class _Stub:
-        """The gateway seen by the endpoint: ``handle`` answers at once with a fixed reply."""
+        """The gateway seen by the endpoint: ``respond`` answers at once with a fixed reply."""
 
         def __init__(self) -> None:
             self.max_body_bytes = gateway.max_body_bytes
             self.settings = gateway.settings
 
-        async def handle(self, *args: Any, **kwargs: Any) -> JsonReply:
-            return fixed
+        async def respond(self, *args: Any, **kwargs: Any) -> tuple[JsonReply, None]:
+            return fixed, None  # nothing left to finish
 
     stub_endpoint = type(endpoint)(_Stub(), dialect, endpoint.spec, endpoint.route, endpoint.default_provider)  # type: ignore[arg-type]
     stub_app = _Routed(stub_endpoint)
