@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .. import _json
+from ._build import fast_new
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "stop_sequence", "length", "tool_calls", "content_filter", "error", "other"]
@@ -31,11 +32,13 @@ FinishReason = Literal["stop", "stop_sequence", "length", "tool_calls", "content
 Format = Literal["openai", "anthropic", "gemini", "bedrock", "cohere", "openai_responses"]
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class TextPart:
     text: str
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class ImagePart:
     """An image, by URL or inline base64 ``data`` with its ``media_type``."""
@@ -46,6 +49,7 @@ class ImagePart:
     detail: str | None = None
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class FilePart:
     """A document (PDF, text...), inline base64 ``data``, a ``url`` or a vendor ``file_id``."""
@@ -57,12 +61,14 @@ class FilePart:
     filename: str | None = None
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class AudioPart:
     data: str
     format: str
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class ReasoningPart:
     """Model thinking. ``signature`` must be echoed back unchanged to the vendor that made it;
@@ -73,6 +79,7 @@ class ReasoningPart:
     redacted: str | None = None
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class ToolCall:
     id: str
@@ -91,6 +98,7 @@ class ToolCall:
         return value if isinstance(value, dict) else {"value": value}
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class ToolResult:
     call_id: str
@@ -105,6 +113,7 @@ class ToolResult:
 Part = TextPart | ImagePart | FilePart | AudioPart | ReasoningPart | ToolCall | ToolResult
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class CacheHint:
     """A prompt-cache breakpoint: the prompt up to and including what it marks may be cached and
@@ -113,6 +122,7 @@ class CacheHint:
     ttl: str | None = None
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class Message:
     role: Role
@@ -129,6 +139,7 @@ class Message:
         return tuple(p for p in self.parts if isinstance(p, ToolCall))
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class ToolSpec:
     name: str
@@ -138,6 +149,7 @@ class ToolSpec:
     cache: CacheHint | None = None  # a cache breakpoint after this tool (the tool list up to it)
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class ToolChoice:
     """``auto`` | ``none`` | ``required`` (any tool) | ``tool`` (the one named)."""
@@ -146,6 +158,7 @@ class ToolChoice:
     name: str | None = None
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class ResponseFormat:
     type: Literal["text", "json_object", "json_schema"]
@@ -154,6 +167,7 @@ class ResponseFormat:
     strict: bool | None = None
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class Reasoning:
     """Thinking controls: an ``effort`` word and/or a token ``budget``; ``enabled=False`` turns it off."""
@@ -165,6 +179,7 @@ class Reasoning:
     summary: str | None = None  # "auto" | "concise" | "detailed" (Bifrost's reasoning_summary)
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
     model: str
@@ -203,6 +218,7 @@ class ChatRequest:
     relay_frames: bool = True
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class Usage:
     input_tokens: int = 0
@@ -216,6 +232,7 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class Choice:
     index: int
@@ -224,6 +241,7 @@ class Choice:
     stop_sequence: str | None = None
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class ChatResponse:
     id: str
@@ -241,6 +259,7 @@ class ChatResponse:
         return self.choices[0].message if self.choices else Message("assistant")
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class EmbeddingRequest:
     model: str
@@ -253,6 +272,7 @@ class EmbeddingRequest:
     raw: Mapping[str, Any] | None = None
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class EmbeddingResponse:
     model: str
@@ -260,12 +280,14 @@ class EmbeddingResponse:
     usage: Usage | None = None
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class CountTokensRequest:
     model: str
     chat: ChatRequest
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
     id: str  # the upstream model name (no provider prefix), or the alias

@@ -28,9 +28,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import GatewayError
+from ._build import fast_new
 from .chat import FinishReason, Format, Usage
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class StreamStart:
     id: str
@@ -38,12 +40,14 @@ class StreamStart:
     created: int = 0
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class TextDelta:
     text: str
     choice: int = 0
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class ReasoningDelta:
     text: str = ""
@@ -52,6 +56,7 @@ class ReasoningDelta:
     choice: int = 0
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class ToolCallStart:
     index: int
@@ -61,6 +66,7 @@ class ToolCallStart:
     choice: int = 0
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class ToolCallDelta:
     index: int
@@ -68,6 +74,7 @@ class ToolCallDelta:
     choice: int = 0
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class Finish:
     reason: FinishReason
@@ -75,6 +82,7 @@ class Finish:
     choice: int = 0
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class UsageUpdate:
     """Usage so far; the last one in a stream is final."""
@@ -82,11 +90,13 @@ class UsageUpdate:
     usage: Usage
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class StreamFailure:
     error: GatewayError
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class UpstreamFrame:
     """One upstream SSE event as it came (``event`` name, ``data`` text), in ``format``;
@@ -98,11 +108,13 @@ class UpstreamFrame:
     payload: Any = None
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class ContentFrame(UpstreamFrame):
     """An upstream frame relayed unparsed: content deltas only (see the module docstring)."""
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class ContentRun:
     """``count`` upstream ``ContentFrame``s of one read, as the read's bytes: each a single-line

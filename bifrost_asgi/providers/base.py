@@ -26,9 +26,11 @@ from ..neutral import (
     StreamEvent,
     Usage,
 )
+from ..neutral._build import fast_new
 from ..streaming import SSEEvent
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class UpstreamRequest:
     method: str
@@ -44,6 +46,7 @@ class UpstreamRequest:
         return self.body_stream if self.body_stream is not None else self.body
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class UpstreamResponse:
     status: int
