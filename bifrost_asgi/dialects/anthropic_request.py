@@ -10,7 +10,6 @@ upstream receives the client's body verbatim (``raw``) and never looks at them.
 from __future__ import annotations
 
 import base64
-import dataclasses
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -32,6 +31,7 @@ from ..neutral import (
     ToolChoice,
     ToolResult,
     ToolSpec,
+    replace,
 )
 from .cache_hints import Hints, cache_control, split_results
 from .gateway_fields import with_summary, without_gateway_fields
@@ -332,7 +332,7 @@ def _cache_last(messages: list[Message], value: Any) -> None:
         if message.parts:
             last = len(message.parts) - 1
             kept = tuple(pair for pair in message.cache if pair[0] != last)
-            messages[i] = dataclasses.replace(message, cache=(*kept, (last, hint)))
+            messages[i] = replace(message, cache=(*kept, (last, hint)))
             return
 
 

@@ -5,7 +5,6 @@ serialises them. ``raw`` keeps the body for a Bedrock upstream, which gets it as
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +23,7 @@ from ..neutral import (
     ToolChoice,
     ToolResult,
     ToolSpec,
+    replace,
 )
 from .cache_hints import Hints, cache_point, split_results
 from .gateway_fields import without_gateway_fields
@@ -167,7 +167,7 @@ def _tools(config: Mapping[str, Any]) -> tuple[tuple[ToolSpec, ...], ToolChoice 
         if "cachePoint" in entry:  # the tool list up to here may be cached
             hint = cache_point(entry["cachePoint"], f"toolConfig.tools[{i}].cachePoint")
             if specs:
-                specs[-1] = dataclasses.replace(specs[-1], cache=hint)
+                specs[-1] = replace(specs[-1], cache=hint)
             continue
         spec = _obj(entry.get("toolSpec"), f"toolConfig.tools[{i}].toolSpec")
         schema = _obj(spec.get("inputSchema", {"json": {"type": "object"}}), f"toolConfig.tools[{i}].inputSchema")

@@ -12,12 +12,11 @@ either field in its body rejects the request (Anthropic: "Extra inputs are not p
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from ..errors import InvalidRequestError
-from ..neutral import Reasoning
+from ..neutral import Reasoning, replace
 
 GATEWAY_FIELDS = frozenset({"fallbacks", "reasoning_summary"})
 SUMMARIES = ("auto", "concise", "detailed")
@@ -48,7 +47,7 @@ def with_summary(reasoning: Reasoning | None, body: Mapping[str, Any]) -> Reason
         return reasoning
     reasoning = reasoning or Reasoning()
     thoughts = True if reasoning.include_thoughts is None else reasoning.include_thoughts
-    return dataclasses.replace(reasoning, summary=summary, include_thoughts=thoughts)
+    return replace(reasoning, summary=summary, include_thoughts=thoughts)
 
 
 def summary_into_reasoning(body: dict[str, Any]) -> dict[str, Any]:

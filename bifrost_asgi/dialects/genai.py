@@ -10,7 +10,6 @@ SDK always asks for it); the JSON-array stream form is not produced.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -24,6 +23,7 @@ from ..neutral import (
     Format,
     ModelInfo,
     Passthrough,
+    replace,
 )
 from .base import Call, ErrorReply, RouteSpec
 from .genai_fields import (
@@ -93,7 +93,7 @@ class GenAIDialect:
             chat = parse_generate_request(inner, model, stream=False, path="generateContentRequest.")
         else:
             chat = parse_generate_request(outer, model, stream=False)
-        return dataclasses.replace(chat, raw=without_gateway_fields(outer), fallbacks=parse_fallbacks(outer))
+        return replace(chat, raw=without_gateway_fields(outer), fallbacks=parse_fallbacks(outer))
 
     def render_count_tokens(self, tokens: int) -> bytes:
         return _json.dumps({"totalTokens": tokens})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._build import replace
 from .chat import (
     AudioPart,
     CacheHint,
@@ -86,4 +87,5 @@ __all__ = [
     "UpstreamFrame",
     "Usage",
     "UsageUpdate",
+    "replace",
 ]

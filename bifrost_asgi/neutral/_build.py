@@ -11,6 +11,8 @@ is the object the generated ``__init__`` would have made: same class, fields, ``
 ``repr``, ``__match_args__``, ``FrozenInstanceError`` on assignment, ``dataclasses.fields/
 replace/asdict``. Wrong, missing or extra arguments raise the same ``TypeError`` with the same
 message. Copy and pickle keep working: ``__getnewargs__`` hands ``__new__`` the field values.
+The class also gets a ``__replace__`` (the protocol of Python 3.13's ``copy.replace``) built the same
+way; ``replace`` here is ``dataclasses.replace`` through it.
 
 Only plain dataclasses are taken (every field an ``__init__`` parameter, positional, no
 ``InitVar``, no ``__post_init__``); anything else is refused when the class is decorated.
@@ -36,6 +38,7 @@ class _Factory:
 
 
 _FACTORY = _Factory()
+_KEEP = object()  # a ``__replace__`` parameter not given: the field keeps its value
 
 
 def _refuse(cls: type, why: str) -> TypeError:
@@ -84,6 +87,21 @@ def _source(names: tuple[str, ...], found: tuple[dataclasses.Field[Any], ...]) -
     )
 
 
+def _replace_source(names: tuple[str, ...]) -> str:
+    given = ", ".join(f"({name!r}, {name})" for name in names)
+    return "\n".join(
+        [
+            f"def __replace__(_obj_, *, {', '.join(f'{name}=_KEEP_' for name in names)}):",
+            "    if _obj_.__class__ is not _frozen_:",
+            f"        return _replace_(_obj_, **{{n: v for n, v in ({given},) if v is not _KEEP_}})",
+            "    _self_ = _object_new_(_twin_)",
+            *(f"    _self_.{name} = _obj_.{name} if {name} is _KEEP_ else {name}" for name in names),
+            "    _self_.__class__ = _frozen_",
+            "    return _self_",
+        ]
+    )
+
+
 def _generic(names: tuple[str, ...]) -> Callable[[type, tuple[Any, ...]], Any]:
     def build(cls: type, values: tuple[Any, ...]) -> Any:
         self: Any = object.__new__(cls)
@@ -108,11 +126,14 @@ def fast_new(cls: type[T]) -> type[T]:
         "_twin_": twin,
         "_object_new_": object.__new__,
         "_generic_": _generic(names),
+        "_KEEP_": _KEEP,
+        "_replace_": dataclasses.replace,
     }
     for f in found:
         namespace[f"_dflt_{f.name}"] = f.default
         namespace[f"_fact_{f.name}"] = f.default_factory
     exec(_source(names, found), namespace)  # generated from the class's own fields, as dataclasses does
+    exec(_replace_source(names), namespace)
     new = namespace["__new__"]
     # The generated __init__'s name: argument errors read exactly as before.
     new.__qualname__ = f"{cls.__qualname__}.__init__"
@@ -122,4 +143,20 @@ def fast_new(cls: type[T]) -> type[T]:
     cls.__new__ = staticmethod(new)  # type: ignore[method-assign]
     del cls.__init__
     cls.__getnewargs__ = lambda self: tuple(getattr(self, name) for name in names)  # type: ignore[attr-defined]
+    fresh = namespace["__replace__"]
+    # Named as the __init__ that ``dataclasses.replace`` would call: an unknown field reads the same.
+    fresh.__qualname__ = new.__qualname__
+    fresh.__code__ = fresh.__code__.replace(co_name="__init__", co_qualname=new.__qualname__)
+    fresh.__module__ = cls.__module__
+    cls.__replace__ = fresh  # type: ignore[attr-defined]
     return cls
+
+
+def replace(obj: T, /, **changes: Any) -> T:
+    """``dataclasses.replace(obj, **changes)``, through the ``__replace__`` that ``fast_new`` gives a
+    class (a fast build that takes the fields not named from ``obj``); the same result and errors."""
+    method = getattr(type(obj), "__replace__", None)
+    if method is None:
+        return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+    result: T = method(obj, **changes)
+    return result

@@ -23,7 +23,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from ..config.settings import KeyConfig, NetworkConfig, ProviderConfig
@@ -50,6 +50,7 @@ from ..neutral import (
     StreamFailure,
     StreamStart,
     Usage,
+    replace,
 )
 from ..providers.base import PassthroughProvider, Provider, StreamDecoder, UpstreamRequest, UpstreamResponse
 from ..streaming import DEFAULT_MAX_EVENT_BYTES

@@ -5,7 +5,8 @@ is compared, over hypothesis-drawn calls, with a twin made by ``dataclasses.make
 own fields (same name, fields, defaults, factories; ``frozen=True, slots=True``), which keeps the generated
 ``__init__``: same outcome (the object's repr, field values, hash; or the same ``TypeError``
 message), and the fast-built object behaves as a frozen dataclass (assignment and deletion
-refused, copy/deepcopy/pickle round trips, ``replace``, ``asdict``, ``__match_args__``).
+refused, copy/deepcopy/pickle round trips, ``replace``, ``asdict``, ``__match_args__``); the fast
+``replace`` gives what ``dataclasses.replace`` gives.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bifrost_asgi import neutral
-from bifrost_asgi.neutral._build import fast_new
+from bifrost_asgi.neutral._build import fast_new, replace
 from bifrost_asgi.providers.base import UpstreamRequest, UpstreamResponse
 
 CLASSES: list[type] = [
@@ -89,11 +90,47 @@ def calls(draw: st.DrawFn, cls: type) -> tuple[tuple[Any, ...], dict[str, Any]]:
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: cls.__name__)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_fast_build_equals_the_generated_init(cls: type, data: st.DataObject) -> None:
     args, kwargs = data.draw(calls(cls))
     assert _outcome(cls, args, kwargs) == _outcome(REFERENCES[cls], args, kwargs)
+
+
+@st.composite
+def changes(draw: st.DrawFn, cls: type) -> dict[str, Any]:
+    names = [f.name for f in dataclasses.fields(cls)]
+    changed = {name: draw(VALUES) for name in names if draw(st.integers(0, 3)) == 0}
+    if draw(st.integers(0, 9)) == 0:
+        changed["not_a_field"] = 1
+    return changed
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: cls.__name__)
+@settings(max_examples=50, deadline=None)
+@given(data=st.data())
+def test_fast_replace_equals_dataclasses_replace(cls: type, data: st.DataObject) -> None:
+    obj = _full(cls, data)
+    reference = REFERENCES[cls](*(getattr(obj, f.name) for f in dataclasses.fields(cls)))
+    changed = data.draw(changes(cls))
+    fast = _outcome(lambda: replace(obj, **changed), (), {})
+    assert fast == _outcome(lambda: dataclasses.replace(reference, **changed), (), {})
+    assert fast == _outcome(lambda: dataclasses.replace(obj, **changed), (), {})
+    if fast[0] == "built":
+        assert type(replace(obj, **changed)) is cls
+
+
+def test_replace_of_anything_else_is_dataclasses_replace() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Plain:
+        a: int
+        b: int = 0
+
+    assert replace(Plain(1), b=2) == Plain(1, 2)
+    with pytest.raises(TypeError, match="should be called on dataclass instances"):
+        replace(object())
+    with pytest.raises(TypeError, match="takes 1 positional argument"):
+        replace(neutral.TextPart("a"), "b")  # type: ignore[call-arg]
 
 
 def _full(cls: type, data: st.DataObject) -> Any:
@@ -103,7 +140,7 @@ def _full(cls: type, data: st.DataObject) -> Any:
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: cls.__name__)
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(data=st.data())
 def test_fast_built_objects_are_frozen_dataclass_instances(cls: type, data: st.DataObject) -> None:
     obj = _full(cls, data)
@@ -146,6 +183,8 @@ def test_a_subclass_without_its_own_constructor_is_built_the_generic_way() -> No
     assert marked.text == "x"
     with pytest.raises(dataclasses.FrozenInstanceError):
         marked.text = "y"  # type: ignore[misc]
+    again = replace(marked, text="y")
+    assert type(again) is Marked and again.text == "y"
 
 
 def _failure(change: Any, obj: Any) -> type[BaseException] | None:
