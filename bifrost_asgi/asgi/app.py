@@ -38,7 +38,7 @@ from ..observability.metrics import render_metrics
 from ..replies import JsonReply, Reply, StreamReply
 from ..responses import ResponsesDialect
 from .browser import BrowserPolicy, json_body_error, preflighted
-from .disconnect import LoopWatches, unless_client_leaves
+from .disconnect import ClientWatch, LoopWatches
 from .mounts import AZURE_DEFAULT, MOUNTS, dialect_for_path, passthrough_mounts, sniff_dialect
 from .route_index import TemplatedRoutes
 
@@ -93,15 +93,27 @@ class _Endpoint:
                 options=self.spec.options,
                 default_provider=self.default_provider,
             )
-            handled = await unless_client_leaves(
-                gateway.respond(self.dialect, self.spec.operation, call, body, route=self.route, method=method),
-                receive,
-                lambda: (self._stopped_reply(method, headers), None),
-                self.watches,
-                self._drop,
-            )
-            if handled is None:
-                return  # the client left: its request was cancelled wherever it was (queue, upstream)
+            # The client is watched while the flow runs in this task (see ClientWatch).
+            watch = ClientWatch(receive, self.watches)
+            try:
+                handled = await gateway.respond(
+                    self.dialect, self.spec.operation, call, body, route=self.route, method=method
+                )
+            except asyncio.CancelledError:
+                watch.end()
+                if not watch.stopped():  # cancelled more than once: let it through
+                    raise
+                if watch.gone:
+                    return  # the client left: its request was cancelled wherever it was (queue, upstream)
+                handled = (self._stopped_reply(method, headers), None)  # the server stopped it
+            except BaseException:
+                watch.end()
+                raise
+            else:
+                watch.end()
+                if watch.left():  # just as the reply was ready: released unsent
+                    await self._drop(handled)
+                    return
             reply, pending = handled
             if not isinstance(reply, StreamReply):
                 try:

@@ -10,8 +10,7 @@ request (setting and cancelling a timer cost more than the rest of the watch).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 from starlette.types import Receive
 
@@ -20,8 +19,6 @@ from starlette.types import Receive
 #: core) and never pay for a watcher task; a client that leaves a longer wait (queue, upstream) is
 #: noticed at most this much later.
 WATCH_AFTER_SECONDS = 0.25
-
-T = TypeVar("T")
 
 
 class _DisconnectWatch:
@@ -106,36 +103,40 @@ class LoopWatches:
         return current
 
 
-async def unless_client_leaves(
-    work: Coroutine[Any, Any, T],
-    receive: Receive,
-    on_stop: Callable[[], T],
-    watches: LoopWatches,
-    drop: Callable[[T], Awaitable[None]],
-) -> T | None:
-    """Run ``work`` while watching for ``http.disconnect``: a client that leaves before its reply
-    cancels it (out of the queue, the upstream call closed, nothing sent for it), and gets None
-    back. The watch starts only once the work has run for ``WATCH_AFTER_SECONDS`` (a shared timer,
-    not a task per request), and cancels the current task (not a new one): the common path stays
-    cheap. When the server cancels the request instead (shutdown past its grace period), the
-    client gets ``on_stop()`` (a 503 in its dialect) rather than a dropped connection. A result
-    ready just as the client left is handed to ``drop`` (to release it) and not returned."""
-    task = asyncio.current_task()
-    assert task is not None
-    watch = _DisconnectWatch(task, receive)
-    pending = watches.of(task.get_loop())
-    pending.add(watch)
-    try:
-        result = await work
-    except asyncio.CancelledError:
-        if task.uncancel() != 0:  # cancelled more than once: let it through
-            raise
-        return None if watch.gone else on_stop()
-    finally:
-        pending.discard(watch)
-        watch.stop()
-    if watch.gone:  # left just as the reply was ready: the cancel is pending on us
-        task.uncancel()
-        await drop(result)
-        return None
-    return result
+class ClientWatch(_DisconnectWatch):
+    """The watch over one request's client while its work runs in the current task (the caller
+    awaits the work itself: no coroutine layer between). A client that leaves before its reply
+    cancels the task (out of the queue, the upstream call closed, nothing sent for it). The watch
+    starts only once the work has run for ``WATCH_AFTER_SECONDS`` (a shared timer, not a task per
+    request). Made when the work starts, ``end()`` once it is over. When the work is cancelled,
+    ``stopped()`` is False for a second cancel (let it through); else the client left (``gone``:
+    nothing to send) or the server stopped it (shutdown past its grace period: the client gets a
+    503 in its dialect rather than a dropped connection). When the work returned, ``left()`` says
+    whether the client left just as it was ready (its cancel then withdrawn): the result is to be
+    released unsent."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self, receive: Receive, watches: LoopWatches) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task  # the watch's own fields, set here rather than through a super() call
+        self._receive = receive
+        self._watcher = None
+        self.gone = False
+        self._pending = watches.of(task.get_loop())
+        self._pending.add(self)
+
+    def end(self) -> None:
+        self._pending.discard(self)
+        self.stop()
+
+    def stopped(self) -> bool:
+        """The work was cancelled once (by the watch or the server), not more: handled here."""
+        return self._task.uncancel() == 0
+
+    def left(self) -> bool:
+        if not self.gone:
+            return False
+        self._task.uncancel()  # the cancel is pending on us
+        return True

@@ -157,3 +157,69 @@ def test_a_watch_is_an_entry_until_it_starts() -> None:
         return events
 
     assert asyncio.run(scenario()) == ["disconnect", "cancelled"]
+
+
+def _gone_after(delay: float) -> Any:
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(delay)
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def _watched(work: Callable[[], Any], receive: Any, after: float = 0.0) -> tuple[str, bool, int]:
+    """What a caller of ``ClientWatch`` sees: how the work ended, ``gone``, and the task's cancels left."""
+    from bifrost_asgi.asgi.disconnect import ClientWatch
+
+    watch = ClientWatch(receive, LoopWatches(after))
+    task = asyncio.current_task()
+    assert task is not None
+    try:
+        await work()
+    except asyncio.CancelledError:
+        watch.end()
+        outcome = "handled" if watch.stopped() else "let through"
+        return outcome, watch.gone, task.cancelling()
+    watch.end()
+    return ("left" if watch.left() else "done"), watch.gone, task.cancelling()
+
+
+def test_a_client_watch_cancels_the_work_when_the_client_leaves_and_not_otherwise() -> None:
+    async def slow() -> None:
+        await asyncio.sleep(5)
+
+    async def quick() -> None:
+        await asyncio.sleep(0)
+
+    assert asyncio.run(_watched(slow, _gone_after(0.01))) == ("handled", True, 0)
+    assert asyncio.run(_watched(quick, _gone_after(5))) == ("done", False, 0)
+    # the watch has not started yet (due later): the work is never interrupted
+    assert asyncio.run(_watched(lambda: asyncio.sleep(0.05), _gone_after(0), after=5)) == ("done", False, 0)
+
+
+def test_a_client_watch_tells_the_server_stopping_and_a_second_cancel_apart() -> None:
+    async def main(cancels: int) -> tuple[str, bool, int]:
+        async def work() -> None:
+            await asyncio.sleep(5)
+
+        inner = asyncio.ensure_future(_watched(work, _gone_after(5)))
+        await asyncio.sleep(0.01)
+        for _ in range(cancels):
+            inner.cancel()
+        try:
+            return await inner
+        except asyncio.CancelledError:
+            return "raised", False, 0
+
+    assert asyncio.run(main(1)) == ("handled", False, 0)  # the server stopped it: a 503 is sent
+    assert asyncio.run(main(2)) == ("let through", False, 1)
+
+
+def test_a_client_that_leaves_just_as_the_work_is_done_gets_nothing_and_the_cancel_is_withdrawn() -> None:
+    async def work_that_ignores_one_cancel() -> None:
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:  # finishes anyway (as a reply ready at that moment)
+            return
+
+    assert asyncio.run(_watched(work_that_ignores_one_cancel, _gone_after(0.01))) == ("left", True, 0)
