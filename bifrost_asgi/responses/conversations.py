@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import _json
+from ..neutral._build import fast_new
 from ..store import KeyValueStore
 
 _VERSION = 1
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class StoredResponse:
     id: str

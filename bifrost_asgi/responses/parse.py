@@ -25,6 +25,7 @@ from ..dialects.gateway_fields import summary_into_reasoning
 from ..dialects.openai_messages import bad, type_name
 from ..dialects.openai_parse import parse_fallbacks, require_model, require_object
 from ..neutral import ChatRequest, Message, Reasoning, ResponseFormat, TextPart, ToolChoice, ToolSpec
+from ..neutral._build import fast_new
 from .items import SIGNATURE_FIELD, items_to_messages, normalize_input
 
 RESPONSES_FORMAT: Final = "openai_responses"
@@ -34,6 +35,7 @@ _TOOL_CHOICES = frozenset({"none", "auto", "required"})
 _UNTRANSLATABLE = ("background", "conversation", "prompt", "max_tool_calls", "top_logprobs")
 
 
+@fast_new
 @dataclass(frozen=True, slots=True)
 class ResponsesRequest:
     chat: ChatRequest

@@ -1,6 +1,7 @@
 """``fast_new`` builds the same objects as the ``__init__`` that ``dataclass`` generates.
 
-Every frozen class of ``bifrost_asgi.neutral`` (and the providers' ``UpstreamRequest``, ``UpstreamResponse``)
+Every frozen class of ``bifrost_asgi.neutral`` (and the other frozen classes built per request:
+``UpstreamRequest``, ``UpstreamResponse``, ``StoredResponse``, ``ResponsesRequest``)
 is compared, over hypothesis-drawn calls, with a twin made by ``dataclasses.make_dataclass`` from its
 own fields (same name, fields, defaults, factories; ``frozen=True, slots=True``), which keeps the generated
 ``__init__``: same outcome (the object's repr, field values, hash; or the same ``TypeError``
@@ -23,12 +24,14 @@ from hypothesis import strategies as st
 from bifrost_asgi import neutral
 from bifrost_asgi.neutral._build import fast_new, replace
 from bifrost_asgi.providers.base import UpstreamRequest, UpstreamResponse
+from bifrost_asgi.responses.conversations import StoredResponse
+from bifrost_asgi.responses.parse import ResponsesRequest
 
 CLASSES: list[type] = [
     cls
     for cls in (getattr(neutral, name) for name in neutral.__all__)
     if isinstance(cls, type) and dataclasses.is_dataclass(cls)
-] + [UpstreamRequest, UpstreamResponse]
+] + [UpstreamRequest, UpstreamResponse, StoredResponse, ResponsesRequest]
 
 # Field values: hashable ones (so hash can be compared) and a few unhashable ones.
 VALUES = st.one_of(
