@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 from ..errors import BudgetExceededError, GatewayError, PermissionDeniedError, RateLimitedError
 from ..neutral import Usage
 from ..store import StoreUnavailableError
-from .counters import NANO, Counters, Denial, Limit
+from .counters import NANO, Counters, Denial, Lane, Limit
 from .identity import AuthenticatedKey
 from .index import LimitSpec
 from .metrics import KeyCells
@@ -87,11 +87,24 @@ class RequestGuard:
                 )
             gov.metrics.rejected(name, "model_not_priced")
             raise unpriced_error(provider, model)
-        now_ms = gov.now_ms()
-        input_tokens = self._estimate.input_tokens
-        output = self._output_tokens(price)
+        now_ms = int(gov.wall_clock() * 1000)  # gov.now_ms() without the call
+        input_tokens, output = self._estimate
+        if output is None:
+            output = gov.default_output_tokens
+        cap = price.max_output_tokens if price is not None else None
+        if cap:  # as _output_tokens
+            output = min(output, cap)
         tokens = input_tokens + output
         nano = math.ceil((input_tokens * price.input + output * price.output) * NANO) if price is not None else 0
+        lane = plan.lane
+        if lane is None and plan.rolling and gov.memory is not None:
+            lane = plan.lane = gov.memory.lane(plan.lane_rules(), now_ms)
+        if lane is not None and lane.reserve((1, tokens, nano), res_id, now_ms, gov.ttl_ms):
+            if cells is not None:
+                cells.admitted(1.0)
+            return Ticket(gov, cells, rules, (), res_id, provider, model, price, self._estimate, None, lane, now_ms)
+        # The general path: every limit with this attempt's windows, reserved through ``gov.reserve``
+        # (shared counters, their outage, calendar windows; and a lane's refusal, to say why).
         limits: list[Limit] = []
         amounts: list[int] = []
         for rule in rules:
@@ -149,8 +162,8 @@ class Ticket:
     """One admitted attempt; ``settle`` exactly once (later calls do nothing)."""
 
     __slots__ = (
-        "_cells", "_counters", "_done", "_estimate", "_gov", "_limits", "_price", "_rules", "model", "provider",
-        "res_id",
+        "_admitted_ms", "_cells", "_counters", "_done", "_estimate", "_gov", "_lane", "_limits", "_price", "_rules",
+        "model", "provider", "res_id",
     )  # fmt: skip
 
     def __init__(
@@ -165,6 +178,8 @@ class Ticket:
         price: Price | None,
         estimate: Estimate,
         counters: Counters | None = None,
+        lane: Lane | None = None,
+        admitted_ms: int = 0,
     ) -> None:
         self._gov = governance
         self._cells = cells  # the virtual key's counters (None: no key)
@@ -176,6 +191,8 @@ class Ticket:
         self._price = price
         self._estimate = estimate
         self._counters = counters
+        self._lane = lane  # admitted through the plan's in-process lane (then no limits, no counters)
+        self._admitted_ms = admitted_ms  # the lane's windows: the admission's, as in ``limits``
         self._done = False
 
     async def settle(self, usage: Usage | None, outcome: Outcome) -> None:
@@ -196,6 +213,20 @@ class Ticket:
                 cells.output(usage.output_tokens)
             if cost > 0:
                 cells.cost(cost)
+        lane = self._lane
+        if lane is not None:
+            menu = (  # a failed attempt without usage: nothing counts, not even the request
+                (0, 0, 0) if usage is None
+                else (0 if outcome == "failed" else 1, usage.input_tokens + usage.output_tokens, round(cost * NANO))
+            )  # fmt: skip
+            gov = self._gov
+            if usage is not None and price is not None:
+                gov.priced = (usage, self.provider, self.model, cost)  # record_cost reads it, not the table
+            totals = lane.settle(menu, self.res_id, int(gov.wall_clock() * 1000), _MARKER_TTL_MS, self._admitted_ms)
+            if totals is not None:
+                for rule, total in zip(self._rules, totals, strict=True):
+                    rule.show(total)
+            return
         limits, counters = self._limits, self._counters
         if not limits or counters is None:
             return

@@ -151,15 +151,8 @@ class MemoryCounters:
     async def settle(
         self, limits: Sequence[Limit], amounts: Sequence[int], res_id: str, now_ms: int, marker_ttl_ms: int
     ) -> list[int] | None:
-        settled = self._settled
-        if settled.get(res_id, 0) > now_ms:
+        if not self._mark(res_id, now_ms, marker_ttl_ms):
             return None
-        expiries = self._expiries
-        if expiries and expiries[0][0] <= now_ms:
-            self._expire_markers(now_ms)
-        expires = now_ms + marker_ttl_ms
-        settled[res_id] = expires
-        expiries.append((expires, res_id))
         table = self._counters
         out = []
         for index, limit in enumerate(limits):
@@ -177,6 +170,33 @@ class MemoryCounters:
             counter.used += amounts[index]
             out.append(counter.used)
         return out
+
+    def _mark(self, res_id: str, now_ms: int, marker_ttl_ms: int) -> bool:
+        """Record the settlement of ``res_id``; False when it was settled before (a marker still live)."""
+        settled = self._settled
+        if settled.get(res_id, 0) > now_ms:
+            return False
+        expiries = self._expiries
+        if expiries and expiries[0][0] <= now_ms:
+            self._expire_markers(now_ms)
+        expires = now_ms + marker_ttl_ms
+        settled[res_id] = expires
+        expiries.append((expires, res_id))
+        return True
+
+    def lane(self, rules: Sequence[tuple[str, int, int, int]], now_ms: int) -> Lane:
+        """A ``Lane`` over the counters of ``rules`` (key, maximum, rolling window length in ms, unit
+        index: 0 requests, 1 tokens, 2 dollars), each created as ``reserve`` creates it (a rolling
+        window starting now) if it does not exist yet. Bind it when admitting at ``now_ms``: counters
+        are never dropped from the table, so the lane keeps reading the same ones."""
+        table = self._counters
+        slots = []
+        for key, maximum, length, unit in rules:
+            counter = table.get(key)
+            if counter is None:
+                counter = table[key] = _Counter(now_ms)
+            slots.append((counter, maximum, length, unit))
+        return Lane(self, tuple(slots))
 
     def _expire_markers(self, now_ms: int) -> None:
         """Drop the settled markers that expired, oldest first: they share one TTL, so the queue is
@@ -221,3 +241,61 @@ class MemoryCounters:
         self._doc = data
         self._version += 1
         return self._version
+
+
+class Lane:
+    """One admission plan's counters in this process, bound once (no ``Limit`` per rule, no lookup by
+    key): ``reserve`` and ``settle`` do what ``MemoryCounters.reserve`` and ``settle`` do for these
+    limits with rolling windows. Amounts come as a menu, ``(requests, tokens, nano-dollars)``, and
+    each limit takes the one of its unit. ``reserve`` returns False, having changed nothing but the
+    windows' rolls and the expired reservations' purge (both of which the general path does the same
+    way at the same clock reading), when a limit does not fit: the general path then says which."""
+
+    __slots__ = ("_owner", "_slots")
+
+    def __init__(self, owner: MemoryCounters, slots: tuple[tuple[_Counter, int, int, int], ...]) -> None:
+        self._owner = owner
+        self._slots = slots  # (counter, maximum, window length ms, unit index)
+
+    def reserve(self, menu: tuple[int, int, int], res_id: str, now_ms: int, ttl_ms: int) -> bool:
+        slots = self._slots
+        for counter, _, length, _ in slots:  # every window rolled first, then checked, as in ``reserve``
+            if counter.start <= now_ms - length:
+                counter.start, counter.used = now_ms, 0
+        for counter, maximum, _, unit in slots:
+            reserved = counter.reserved(now_ms) if counter.held and counter.soonest <= now_ms else counter.held_total
+            if counter.used + reserved + menu[unit] > maximum:
+                return False
+        expires = now_ms + ttl_ms
+        for counter, _, _, unit in slots:  # ``_Counter.hold`` written out
+            amount = menu[unit]
+            held = counter.held
+            if held:
+                entry = held.pop(res_id, None)
+                if entry is not None:
+                    counter.held_total -= entry[0]
+            held[res_id] = (amount, expires)
+            counter.held_total += amount
+            if len(held) == 1 or expires < counter.soonest:
+                counter.soonest = expires
+        return True
+
+    def settle(
+        self, menu: tuple[int, int, int], res_id: str, now_ms: int, marker_ttl_ms: int, admitted_ms: int
+    ) -> list[int] | None:
+        """``MemoryCounters.settle`` of the reservation admitted at ``admitted_ms``: its windows are the
+        admission's (as the ``Limit``s a general settlement passes), the marker's clock is ``now_ms``."""
+        if not self._owner._mark(res_id, now_ms, marker_ttl_ms):
+            return None
+        out = []
+        for counter, _, length, unit in self._slots:
+            if counter.start <= admitted_ms - length:
+                counter.start, counter.used = admitted_ms, 0
+            held = counter.held
+            if held:
+                entry = held.pop(res_id, None)
+                if entry is not None:
+                    counter.held_total -= entry[0]
+            counter.used += menu[unit]
+            out.append(counter.used)
+        return out

@@ -80,6 +80,9 @@ class Governance:
         self.version = version
         self.enforce = enforce
         self.counters = counters
+        # In-process counters (this very class: a subclass may count differently): admission plans bind
+        # their counters once (``Lane``) instead of going through ``reserve``/``settle``.
+        self.memory = counters if type(counters) is MemoryCounters else None
         self.local = MemoryCounters()  # the fail_open side
         self.fail_open = config.store.on_unavailable == "fail_open"
         self.metrics = metrics
@@ -90,6 +93,10 @@ class Governance:
         self.ttl_ms = int(config.store.reservation_ttl_seconds * 1000)
         self.sync_interval = config.store.sync_interval_seconds
         self.default_output_tokens = config.default_output_tokens
+        # (usage, provider, model, cost) of the last settlement through a lane: the cost of its
+        # request's ``record_cost`` when that comes next with the same usage object (it holds the
+        # object, so identity means this very usage).
+        self.priced: tuple[Usage, str, str, float] | None = None
         self.index = Index(config, version=version)
         self.plans = Plans(self.index, prices, metrics)
         self._active = enforce or config.configured or shared
@@ -177,8 +184,13 @@ class Governance:
         return self.counters, denial
 
     def record_cost(self, provider: str, model: str, usage: Usage) -> None:
-        """The cost of a finished request on ``bifrost_cost_usd_total`` (with or without a key)."""
-        cost = self.prices.cost(provider, model, usage)
+        """The cost of a finished request on ``bifrost_cost_usd_total`` (with or without a key); the
+        one its settlement just worked out when that was for this usage, provider and model."""
+        priced = self.priced
+        if priced is not None and priced[0] is usage and priced[1] == provider and priced[2] == model:
+            cost: float | None = priced[3]
+        else:
+            cost = self.prices.cost(provider, model, usage)
         if cost:
             self.metrics.add_cost(provider, model, cost)
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from .counters import NANO, Limit
+from .counters import NANO, Lane, Limit
 from .index import Index, LimitSpec
 from .metrics import GovernanceMetrics
 from .pricing import Price, PriceTable
@@ -26,14 +26,20 @@ class Rule:
     admission reserves on, as ``Limit(..., window(duration, calendar, now_ms), ...)``), and
     ``show(total)``, which sets its usage gauge after a settlement (bound at the first one)."""
 
-    __slots__ = ("_metrics", "_windows", "kind", "show", "spec")
+    __slots__ = ("_metrics", "_windows", "kind", "show", "spec", "unit_index")
 
     def __init__(self, spec: LimitSpec, metrics: GovernanceMetrics) -> None:
         self.spec = spec
         self.kind: Literal["budget", "rate_limit"] = "budget" if spec.unit == "dollars" else "rate_limit"
         self._windows = WindowRule(spec.duration, spec.calendar)
         self._metrics = metrics
+        self.unit_index = _UNIT_INDEX[spec.unit]  # which amount of a ``Lane`` menu this limit takes
         self.show: Callable[[int], None] = self._first_show
+
+    @property
+    def rolling_ms(self) -> int:
+        """The length of a rolling window (ms), 0 for a calendar-aligned one."""
+        return self._windows.length
 
     def limit(self, now_ms: int) -> Limit:
         s = self.spec
@@ -50,12 +56,21 @@ class Rule:
         self.show(total)
 
 
-@dataclass(frozen=True, slots=True)
+_UNIT_INDEX = {"requests": 0, "tokens": 1, "dollars": 2}
+
+
+@dataclass(slots=True, eq=False)
 class Plan:
     allowed: bool  # False: the key may not use this provider or model (admission says why)
     rules: tuple[Rule, ...]
     price: Price | None  # None: unpriced, or no limit applies (not looked up)
     unpriced: bool  # a dollar budget applies and the model has no price
+    rolling: bool = False  # every window rolling: in-process counters may serve it through a ``Lane``
+    lane: Lane | None = None  # bound by admission at the first attempt (in-process counters only)
+
+    def lane_rules(self) -> list[tuple[str, int, int, int]]:
+        """What ``MemoryCounters.lane`` binds: (counter key, maximum, window length, unit index) per rule."""
+        return [(r.spec.key, r.spec.maximum, r.rolling_ms, r.unit_index) for r in self.rules]
 
 
 class Plans:
@@ -88,7 +103,8 @@ class Plans:
             return Plan(allowed, (), None, False)
         price = self._prices.lookup(provider, model) if model else None
         unpriced = price is None and any(s.unit == "dollars" for s in specs)
-        return Plan(allowed, tuple(Rule(spec, self._metrics) for spec in specs), price, unpriced)
+        rules = tuple(Rule(spec, self._metrics) for spec in specs)
+        return Plan(allowed, rules, price, unpriced, all(rule.rolling_ms for rule in rules))
 
     def key_filter(self, key_id: str, provider: str) -> frozenset[str] | None:
         """``key_ids`` of the key's provider config: None for ``["*"]`` (or empty in version 1)."""

@@ -8,9 +8,10 @@ $0: under a budget the admission refuses it with a message that says how to pric
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from .config import PricingOverride
 _DATE_SUFFIX = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|-latest|-\d{3,4})$")
 #: Providers that serve another vendor's models under the same names.
 _SAME_MODELS_AS = {"azure": "openai", "openrouter": "openai"}
+_UNKNOWN: Any = object()  # a (provider, model) not looked up yet (None is a looked-up "no price")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +34,21 @@ class Price:
     cache_read: float | None = None
     cache_write: float | None = None
     max_output_tokens: int | None = None
+    # Whether the cost of a usage without cache tokens is its first and last terms exactly: 0 tokens at
+    # the cache rates add 0.0 (or -0.0) to a first term that is not -0.0 (an input rate >= +0.0) when the
+    # input and cache rates are finite (0 x inf would be NaN).
+    _two_terms: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        finite = all(math.isfinite(r) for r in (self.input, self.cache_read, self.cache_write) if r is not None)
+        positive = math.copysign(1.0, self.input) > 0  # >= 0.0, not -0.0 (nor NaN with its sign bit set)
+        object.__setattr__(self, "_two_terms", finite and positive and self.input >= 0)
 
     def cost(self, usage: Usage) -> float:
         cached = usage.cached_input_tokens
         written = usage.cache_creation_tokens
+        if not cached and not written and usage.input_tokens >= 0 and self._two_terms:
+            return usage.input_tokens * self.input + usage.output_tokens * self.output  # the cache terms add 0.0
         plain = max(0, usage.input_tokens - cached - written)
         return (
             plain * self.input
@@ -82,11 +95,12 @@ class PriceTable:
 
     def lookup(self, provider: str, model: str) -> Price | None:
         key = (provider, model)
-        if key not in self._cache:
+        price: Price | None = self._cache.get(key, _UNKNOWN)
+        if price is _UNKNOWN:
             if len(self._cache) > 4096:
                 self._cache.clear()
-            self._cache[key] = self._find(provider, model)
-        return self._cache[key]
+            price = self._cache[key] = self._find(provider, model)
+        return price
 
     def _find(self, provider: str, model: str) -> Price | None:
         model = model.removeprefix("models/")
