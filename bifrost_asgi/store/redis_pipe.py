@@ -1,7 +1,9 @@
 """A pipelined connection for the Lua scripts on the hot path (governance's admission and settlement).
 
-Script calls made in the same event-loop turn go out in one write on one connection; replies (RESP2)
-are parsed as they arrive and handed to their callers in order. Each script still runs atomically
+A call on an idle connection (nothing sent awaiting its reply, nothing queued) is written at once;
+calls made while replies are awaited, or in the same event-loop turn as others, go out together in
+one write at the end of the turn, on one connection; replies (RESP2) are parsed as they arrive and
+handed to their callers in order. Each script still runs atomically
 on the server; only the transport is shared. It does what redis-py's command path does for these
 calls (connect, ``AUTH``, ``SELECT``, ``EVALSHA`` with ``EVAL`` when the server lost the script,
 ``socket_timeout`` on every reply, errors as redis-py's exception classes), at a small fraction of
@@ -187,6 +189,9 @@ class ScriptPipe:
             )
         packed = template % (sha, *chain.from_iterable(zip(map(len, parts), parts, strict=True)))
         queue = self._queue
+        if not queue and not self._pending and self._transport is not None and self._loop is loop:
+            self._send([_Call(packed, future, script)])  # an idle connection: nothing to batch with, write now
+            return future
         queue.append(_Call(packed, future, script))
         if len(queue) == 1:
             loop.call_soon(self._flush)
