@@ -375,10 +375,15 @@ class Gateway:
         if operation == "responses":
             return await self._responses(dialect, call, payload, len(body), exchange)
         if operation == "chat":
-            targets: list[Target] | None = None  # the plan, when the passthrough made it
-            passthrough = dialect.passthrough_chat(payload, call) if self.mcp is None else None
+            targets: list[Target] | None = None  # the plan, when made before the parse
+            passthrough: Passthrough | None = None
+            if self.mcp is None and (head := dialect.passthrough_head(payload, call)) is not None:
+                # Plan from the top level first: the walk runs only when every target may take the body.
+                targets = self.router.certain_plan(head[0], head[1], default)
+                if targets is None or self.router.relays(targets, dialect.name):
+                    passthrough = dialect.passthrough_chat(payload, call)
             if passthrough is not None:
-                targets = self._plan_passthrough(passthrough, len(body), default, exchange)
+                targets = self._plan_passthrough(passthrough, len(body), default, exchange, targets)
                 if self.router.relays(targets, passthrough.format):
                     return self._ok(await self.router.passthrough(passthrough, targets, ctx), exchange)
             request = dialect.parse_chat(payload, call)
@@ -424,11 +429,17 @@ class Gateway:
         raise NotFoundError(f"operation {operation!r} is not served here")  # pragma: no cover
 
     def _plan_passthrough(
-        self, passthrough: Passthrough, size: int, default: str | None, exchange: _Exchange
+        self,
+        passthrough: Passthrough,
+        size: int,
+        default: str | None,
+        exchange: _Exchange,
+        targets: list[Target] | None,
     ) -> list[Target]:
         """What the chat flow does with a parsed request before routing it, in the same order
-        (names checked, admission guard), then the plan: a same-format request needs no neutral form
-        when every target takes its format as it is (``Router.relays``)."""
+        (names checked, admission guard), then the plan (``targets`` when ``Router.certain_plan``
+        made it already): a same-format request needs no neutral form when every target takes its
+        format as it is (``Router.relays``)."""
         ctx = exchange.ctx
         check_model_names(passthrough.model, passthrough.fallbacks)
         exchange.model = passthrough.model
@@ -436,6 +447,8 @@ class Gateway:
             p = passthrough
             estimate = _estimate(p.text_chars, p.messages, p.tools, p.max_tokens, p.n, size)
             ctx.guard = self.governance.guard(ctx.virtual_key, ctx.request_id, estimate)
+        if targets is not None:
+            return targets
         return self.router.plan(passthrough.model, passthrough.fallbacks, default)
 
     async def _responses(

@@ -100,6 +100,9 @@ class AnthropicDialect:
     def passthrough_chat(self, body: Any, call: Call) -> Passthrough | None:
         return None  # always the neutral request
 
+    def passthrough_head(self, body: Any, call: Call) -> tuple[str, tuple[str, ...]] | None:
+        return None
+
     def render_chat(self, response: ChatResponse, request: ChatRequest) -> bytes:
         if response.raw is not None and response.raw_format == "anthropic" and request.source_format == "anthropic":
             return response.raw

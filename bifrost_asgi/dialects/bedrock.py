@@ -72,6 +72,9 @@ class BedrockDialect:
     def passthrough_chat(self, body: Any, call: Call) -> Passthrough | None:
         return None  # always the neutral request
 
+    def passthrough_head(self, body: Any, call: Call) -> tuple[str, tuple[str, ...]] | None:
+        return None
+
     def render_chat(self, response: ChatResponse, request: ChatRequest) -> bytes:
         if request.source_format == "anthropic":  # invoke_model: the model's own (Anthropic) shape
             return _ANTHROPIC.render_chat(response, request)

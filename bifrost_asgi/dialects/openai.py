@@ -32,7 +32,7 @@ from .openai_parse import (
     require_object,
     without_fallbacks,
 )
-from .openai_passthrough import passthrough_chat_body
+from .openai_passthrough import passthrough_chat_body, passthrough_head
 from .openai_stream import OpenAIStreamRenderer
 
 ROUTES: Final[tuple[RouteSpec, ...]] = (
@@ -118,6 +118,11 @@ class OpenAIDialect:
         if call.options.get("text"):
             return None  # legacy completions: the neutral request
         return passthrough_chat_body(_deployment_model(body, call))
+
+    def passthrough_head(self, body: Any, call: Call) -> tuple[str, tuple[str, ...]] | None:
+        if call.options.get("text"):
+            return None
+        return passthrough_head(_deployment_model(body, call))
 
     def render_chat(self, response: ChatResponse, request: ChatRequest) -> bytes:
         return openai_render.render_chat(response, request)

@@ -22,9 +22,28 @@ from typing import Any
 
 from ..errors import InvalidRequestError
 from ..neutral import Passthrough
-from .openai_parse import request_fields, without_fallbacks
+from .openai_parse import parse_fallbacks, request_fields, without_fallbacks
 
 NOT_CERTAIN = -1  # a message the walk cannot vouch for: the full parser decides
+
+
+def passthrough_head(body: Any) -> tuple[str, tuple[str, ...]] | None:
+    """The ``model`` and ``fallbacks`` of the ``Passthrough`` that ``passthrough_chat_body`` may give
+    ``body``, read from its top level alone (no walk over the messages), so that the caller can plan
+    first and walk only when every target takes the body as it is. None: ``passthrough_chat_body``
+    gives None for this body, certainly (not an object, no usable ``model``, unreadable
+    ``fallbacks``, a stream)."""
+    if not isinstance(body, dict) or body.get("stream") is True:
+        return None
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        return None
+    if "fallbacks" not in body:
+        return model, ()
+    try:
+        return model, parse_fallbacks(body)
+    except InvalidRequestError:
+        return None
 
 
 def passthrough_chat_body(body: Any) -> Passthrough | None:

@@ -53,6 +53,9 @@ class ResponsesDialect:
     def passthrough_chat(self, body: Any, call: Call) -> Passthrough | None:
         return None  # always the neutral request
 
+    def passthrough_head(self, body: Any, call: Call) -> tuple[str, tuple[str, ...]] | None:
+        return None
+
     def render_chat(self, response: ChatResponse, request: ChatRequest) -> bytes:
         raise _elsewhere()
 

@@ -87,6 +87,10 @@ class Planner:
             if targets
         ]
 
+    def is_alias(self, model: str) -> bool:
+        """Whether ``model`` names a ``routing.aliases`` entry (its plan draws a weighted pick)."""
+        return model in self._routing.aliases
+
     def plan(
         self,
         model: str,

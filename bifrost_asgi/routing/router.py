@@ -290,6 +290,18 @@ class Router:
         """The request's targets: primary, then fallbacks (an alias draws its primary here)."""
         return self.planner.plan(model, fallbacks, default_provider=default_provider, rng=self.rng)
 
+    def certain_plan(self, model: str, fallbacks: Sequence[str], default_provider: str | None) -> list[Target] | None:
+        """``plan`` made ahead of the request's checks, when that changes nothing: ``model`` is not an
+        alias (the plan is pure: no weighted draw, the same plan every time) and planning raises
+        nothing. None otherwise: the caller plans where it did, after its checks, so every error
+        comes in the same order."""
+        if self.planner.is_alias(model):
+            return None
+        try:
+            return self.plan(model, fallbacks, default_provider)
+        except GatewayError:
+            return None
+
     def relays(self, targets: Sequence[Target], format: Format) -> bool:
         """Whether every target takes a ``format`` body as the client sent it (``passthrough``)."""
         providers = self._passthrough

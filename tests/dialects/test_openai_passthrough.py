@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from bifrost_asgi.dialects.base import Call
 from bifrost_asgi.dialects.openai import OpenAIDialect
 from bifrost_asgi.dialects.openai_parse import parse_chat_body
-from bifrost_asgi.dialects.openai_passthrough import passthrough_chat_body
+from bifrost_asgi.dialects.openai_passthrough import passthrough_chat_body, passthrough_head
 from bifrost_asgi.errors import InvalidRequestError
 from bifrost_asgi.neutral import ChatRequest, Passthrough
 from tests.support.openai_bodies import chat_bodies, corpus, full_fixture, neutral_bodies, passing_bodies
@@ -34,6 +34,8 @@ def same_request(passthrough: Passthrough, request: ChatRequest) -> None:
 
 def check(body: Any) -> Passthrough | None:
     passthrough = passthrough_chat_body(body)
+    if passthrough is not None:  # the gateway plans with the head before the walk: it must agree
+        assert passthrough_head(body) == (passthrough.model, passthrough.fallbacks)
     try:
         request = parse_chat_body(body)
     except InvalidRequestError:
@@ -82,3 +84,17 @@ def test_dialect_legacy_completions_and_deployments() -> None:
     assert passthrough is not None
     same_request(passthrough, DIALECT.parse_chat(body, call))
     assert passthrough.model == "azure/my-gpt"
+
+
+def test_head_of_bodies_that_never_pass_through() -> None:
+    """The head gives None (no plan, no walk) only where the walk gives None too; the deployment
+    path and legacy completions as in ``passthrough_chat``."""
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+    assert passthrough_head(body) == ("gpt-4o", ())
+    assert passthrough_head({**body, "fallbacks": ["groq/x"]}) == ("gpt-4o", ("groq/x",))
+    for refused in ({**body, "stream": True}, {**body, "model": " "}, {**body, "fallbacks": [1]}, [body], None):
+        assert passthrough_head(refused) is None
+        assert passthrough_chat_body(refused) is None
+    assert DIALECT.passthrough_head(body, Call(options={"text": True})) is None
+    call = Call(path_params={"deployment": "my-gpt"}, default_provider="azure")
+    assert DIALECT.passthrough_head(body, call) == ("azure/my-gpt", ())

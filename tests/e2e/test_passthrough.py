@@ -128,3 +128,42 @@ def test_other_formats_in_the_plan_take_the_neutral_path(
     assert passthroughs == []
     both_paths(gateway, fake_provider, monkeypatch, orjson.dumps(body), "/v1/chat/completions")
     assert len(passthroughs) == 1
+
+
+def test_the_walk_runs_only_when_every_target_may_take_the_body(
+    gateway: ServerHandle, fake_provider: FakeProvider, monkeypatch: pytest.MonkeyPatch, passthroughs: list[Any]
+) -> None:
+    """The plan is made from the top-level ``model``/``fallbacks`` first: a request with a target in
+    another format is parsed without the passthrough's walk over its messages, with the same
+    upstream bytes, answer and errors as the walk-and-parse path."""
+    walks: list[Any] = []
+    real = OpenAIDialect.passthrough_chat
+
+    def walked(self: OpenAIDialect, body: Any, call: Any) -> Any:
+        walks.append(body)
+        return real(self, body, call)
+
+    monkeypatch.setattr(OpenAIDialect, "passthrough_chat", walked)
+    body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    for document in (
+        {**body, "model": "anthropic/claude-3-5-haiku-latest"},
+        {**body, "fallbacks": ["anthropic/claude-3-5-haiku-latest"]},
+        {**body, "model": "anthropic/claude-3-5-haiku-latest", "messages": [{"role": "user", "content": 3}]},
+        {**body, "model": "anthropic/claude-3-5-haiku-latest", "fallbacks": ["zz"]},  # a 400 from the plan
+        {**body, "stream": True},
+    ):
+        walks.clear()
+        raw = orjson.dumps(document)
+        fast = exchange(gateway, fake_provider, raw, "/v1/chat/completions")
+        assert walks == ([document] if document.get("fallbacks") == ["zz"] else [])  # no plan: walked, as before
+        walks.clear()
+        with monkeypatch.context() as patch:  # the walk forced, then the full parser, as before
+            patch.setattr(Router, "certain_plan", lambda self, model, fallbacks, default: None)
+            patch.setattr(OpenAIDialect, "passthrough_head", lambda self, body, call: ("", ()))
+            slow = exchange(gateway, fake_provider, raw, "/v1/chat/completions")
+        assert walks == [document]
+        assert fast == slow
+    assert passthroughs == []
+    walks.clear()
+    exchange(gateway, fake_provider, orjson.dumps(body), "/v1/chat/completions")
+    assert walks == [body] and len(passthroughs) == 1

@@ -448,3 +448,18 @@ async def test_weighted_alias_spreads_load_and_falls_back_to_other_targets() -> 
     for _ in range(5):
         response = await router.chat(request("cheap"), RequestContext("r"), None)
         assert response.message.text() == "b"
+
+
+def test_certain_plan_is_the_plan_of_a_name_that_is_not_an_alias() -> None:
+    routing = {"aliases": {"cheap": [{"target": "a/m1", "weight": 0.8}, {"target": "b/m2", "weight": 0.2}]}}
+    router, _, _, _ = make_router({"a": keys("k1"), "b": keys("k2")}, {}, routing=routing)
+    for model, fallbacks in (("a/m", ()), ("b/m", ("a/m2",)), ("m", ()), ("a/m", ("b/x", "a/m"))):
+        assert router.certain_plan(model, fallbacks, "a") == router.plan(model, fallbacks, "a")
+        assert router.certain_plan(model, fallbacks, "a") is not None
+    state = router.rng.getstate()
+    assert router.certain_plan("cheap", (), None) is None  # an alias draws: planned where it always was
+    assert router.rng.getstate() == state  # and nothing was drawn
+    for model, fallbacks in (("m", ()), ("a/m", ("zz/q",)), ("openai/gpt-4o", ()), ("", ())):
+        with pytest.raises(GatewayError):
+            router.plan(model, fallbacks, None)
+        assert router.certain_plan(model, fallbacks, None) is None  # the error comes where it did
