@@ -12,7 +12,7 @@ import logging
 import random
 import sys
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -39,7 +39,16 @@ from .forwarding.service import Forwarder, Inbound, genai_file_ids
 from .genai_media import MODALITIES, GenAIMedia
 from .governance.admission import Estimate
 from .governance.setup import build_governance
-from .neutral import CONTENT_EVENTS, ChatRequest, ChatResponse, ContentRun, Passthrough, StreamFailure, UsageUpdate
+from .neutral import (
+    CONTENT_EVENTS,
+    ChatRequest,
+    ChatResponse,
+    ContentRun,
+    Passthrough,
+    StreamEvent,
+    StreamFailure,
+    UsageUpdate,
+)
 from .observability.log_output import ensure_log_output
 from .observability.metrics import Metrics, multiprocess_enabled
 from .observability.request_log import Redactor, RequestLogger, RequestRecord, SecretRedactingFilter, request_id_from
@@ -49,7 +58,7 @@ from .responses import Conversations, ResponsesService
 from .routing.cooldown import Cooldowns
 from .routing.plan import NO_PROVIDERS_FIX, Planner, Target
 from .routing.queues import ProviderQueue
-from .routing.router import ChatEvents, ModelListing, ProviderRuntime, RequestContext, Router
+from .routing.router import ChatEvents, EventStream, ModelListing, ProviderRuntime, RequestContext, Router
 from .store import KeyValueStore, open_store
 from .upstream.base import SchemeUpstream, Upstream
 from .upstream.limits import BodyLimits
@@ -617,45 +626,103 @@ class Gateway:
         return StreamReply(RelayChunks(relay(), abandon), headers, media_type, status=done.status)
 
     async def _relay(self, events: ChatEvents, renderer: Any, exchange: _Exchange) -> AsyncGenerator[bytes, None]:
-        """The client's chunks: what one upstream read brought is rendered and written at once."""
+        """The client's chunks: what one upstream read brought is rendered and written at once.
+        From one upstream (an ``EventStream``), one loop from the upstream read to the chunk: the
+        stream's steps (``EventStream.batches``) run here, without a generator between."""
         ctx = exchange.ctx
         provider, model = ctx.provider or "unknown", ctx.model or "unknown"
         observe_gap = self.metrics.inter_token_observer(provider, model)  # bound once, not per chunk
         render = renderer.render
+        clock = self.clock
         last: float | None = None
+        failed = False
+
+        def take(batch: Sequence[StreamEvent]) -> bytes:
+            """One batch's chunk (b"" for none); a failure ends it and the stream (``failed``)."""
+            nonlocal last, failed
+            out: list[bytes] = []
+            now = None
+            for event in batch:
+                if isinstance(event, CONTENT_EVENTS):
+                    if now is None:
+                        now = clock()
+                    if last is None:
+                        self.metrics.observe_first_token(provider, model, now - exchange.started)
+                    else:
+                        observe_gap(now - last)
+                    last = now
+                    if type(event) is ContentRun:  # its other events came in the same read: gaps of 0
+                        for _ in range(event.count - 1):
+                            observe_gap(0.0)
+                elif isinstance(event, UsageUpdate):
+                    ctx.usage = event.usage
+                elif isinstance(event, StreamFailure):
+                    error = event.error
+                    if self._aborting:
+                        error = ServiceUnavailableError("the gateway shut down before the stream finished")
+                    exchange.status = error.status
+                    exchange.error = error.message
+                    ctx.abandoned = True
+                    failed = True
+                    out.append(self._scrubbed(renderer.fail(error)))
+                    return b"".join(out)
+                chunk = render(event)
+                if chunk:
+                    out.append(chunk)
+            return (out[0] if len(out) == 1 else b"".join(out)) if out else b""
+
         try:
-            async for batch in events.batches():
-                out: list[bytes] = []
-                now = None
-                for event in batch:
-                    if isinstance(event, CONTENT_EVENTS):
-                        if now is None:
-                            now = self.clock()
-                        if last is None:
-                            self.metrics.observe_first_token(provider, model, now - exchange.started)
-                        else:
-                            observe_gap(now - last)
-                        last = now
-                        if type(event) is ContentRun:  # its other events came in the same read: gaps of 0
-                            for _ in range(event.count - 1):
-                                observe_gap(0.0)
-                    elif isinstance(event, UsageUpdate):
-                        ctx.usage = event.usage
-                    elif isinstance(event, StreamFailure):
-                        error = event.error
-                        if self._aborting:
-                            error = ServiceUnavailableError("the gateway shut down before the stream finished")
-                        exchange.status = error.status
-                        exchange.error = error.message
-                        ctx.abandoned = True
-                        out.append(self._scrubbed(renderer.fail(error)))
-                        yield b"".join(out)
+            if type(events) is EventStream:
+                out = take(events.buffered)
+                if out or failed:
+                    yield out
+                if failed:
+                    return
+                if events.chunks is not None:
+                    batch: Sequence[StreamEvent] = ()
+                    try:
+                        batch = events.parse_pending() if events.pending else ()
+                    except GatewayError as exc:
+                        batch = (StreamFailure(exc),)
+                    if batch:
+                        out = take(batch)
+                        if out or failed:
+                            yield out
+                        if failed:
+                            return
+                    parse = events.reader()
+                    following = events.chunks.__anext__
+                    while True:
+                        try:
+                            batch = parse(await following())
+                        except StopAsyncIteration:
+                            break
+                        except GatewayError as exc:
+                            batch = (StreamFailure(exc),)
+                        if batch:
+                            out = take(batch)
+                            if out or failed:
+                                yield out
+                            if failed:
+                                return
+                    try:
+                        batch = events.parse_end()
+                    except GatewayError as exc:
+                        batch = (StreamFailure(exc),)
+                    if batch:
+                        out = take(batch)
+                        if out or failed:
+                            yield out
+                        if failed:
+                            return
+                await events.aclose()  # where the stream's own generator closes it: before the tail
+            else:
+                async for batch in events.batches():
+                    out = take(batch)
+                    if out or failed:
+                        yield out
+                    if failed:
                         return
-                    chunk = render(event)
-                    if chunk:
-                        out.append(chunk)
-                if out:
-                    yield out[0] if len(out) == 1 else b"".join(out)
             tail = renderer.finish()
             if tail:
                 yield tail

@@ -182,40 +182,63 @@ class EventStream:
                 yield event
 
     async def batches(self) -> AsyncIterator[Sequence[StreamEvent]]:
-        """Each batch ends at a failure, which is the stream's last event."""
+        """Each batch ends at a failure, which is the stream's last event. (The gateway's relay runs
+        the same steps itself, without this generator between the upstream read and the client.)"""
         try:
             buffered = self.buffered
             yield buffered
             if self.chunks is None or (buffered and isinstance(buffered[-1], StreamFailure)):
                 return
             try:
-                parse = self.parser.feed
                 if self.pending:
-                    batch = _parsed(self.pending, parse)
-                    self.pending = []
+                    batch = self.parse_pending()
                     if batch:
                         yield batch
                         if isinstance(batch[-1], StreamFailure):
                             return
-                decoder = self.decoder
-                decode = decoder.feed
-                # A relay may take a whole read at once (``OpenAIRelayParser.feed_read``).
-                read = getattr(self.parser, "feed_read", None)
+                parse = self.reader()
                 async for chunk in self.chunks:
-                    whole: list[StreamEvent] | None = read(chunk, decoder) if read is not None else None
-                    batch = _parsed(decode(chunk), parse) if whole is None else whole
+                    batch = parse(chunk)
                     if batch:
                         yield batch
                         if isinstance(batch[-1], StreamFailure):
                             return
-                batch = _parsed(self.decoder.close(), parse)
-                batch.extend(self.parser.close())
+                batch = self.parse_end()
                 if batch:
                     yield batch
             except GatewayError as exc:
                 yield (StreamFailure(exc),)
         finally:
             await self.aclose()
+
+    def parse_pending(self) -> list[StreamEvent]:
+        """The events of the upstream events that came in the first content's read, after it."""
+        batch = _parsed(self.pending, self.parser.feed)
+        self.pending = []
+        return batch
+
+    def reader(self) -> Callable[[bytes], list[StreamEvent]]:
+        """The events of one upstream read (cut after a failure): the whole read at once when the
+        parser can take it so (``OpenAIRelayParser.feed_read``), else decoded and parsed event by
+        event. May raise ``GatewayError`` (an event over the size limit)."""
+        decoder = self.decoder
+        decode = decoder.feed
+        parse = self.parser.feed
+        read = getattr(self.parser, "feed_read", None)
+        if read is None:
+            return lambda chunk: _parsed(decode(chunk), parse)
+
+        def parse_read(chunk: bytes) -> list[StreamEvent]:
+            whole: list[StreamEvent] | None = read(chunk, decoder)
+            return _parsed(decode(chunk), parse) if whole is None else whole
+
+        return parse_read
+
+    def parse_end(self) -> list[StreamEvent]:
+        """What the decoder and the parser still hold when the upstream ends."""
+        batch = _parsed(self.decoder.close(), self.parser.feed)
+        batch.extend(self.parser.close())
+        return batch
 
     async def aclose(self) -> None:
         await self._stack.aclose()

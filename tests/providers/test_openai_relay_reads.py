@@ -340,3 +340,8 @@ def test_plain_run_is_never_looser_than_plain_delta_per_event() -> None:
             read = f"data: {first}\n\ndata: {second}\n\n".encode()
             if plain_run(read, 2):
                 assert plain_delta(first) and plain_delta(second), read
+        read = f"data: {first}\n\n".encode()
+        if plain_run(read, 1):  # one event, on the bytes
+            assert plain_delta(first), read
+    text_only = f"data: {json.dumps(TEXT[0], separators=(',', ':'))}\n\n".encode()
+    assert plain_run(text_only, 1) and plain_run(text_only * 2, 2)  # what the whole-read path is for
