@@ -394,6 +394,10 @@ class Gateway:
             if passthrough is not None:
                 targets = self._plan_passthrough(passthrough, len(body), default, exchange, targets)
                 if self.router.relays(targets, passthrough.format):
+                    if passthrough.stream:
+                        exchange.stream = True
+                        events = await self.router.open_passthrough(passthrough, targets, ctx)
+                        return self._stream_reply(events, dialect.passthrough_renderer(passthrough), exchange)
                     return self._ok(await self.router.passthrough(passthrough, targets, ctx), exchange)
             request = dialect.parse_chat(payload, call)
             check_model_names(request.model, request.fallbacks)
@@ -571,8 +575,11 @@ class Gateway:
                 ctx.tool_rounds = run.rounds
 
             events = self.mcp.stream(offer, events, lambda r: self.router.open_stream(r, ctx, default), done)
+        return self._stream_reply(events, renderer or dialect.stream_renderer(request), exchange)
+
+    def _stream_reply(self, events: ChatEvents, renderer: StreamRenderer, exchange: _Exchange) -> StreamReply:
+        """The client's stream of ``events`` (relayed by ``_relay``), with its end on abandon and abort."""
         self._streams[id(events)] = events
-        renderer = renderer or dialect.stream_renderer(request)
         headers = self._headers(exchange)
 
         async def abandon() -> None:

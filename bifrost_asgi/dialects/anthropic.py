@@ -37,7 +37,7 @@ from .anthropic_wire import (
     tool_id,
     usage_object,
 )
-from .base import Call, ErrorReply, RouteSpec
+from .base import Call, ErrorReply, RouteSpec, StreamRenderer
 from .paging import anthropic_page
 
 
@@ -102,6 +102,9 @@ class AnthropicDialect:
 
     def passthrough_head(self, body: Any, call: Call) -> tuple[str, tuple[str, ...]] | None:
         return None
+
+    def passthrough_renderer(self, request: Passthrough) -> StreamRenderer:
+        raise NotImplementedError("this dialect gives no Passthrough")
 
     def render_chat(self, response: ChatResponse, request: ChatRequest) -> bytes:
         if response.raw is not None and response.raw_format == "anthropic" and request.source_format == "anthropic":

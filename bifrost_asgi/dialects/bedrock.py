@@ -75,6 +75,9 @@ class BedrockDialect:
     def passthrough_head(self, body: Any, call: Call) -> tuple[str, tuple[str, ...]] | None:
         return None
 
+    def passthrough_renderer(self, request: Passthrough) -> StreamRenderer:
+        raise NotImplementedError("this dialect gives no Passthrough")
+
     def render_chat(self, response: ChatResponse, request: ChatRequest) -> bytes:
         if request.source_format == "anthropic":  # invoke_model: the model's own (Anthropic) shape
             return _ANTHROPIC.render_chat(response, request)

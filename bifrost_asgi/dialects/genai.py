@@ -25,7 +25,7 @@ from ..neutral import (
     Passthrough,
     replace,
 )
-from .base import Call, ErrorReply, RouteSpec
+from .base import Call, ErrorReply, RouteSpec, StreamRenderer
 from .genai_fields import (
     as_list,
     as_object,
@@ -77,6 +77,9 @@ class GenAIDialect:
 
     def passthrough_head(self, body: Any, call: Call) -> tuple[str, tuple[str, ...]] | None:
         return None
+
+    def passthrough_renderer(self, request: Passthrough) -> StreamRenderer:
+        raise NotImplementedError("this dialect gives no Passthrough")
 
     def render_chat(self, response: ChatResponse, request: ChatRequest) -> bytes:
         if response.raw is not None and response.raw_format == "gemini" and request.source_format == "gemini":

@@ -130,6 +130,9 @@ class OpenAIDialect:
     def stream_renderer(self, request: ChatRequest) -> OpenAIStreamRenderer:
         return OpenAIStreamRenderer(request)
 
+    def passthrough_renderer(self, request: Passthrough) -> OpenAIStreamRenderer:
+        return OpenAIStreamRenderer.of(request.model, include_usage=request.include_usage, n=request.n)
+
     def parse_embeddings(self, body: Any, call: Call) -> EmbeddingRequest:
         return parse_embeddings_body(_deployment_model(body, call))
 

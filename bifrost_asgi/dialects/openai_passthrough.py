@@ -6,7 +6,7 @@ the full parser, so every 400 is that parser's (same message, same order). The t
 are checked by the parser's own ``request_fields``; the messages by the walk below, which accepts
 a subset of what ``openai_messages`` accepts: string content and text parts in every role, image,
 audio and file parts from the user, assistant tool calls and refusals, tool results. Anything else
-(``cache_control`` marks, deprecated ``function`` roles and calls, streams) takes the full parser,
+(``cache_control`` marks, deprecated ``function`` roles and calls) takes the full parser,
 as does a body that is not certainly valid. A rule added to ``openai_messages`` that
 refuses what this walk accepts must be added here too: ``tests/dialects/test_openai_passthrough.py``
 compares the two over the fixtures and generated bodies.
@@ -32,8 +32,8 @@ def passthrough_head(body: Any) -> tuple[str, tuple[str, ...]] | None:
     ``body``, read from its top level alone (no walk over the messages), so that the caller can plan
     first and walk only when every target takes the body as it is. None: ``passthrough_chat_body``
     gives None for this body, certainly (not an object, no usable ``model``, unreadable
-    ``fallbacks``, a stream)."""
-    if not isinstance(body, dict) or body.get("stream") is True:
+    ``fallbacks``)."""
+    if not isinstance(body, dict):
         return None
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
@@ -47,7 +47,7 @@ def passthrough_head(body: Any) -> tuple[str, tuple[str, ...]] | None:
 
 
 def passthrough_chat_body(body: Any) -> Passthrough | None:
-    """A non-streamed ``POST /v1/chat/completions`` body as a ``Passthrough``, or None (see above)."""
+    """A ``POST /v1/chat/completions`` body (streamed or not) as a ``Passthrough``, or None (see above)."""
     if not isinstance(body, dict):
         return None
     model = body.get("model")
@@ -64,8 +64,6 @@ def passthrough_chat_body(body: Any) -> Passthrough | None:
         fields = request_fields(body, {})
     except InvalidRequestError:
         return None
-    if fields.get("stream"):
-        return None
     tools = fields.get("tools", ())
     for tool in tools:
         chars += len(tool.name)
@@ -79,6 +77,8 @@ def passthrough_chat_body(body: Any) -> Passthrough | None:
         len(tools),
         fields["max_tokens"],
         fields.get("n"),
+        fields.get("stream", False),
+        fields["include_usage"],
     )
 
 

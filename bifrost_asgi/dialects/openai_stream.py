@@ -71,12 +71,23 @@ class OpenAIStreamRenderer:
     )
 
     def __init__(self, request: ChatRequest) -> None:
-        self._model = request.model
-        self._text = request.text_completion
-        self._want_usage = request.include_usage
-        self._n = request.n or 1
+        self._setup(request.model, request.text_completion, request.include_usage, request.n)
+
+    @classmethod
+    def of(cls, model: str, *, include_usage: bool, n: int | None) -> OpenAIStreamRenderer:
+        """The renderer of a chat stream (not a legacy completion) asking for ``model``, as
+        ``OpenAIStreamRenderer(request)`` is for a request with these fields (a ``Passthrough``'s)."""
+        renderer = cls.__new__(cls)
+        renderer._setup(model, False, include_usage, n)
+        return renderer
+
+    def _setup(self, model: str, text: bool, include_usage: bool, n: int | None) -> None:
+        self._model = model
+        self._text = text
+        self._want_usage = include_usage
+        self._n = n or 1
         self._head: bytes | None = None  # b'data: {"id":...,"choices":['
-        self._tail = b'],"usage":null}\n\n' if request.include_usage else b"]}\n\n"
+        self._tail = b'],"usage":null}\n\n' if include_usage else b"]}\n\n"
         self._role_sent: set[int] = set()
         self._usage: Usage | None = None
         self._held: dict[str, Any] | None = None  # the latest finish choice, not yet written

@@ -9,7 +9,8 @@ does) and hands the upstream answer back unparsed apart from its checks and usag
 A dialect gives a ``Passthrough`` only for a body its full parser accepts (every 400 stays that
 parser's) and only with nothing between dialect and provider that needs the neutral form; the
 router uses it only when every target of the plan takes ``format`` (see ``Router.relays``).
-Everything else runs the neutral path.
+A streamed one is opened and relayed as the neutral stream is (the same relay parser, renderer and
+relay loop), only without the neutral request. Everything else runs the neutral path.
 
 A ``NamedTuple`` (immutable, like every neutral type): built once per request on the hot path,
 where it costs a third of a frozen dataclass.
@@ -35,3 +36,5 @@ class Passthrough(NamedTuple):
     tools: int
     max_tokens: int | None
     n: int | None
+    stream: bool = False
+    include_usage: bool = False  # a stream whose client asked for the usage chunk (``stream_options``)

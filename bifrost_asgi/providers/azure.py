@@ -98,10 +98,13 @@ class AzureProvider:
 
     def build_passthrough(self, request: Passthrough, model: str, key: KeyConfig | None) -> UpstreamRequest:
         body = self._openai.passthrough_payload(request, model)
-        return self._request("chat", model, key, self._openai.headers(), body, False)
+        return self._request("chat", model, key, self._openai.headers(), body, request.stream)
 
     def parse_passthrough(self, response: UpstreamResponse, model: str) -> tuple[bytes, Usage | None]:
         return self._openai.parse_passthrough(response, model)
+
+    def passthrough_stream_parser(self, model: str) -> StreamParser:
+        return self._openai.passthrough_stream_parser(model)
 
     def stream_parser(self, request: ChatRequest, model: str) -> StreamParser:
         return self._openai.stream_parser(request, model)

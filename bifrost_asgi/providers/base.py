@@ -168,6 +168,10 @@ class PassthroughProvider(Protocol):
 
     def parse_passthrough(self, response: UpstreamResponse, model: str) -> tuple[bytes, Usage | None]: ...
 
+    def passthrough_stream_parser(self, model: str) -> StreamParser:
+        """The stream parser ``stream_parser`` gives a streamed ``Passthrough``'s request."""
+        ...
+
 
 class ProviderFactory(Protocol):
     def __call__(self, name: str, config: ProviderConfig) -> Provider: ...

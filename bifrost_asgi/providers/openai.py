@@ -126,8 +126,8 @@ class OpenAIProvider:
         return endpoint, _json.dumps(body)
 
     def passthrough_payload(self, request: Passthrough, model: str) -> bytes:
-        """``chat_payload``'s body for the same client body as ``ChatRequest.raw`` (not streamed)."""
-        return _json.dumps(passthrough_body(request.body, model, stream=False, compat=self.compat))
+        """``chat_payload``'s body for the same client body as ``ChatRequest.raw``."""
+        return _json.dumps(passthrough_body(request.body, model, stream=request.stream, compat=self.compat))
 
     def embeddings_payload(self, request: EmbeddingRequest, model: str) -> bytes:
         return _json.dumps(build_embeddings_body(request, model, compat=self.compat))
@@ -158,10 +158,14 @@ class OpenAIProvider:
 
     def build_passthrough(self, request: Passthrough, model: str, key: KeyConfig | None) -> UpstreamRequest:
         body = self.passthrough_payload(request, model)
-        return UpstreamRequest("POST", self._urls["chat"], self._auth(self.headers(), key), body)
+        return UpstreamRequest("POST", self._urls["chat"], self._auth(self.headers(), key), body, stream=request.stream)
 
     def parse_passthrough(self, response: UpstreamResponse, model: str) -> tuple[bytes, Usage | None]:
         return response.body, answer_usage(response.body, self.name)
+
+    def passthrough_stream_parser(self, model: str) -> StreamParser:
+        """``stream_parser`` of a streamed chat from an OpenAI client (``relay_format`` "openai")."""
+        return OpenAIRelayParser(OpenAIStreamParser(self.name, model))
 
     def stream_parser(self, request: ChatRequest, model: str) -> StreamParser:
         if self.native_responses(request):

@@ -56,6 +56,9 @@ class ResponsesDialect:
     def passthrough_head(self, body: Any, call: Call) -> tuple[str, tuple[str, ...]] | None:
         return None
 
+    def passthrough_renderer(self, request: Passthrough) -> StreamRenderer:
+        raise NotImplementedError("this dialect gives no Passthrough")
+
     def render_chat(self, response: ChatResponse, request: ChatRequest) -> bytes:
         raise _elsewhere()
 

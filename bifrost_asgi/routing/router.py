@@ -376,12 +376,42 @@ class Router:
 
     async def open_stream(self, request: ChatRequest, ctx: RequestContext, default_provider: str | None) -> EventStream:
         targets = self.planner.plan(request.model, request.fallbacks, default_provider=default_provider, rng=self.rng)
+        return await self._open(
+            targets,
+            ctx,
+            lambda rt, model, key: rt.impl.build_chat(request, model, key),
+            lambda rt, model: rt.impl.stream_parser(request, model),
+        )
+
+    async def open_passthrough(
+        self, request: Passthrough, targets: Sequence[Target], ctx: RequestContext
+    ) -> EventStream:
+        """``open_stream`` of a streamed same-format request whose ``targets`` all take it as it is
+        (see ``relays``): the same upstream request as the provider builds from the parsed request,
+        the same stream parser; attempts, retries, fallbacks, admission and metrics as there."""
+        providers = self._passthrough
+        return await self._open(
+            targets,
+            ctx,
+            lambda rt, model, key: providers[rt.name].build_passthrough(request, model, key),
+            lambda rt, model: providers[rt.name].passthrough_stream_parser(model),
+        )
+
+    async def _open(
+        self,
+        targets: Sequence[Target],
+        ctx: RequestContext,
+        build: Callable[[ProviderRuntime, str, KeyConfig | None], UpstreamRequest],
+        stream_parser: Callable[[ProviderRuntime, str], Any],
+    ) -> EventStream:
+        """The first target's stream that gives content (each attempt: request built, opened, read
+        until its first content)."""
         stack = AsyncExitStack()
 
         async def call(rt: ProviderRuntime, target: Target, key: KeyConfig | None, timeouts: Timeouts) -> EventStream:
             started = self.clock()
             try:
-                built = await self._authorized(rt, rt.impl.build_chat(request, target.model, key), key)
+                built = await self._authorized(rt, build(rt, target.model, key), key)
             finally:
                 ctx.upstream_seconds += self.clock() - started
             started = self.clock()
@@ -396,7 +426,7 @@ class Router:
                     if stream.status >= 400:
                         body = self.scrub(await stream.read())
                         raise rt.impl.parse_error(UpstreamResponse(stream.status, stream.headers, body))
-                    parser = rt.impl.stream_parser(request, target.model)
+                    parser = stream_parser(rt, target.model)
                     decoder = rt.impl.stream_decoder(self.max_event_bytes)
                     return await self._prime(stream, decoder, parser, stack, int(self.wall_clock()))
             except TimeoutError:

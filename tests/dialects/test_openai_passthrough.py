@@ -21,7 +21,8 @@ DIALECT = OpenAIDialect()
 
 def same_request(passthrough: Passthrough, request: ChatRequest) -> None:
     """What the flow reads from a ``Passthrough`` equals what it reads from the parsed request."""
-    assert not request.stream and not request.text_completion
+    assert not request.text_completion
+    assert (passthrough.stream, passthrough.include_usage) == (request.stream, request.include_usage)
     assert passthrough.format == request.source_format == "openai"
     assert passthrough.model == request.model
     assert passthrough.fallbacks == request.fallbacks
@@ -92,7 +93,7 @@ def test_head_of_bodies_that_never_pass_through() -> None:
     body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
     assert passthrough_head(body) == ("gpt-4o", ())
     assert passthrough_head({**body, "fallbacks": ["groq/x"]}) == ("gpt-4o", ("groq/x",))
-    for refused in ({**body, "stream": True}, {**body, "model": " "}, {**body, "fallbacks": [1]}, [body], None):
+    for refused in ({**body, "model": " "}, {**body, "fallbacks": [1]}, [body], None):
         assert passthrough_head(refused) is None
         assert passthrough_chat_body(refused) is None
     assert DIALECT.passthrough_head(body, Call(options={"text": True})) is None

@@ -16,6 +16,7 @@ import pytest
 from bifrost_asgi.dialects.openai import OpenAIDialect
 from bifrost_asgi.routing.router import Router
 from tests.support import FakeProvider, ServerHandle, run_gateway
+from tests.support.fake_provider import Reply, Status
 from tests.support.openai_bodies import corpus
 
 pytestmark = pytest.mark.e2e
@@ -150,7 +151,7 @@ def test_the_walk_runs_only_when_every_target_may_take_the_body(
         {**body, "fallbacks": ["anthropic/claude-3-5-haiku-latest"]},
         {**body, "model": "anthropic/claude-3-5-haiku-latest", "messages": [{"role": "user", "content": 3}]},
         {**body, "model": "anthropic/claude-3-5-haiku-latest", "fallbacks": ["zz"]},  # a 400 from the plan
-        {**body, "stream": True},
+        {**body, "model": "anthropic/claude-3-5-haiku-latest", "stream": True},
     ):
         walks.clear()
         raw = orjson.dumps(document)
@@ -159,7 +160,6 @@ def test_the_walk_runs_only_when_every_target_may_take_the_body(
         walks.clear()
         with monkeypatch.context() as patch:  # the walk forced, then the full parser, as before
             patch.setattr(Router, "certain_plan", lambda self, model, fallbacks, default: None)
-            patch.setattr(OpenAIDialect, "passthrough_head", lambda self, body, call: ("", ()))
             slow = exchange(gateway, fake_provider, raw, "/v1/chat/completions")
         assert walks == [document]
         assert fast == slow
@@ -167,3 +167,96 @@ def test_the_walk_runs_only_when_every_target_may_take_the_body(
     walks.clear()
     exchange(gateway, fake_provider, orjson.dumps(body), "/v1/chat/completions")
     assert walks == [body] and len(passthroughs) == 1
+
+
+def _stream_metrics(gateway: ServerHandle) -> dict[str, float]:
+    """The stream-related counts of /metrics: requests, tokens, first-token and inter-token
+    observations (their counts: the timings themselves differ run to run)."""
+    text = httpx2.get(gateway.url + "/metrics", timeout=30).text
+    wanted = ("bifrost_requests_total", "_tokens_total", "token_latency_seconds_count", "upstream_requests_total")
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not any(name in line for name in wanted):
+            continue
+        series, _, value = line.rpartition(" ")
+        counts[series] = float(value)
+    return counts
+
+
+def _with_metrics(
+    gateway: ServerHandle, fake: FakeProvider, body: bytes, path: str
+) -> tuple[tuple[Any, ...], dict[str, float]]:
+    """``exchange`` and what it moved in ``_stream_metrics``."""
+    before = _stream_metrics(gateway)
+    answer = exchange(gateway, fake, body, path)
+    after = _stream_metrics(gateway)
+    return answer, {k: v - before.get(k, 0.0) for k, v in after.items() if v != before.get(k, 0.0)}
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/openai/v1/chat/completions"])
+def test_streamed_corpus_through_both_paths(
+    gateway: ServerHandle, fake_provider: FakeProvider, monkeypatch: pytest.MonkeyPatch, passthroughs: list[Any],
+    path: str,
+) -> None:  # fmt: skip
+    """Streamed bodies: the passthrough (no neutral request) sends the same bytes upstream and the
+    client gets the same stream, status and headers as from the parsed request, and the metrics
+    (requests, tokens, first-token and inter-token observations) move the same."""
+    opened: list[Any] = []
+    real = Router.open_passthrough
+
+    async def counted(self: Router, request: Any, targets: Any, ctx: Any) -> Any:
+        opened.append(request)
+        return await real(self, request, targets, ctx)
+
+    monkeypatch.setattr(Router, "open_passthrough", counted)
+    statuses = set()
+    streams = [d for d in corpus() if isinstance(d, dict) and d.get("stream") is True]
+    hi = [{"role": "user", "content": "hi"}]
+    streams += [  # refused: the full parser's 400s
+        {"model": "openai/gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": 3}]},
+        {"model": "openai/gpt-4o-mini", "stream": True, "stream_options": {"include_usage": 1}, "messages": hi},
+        {"model": "openai/gpt-4o-mini", "stream": True, "fallbacks": ["zz"], "messages": hi},
+    ]
+    for document in streams:
+        status, *_ = both_paths(gateway, fake_provider, monkeypatch, orjson.dumps(document), path)
+        statuses.add(status)
+    assert {200, 400} <= statuses
+    assert len(opened) >= 2 and passthroughs == []  # streams open, never the non-streamed passthrough
+    for options in (None, {"include_usage": True}, {"include_usage": False}):
+        document = {"model": "openai/gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+        if options is not None:
+            document["stream_options"] = options
+        raw = orjson.dumps(document)
+        fast = _with_metrics(gateway, fake_provider, raw, path)
+        with monkeypatch.context() as patch:
+            patch.setattr(OpenAIDialect, "passthrough_chat", lambda self, body, call: None)
+            neutral = _with_metrics(gateway, fake_provider, raw, path)
+        assert fast == neutral
+        moved = fast[1]
+        assert any("inter_token" in series for series in moved) and any("output_tokens" in s for s in moved)
+
+
+def test_streamed_upstream_failures_are_the_same(
+    fake_provider: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upstream error before the stream (alone and with a fallback of the same format), and an
+    in-band error after the first content: the same answer and attempts either way (no cooldown:
+    each path must meet the same upstream)."""
+    with run_gateway({**config(fake_provider), "routing": {"cooldown_failures": 1000}}) as gateway:
+        _streamed_failures(gateway, fake_provider, monkeypatch)
+
+
+def _streamed_failures(gateway: ServerHandle, fake_provider: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = {"model": "openai/gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    with_fallback = orjson.dumps({**body, "fallbacks": ["groq/llama-3.3-70b"]})
+    fake_provider.respond("/chat/completions", lambda request: Status(503))
+    status, *_ = both_paths(gateway, fake_provider, monkeypatch, orjson.dumps(body), "/v1/chat/completions")
+    assert status == 503
+    both_paths(gateway, fake_provider, monkeypatch, with_fallback, "/v1/chat/completions")
+    delta = {"index": 0, "delta": {"role": "assistant", "content": "Hel"}, "finish_reason": None}
+    first = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini", "choices": [delta]}
+    frames = [b"data: " + orjson.dumps(first) + b"\n\n", b'data: {"error":{"message":"overloaded"}}\n\n']
+    fake_provider.respond("/chat/completions", lambda request: Reply(sse=frames))
+    status, answer, *_ = both_paths(gateway, fake_provider, monkeypatch, orjson.dumps(body), "/v1/chat/completions")
+    assert status == 200 and b"overloaded" in answer
+    fake_provider.respond("/chat/completions", None)

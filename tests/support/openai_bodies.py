@@ -35,8 +35,12 @@ def _simple(*messages: Any, **fields: Any) -> dict[str, Any]:
 
 
 def passing_bodies() -> list[Any]:
-    """Valid bodies the passthrough takes (the common shapes)."""
+    """Valid bodies the passthrough takes (the common shapes), streamed or not."""
     return [
+        full_fixture(),  # streamed, with stream_options
+        _simple(stream=True),
+        _simple(stream=True, stream_options={"include_usage": False}),
+        _simple(stream=True, stream_options={"include_usage": True}, max_tokens=9),
         _variant(stream=None, stream_options=None),
         _variant(stream=False, fallbacks=None),
         _variant(stream=None, stream_options=None, reasoning_summary="concise"),
@@ -67,10 +71,8 @@ def passing_bodies() -> list[Any]:
 
 
 def neutral_bodies() -> list[Any]:
-    """Valid bodies left to the full parser: streams, cache marks, deprecated function calls and roles."""
+    """Valid bodies left to the full parser: cache marks, deprecated function calls and roles."""
     return [
-        full_fixture(),
-        _simple(stream=True),
         _simple({"role": "user", "content": [{"type": "text", "text": "x", "cache_control": {"type": "ephemeral"}}]}),
         _simple({"role": "assistant", "content": None, "function_call": {"name": "f", "arguments": "{}"}}),
         _simple({"role": "function", "name": "f", "content": "1"}),
