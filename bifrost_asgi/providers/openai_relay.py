@@ -57,7 +57,7 @@ def plain_run(data: bytes, count: int) -> bool:
     event. Never looser than ``plain_delta``: False means "feed it event by event"."""
     return (
         data[6:7] == b"{"
-        and data.count(b"\n\ndata: {") == count - 1
+        and (count == 1 or data.count(b"\n\ndata: {") == count - 1)  # one event: its only \n ends it
         and b'"error"' not in data
         and b"_call" not in data
         and b'"x_groq"' not in data
