@@ -696,7 +696,7 @@ class Gateway:
                 if events.chunks is not None:
                     batch: Sequence[StreamEvent] = ()
                     try:
-                        batch = events.parse_pending() if events.pending else ()
+                        batch = events.parse_pending() if events.pending or events.rest else ()
                     except GatewayError as exc:
                         batch = (StreamFailure(exc),)
                     if batch:

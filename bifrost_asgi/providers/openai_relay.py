@@ -104,5 +104,40 @@ class OpenAIRelayParser:
             return None
         return [ContentRun("openai", chunk, count)]
 
+    def feed_head(self, chunk: bytes, decoder: StreamDecoder) -> tuple[ContentRun, bytes] | None:
+        """For a read ``feed_read`` could not take whole: its leading plain deltas as one
+        ``ContentRun`` and the bytes after them, which the caller decodes and feeds (the decoder is
+        between events there, as after the run's events). None: decode the whole read. The cut is
+        put before the first event holding something a plain delta cannot (a finish reason, a
+        usage object, ``[DONE]``, an error, a tool call); what comes before it is then checked
+        exactly as ``feed_read`` checks a whole read, so a cut in the wrong place only means None."""
+        if not self._content or self._inner.done or not isinstance(decoder, SSEDecoder):
+            return None
+        cut = _first_unplain_event(chunk)
+        if cut <= 0:
+            return None
+        head = chunk[:cut]
+        count = decoder.whole_events(head)
+        if not count or not plain_run(head, count):
+            return None
+        return ContentRun("openai", head, count), chunk[cut:]
+
     def close(self) -> Iterable[StreamEvent]:
         return self._inner.close()
+
+
+_UNPLAIN = (b'"finish_reason":"', b'"usage":{', b"[DONE]", b'"error"', b"_call", b'"x_groq"')
+
+
+def _first_unplain_event(chunk: bytes) -> int:
+    """Where the event holding the first of ``_UNPLAIN`` starts (after the blank line before it):
+    0 when none is found or it is in the first event."""
+    end = len(chunk)
+    for needle in _UNPLAIN:
+        found = chunk.find(needle, 0, end)
+        if found >= 0:
+            end = found
+    if end == len(chunk):
+        return 0
+    start = chunk.rfind(b"\n\n", 0, end)
+    return start + 2 if start >= 0 else 0

@@ -175,6 +175,7 @@ class EventStream:
     parser: Any
     _stack: AsyncExitStack
     pending: list[Any] = field(default_factory=list)
+    rest: bytes = b""  # or: the bytes of the first content's read after its event (whole events)
 
     async def events(self) -> AsyncIterator[StreamEvent]:
         async for batch in self.batches():
@@ -190,7 +191,7 @@ class EventStream:
             if self.chunks is None or (buffered and isinstance(buffered[-1], StreamFailure)):
                 return
             try:
-                if self.pending:
+                if self.pending or self.rest:
                     batch = self.parse_pending()
                     if batch:
                         yield batch
@@ -212,25 +213,39 @@ class EventStream:
             await self.aclose()
 
     def parse_pending(self) -> list[StreamEvent]:
-        """The events of the upstream events that came in the first content's read, after it."""
+        """The events of the upstream events that came in the first content's read, after it
+        (``rest``: read as an upstream read is)."""
+        if self.rest:
+            rest, self.rest = self.rest, b""
+            return self.reader()(rest)
         batch = _parsed(self.pending, self.parser.feed)
         self.pending = []
         return batch
 
     def reader(self) -> Callable[[bytes], list[StreamEvent]]:
         """The events of one upstream read (cut after a failure): the whole read at once when the
-        parser can take it so (``OpenAIRelayParser.feed_read``), else decoded and parsed event by
-        event. May raise ``GatewayError`` (an event over the size limit)."""
+        parser can take it so (``OpenAIRelayParser.feed_read``), or its leading plain deltas at once
+        and the rest event by event (``feed_head``), else decoded and parsed event by event. May
+        raise ``GatewayError`` (an event over the size limit)."""
         decoder = self.decoder
         decode = decoder.feed
         parse = self.parser.feed
         read = getattr(self.parser, "feed_read", None)
         if read is None:
             return lambda chunk: _parsed(decode(chunk), parse)
+        head = self.parser.feed_head  # a relay with ``feed_read`` has both
 
         def parse_read(chunk: bytes) -> list[StreamEvent]:
             whole: list[StreamEvent] | None = read(chunk, decoder)
-            return _parsed(decode(chunk), parse) if whole is None else whole
+            if whole is not None:
+                return whole
+            split: tuple[StreamEvent, bytes] | None = head(chunk, decoder)
+            if split is None:
+                return _parsed(decode(chunk), parse)
+            run, rest = split
+            batch = _parsed(decode(rest), parse)
+            batch.insert(0, run)
+            return batch
 
         return parse_read
 
@@ -567,10 +582,14 @@ class Router:
     ) -> EventStream:
         """Read until the first content event; a failure before it raises (so it can be retried).
         The upstream events after it in the same read are kept unparsed (the first content goes out
-        before they are looked at), and so is the chunk iterator."""
+        before they are looked at), and so is the chunk iterator: for a relay that takes whole reads
+        (``feed_read``), a read of nothing but whole events keeps the bytes after the first content's
+        event instead (``EventStream.rest``), read like the next upstream read."""
         buffered: list[StreamEvent] = []
         chunks = stream.chunks()
+        whole_events = getattr(decoder, "whole_events", None) if hasattr(parser, "feed_read") else None
         async for chunk in chunks:
+            whole = whole_events(chunk) if whole_events is not None else 0
             sse_events = list(decoder.feed(chunk))
             for position, sse in enumerate(sse_events):
                 started = False
@@ -585,6 +604,9 @@ class Router:
                     buffered.append(event)
                 if started:
                     stack.push_async_callback(stream.aclose)
+                    if whole == len(sse_events) and position + 1 < whole:  # the k-th blank line ends event k
+                        rest = chunk.split(b"\n\n", position + 1)[-1]
+                        return EventStream(buffered, chunks, decoder, parser, stack, rest=rest)
                     return EventStream(buffered, chunks, decoder, parser, stack, sse_events[position + 1 :])
         tail = [event for sse in decoder.close() for event in parser.feed(sse)]
         tail.extend(parser.close())

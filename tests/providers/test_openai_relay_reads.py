@@ -24,6 +24,7 @@ from bifrost_asgi.gateway import Gateway
 from bifrost_asgi.neutral import ContentRun
 from bifrost_asgi.providers.base import UpstreamRequest
 from bifrost_asgi.providers.openai_relay import OpenAIRelayParser, plain_run
+from bifrost_asgi.providers.openai_stream import OpenAIStreamParser
 from bifrost_asgi.replies import StreamReply
 from bifrost_asgi.streaming import SSEDecoder
 from bifrost_asgi.upstream.base import Timeouts
@@ -249,6 +250,7 @@ async def _client_bytes(reads: Sequence[bytes], include_usage: bool) -> tuple[by
 def _run(reads: Sequence[bytes], include_usage: bool, whole_reads: bool, monkeypatch: pytest.MonkeyPatch) -> Any:
     counted: list[int] = []
     original = OpenAIRelayParser.feed_read
+    original_head = OpenAIRelayParser.feed_head
 
     def feed_read(self: OpenAIRelayParser, chunk: bytes, decoder: Any) -> Any:
         if not whole_reads:
@@ -258,8 +260,19 @@ def _run(reads: Sequence[bytes], include_usage: bool, whole_reads: bool, monkeyp
             counted.extend(event.count for event in found if isinstance(event, ContentRun))
         return found
 
+    def feed_head(self: OpenAIRelayParser, chunk: bytes, decoder: Any) -> Any:
+        if not whole_reads:
+            return None  # event by event, the first content's read too (its rest is decoded)
+        found = original_head(self, chunk, decoder)
+        if found is not None:
+            counted.append(-found[0].count)  # a leading run (negative: told apart from whole reads)
+        return found
+
     with monkeypatch.context() as patch:
         patch.setattr(OpenAIRelayParser, "feed_read", feed_read)
+        patch.setattr(OpenAIRelayParser, "feed_head", feed_head)
+        if not whole_reads:  # and the first content's read keeps its other events decoded (no ``rest``)
+            patch.setattr(SSEDecoder, "whole_events", lambda self, chunk: 0)
         out, samples = asyncio.run(_client_bytes(reads, include_usage))
     return out, samples, counted
 
@@ -345,3 +358,35 @@ def test_plain_run_is_never_looser_than_plain_delta_per_event() -> None:
             assert plain_delta(first), read
     text_only = f"data: {json.dumps(TEXT[0], separators=(',', ':'))}\n\n".encode()
     assert plain_run(text_only, 1) and plain_run(text_only * 2, 2)  # what the whole-read path is for
+
+
+@pytest.mark.parametrize("include_usage", [False, True])
+def test_a_stream_in_one_read_goes_on_as_a_run_after_its_first_content(
+    include_usage: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a fast upstream does (the whole stream in one read, as the bench's nginx): after the
+    first content, its plain deltas are one run and the finish, usage and ``[DONE]`` are fed event
+    by event, with the same client bytes and timing observations as feeding every event."""
+    for name in ("text", "finish held then content", "tool call", "two choices", "non-ascii"):
+        read = [b"".join(STREAMS[name])]
+        expected = _run(read, include_usage, False, monkeypatch)
+        got = _run(read, include_usage, True, monkeypatch)
+        assert got[:2] == expected[:2], name
+        if name == "text":
+            assert min(got[2]) <= -3, "the leading run was not taken"
+
+
+def test_the_head_cut_is_before_the_first_event_that_is_not_a_plain_delta() -> None:
+    parser = OpenAIRelayParser(OpenAIStreamParser("openai", "m"))
+    parser._content = True  # after the first content
+    plain = frames(*TEXT, done=False)
+    finish = frames(chunk({}, "stop"), chunk(None, usage=USAGE))
+    found = parser.feed_head(b"".join(plain + finish), SSEDecoder())
+    assert found is not None
+    run, rest = found
+    assert (run.data, run.count, rest) == (b"".join(plain), len(plain), b"".join(finish))
+    assert parser.feed_head(b"".join(finish), SSEDecoder()) is None  # nothing plain before the finish
+    assert parser.feed_head(b"".join(plain), SSEDecoder()) is None  # all plain: feed_read's
+    mid = SSEDecoder()
+    mid.feed(b"data: {")
+    assert parser.feed_head(b"".join(plain + finish), mid) is None  # not between events
