@@ -639,6 +639,7 @@ class Gateway:
         ctx = exchange.ctx
         provider, model = ctx.provider or "unknown", ctx.model or "unknown"
         observe_gap = self.metrics.inter_token_observer(provider, model)  # bound once, not per chunk
+        zero_gaps = self.metrics.inter_token_zeros(provider, model)  # observe_gap(0.0), n times at once
         render = renderer.render
         clock = self.clock
         last: float | None = None
@@ -651,8 +652,7 @@ class Gateway:
                 at = clock()  # nearly every read of a relayed stream: what the loop below does for it
                 observe_gap(at - last)
                 last = at
-                for _ in range(run.count - 1):
-                    observe_gap(0.0)
+                zero_gaps(run.count - 1)
                 rendered: bytes = render(run)
                 return rendered
             out: list[bytes] = []
@@ -667,8 +667,7 @@ class Gateway:
                         observe_gap(now - last)
                     last = now
                     if type(event) is ContentRun:  # its other events came in the same read: gaps of 0
-                        for _ in range(event.count - 1):
-                            observe_gap(0.0)
+                        zero_gaps(event.count - 1)
                 elif isinstance(event, UsageUpdate):
                     ctx.usage = event.usage
                 elif isinstance(event, StreamFailure):

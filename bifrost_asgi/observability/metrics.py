@@ -185,9 +185,10 @@ def bound_counter(child: Counter) -> Callable[[float], None]:
 
 
 class _Observe:
-    """A bound histogram: ``observe(amount)`` adds to the sum and to the first bucket bound >= amount."""
+    """A bound histogram: ``observe(amount)`` adds to the sum and to the first bucket bound >= amount;
+    ``zeros(n)`` is ``observe(0.0)`` n times, at once (the gaps between the events of one read)."""
 
-    __slots__ = ("_bounds", "_buckets", "_cells", "_sum", "_sum_cell", "observe")
+    __slots__ = ("_bounds", "_buckets", "_cells", "_child", "_sum", "_sum_cell", "_zero", "observe", "zeros")
 
     def __init__(self, child: Histogram) -> None:
         total = getattr(child, "_sum", None)
@@ -195,16 +196,34 @@ class _Observe:
         bounds = getattr(child, "_upper_bounds", None)
         if total is None or buckets is None or bounds is None or len(buckets) != len(bounds):
             self.observe: Callable[[float], None] = child.observe
+            self._child = child
+            self.zeros: Callable[[int], None] = self._zeros_each
             return
         self._bounds = list(bounds)  # ends with +Inf, so every amount has a bucket
+        self._zero = bisect_left(self._bounds, 0.0)
         if _unlocked(total) and all(_unlocked(bucket) for bucket in buckets):
             self._sum_cell = total
             self._cells = list(buckets)
             self.observe = self._observe_unlocked
+            self.zeros = self._zeros_unlocked
             return
         self._sum = total.inc
         self._buckets = [bucket.inc for bucket in buckets]
         self.observe = self._observe
+        self.zeros = self._zeros
+
+    def _zeros_each(self, count: int) -> None:
+        for _ in range(count):
+            self._child.observe(0.0)
+
+    def _zeros(self, count: int) -> None:
+        if count > 0:
+            self._sum(0.0)
+            self._buckets[self._zero](count)
+
+    def _zeros_unlocked(self, count: int) -> None:
+        if count > 0:  # the sum gains 0.0 (no change), the zero bucket ``count``
+            self._cells[self._zero]._value += float(count)
 
     def _observe(self, amount: float) -> None:
         self._sum(amount)
@@ -681,6 +700,10 @@ class Metrics:
     def inter_token_observer(self, provider: str | None, model: str | None) -> Callable[[float], None]:
         """``observe_inter_token`` bound to one provider and model: a stream looks its series up once."""
         return self._inter_token.get(self._pm(provider, model)).observe
+
+    def inter_token_zeros(self, provider: str | None, model: str | None) -> Callable[[int], None]:
+        """``inter_token_observer``'s ``observe(0.0)``, n times at once: ``zeros(n)``."""
+        return self._inter_token.get(self._pm(provider, model)).zeros
 
     def track_in_flight(self, dialect: str) -> _InFlight:
         """``with metrics.track_in_flight("openai"): ...`` counts the block as one request in flight."""

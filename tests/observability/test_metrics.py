@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -517,3 +518,54 @@ def test_served_models_only_labels_unserved_names_other(registry: CollectorRegis
     assert value(registry, "bifrost_requests_total", **{**REQ, "model": "other"}, status="404", stream="false") == (
         MAX_MODELS_PER_PROVIDER + 5
     )
+
+
+def test_zero_gaps_at_once_are_the_same_as_one_at_a_time() -> None:
+    """``inter_token_zeros(n)`` (a read's events after its first) leaves every inter-token sample
+    as ``n`` observations of 0.0 do, for the in-place cells, the locked values and a plain child."""
+    from prometheus_client import Histogram
+
+    from bifrost_asgi.observability.metrics import _Observe
+
+    def samples(registry: CollectorRegistry) -> list[Any]:
+        return [(s.name, s.labels, s.value) for m in registry.collect() for s in m.samples if "_created" not in s.name]
+
+    at_once, one_by_one = CollectorRegistry(), CollectorRegistry()
+    for registry, zeros in ((at_once, True), (one_by_one, False)):
+        m = Metrics(registry)
+        observe_gap = m.inter_token_observer("openai", "gpt-4o")
+        observe_gap(0.03)
+        for n in (0, 1, 219, 3):
+            if zeros:
+                m.inter_token_zeros("openai", "gpt-4o")(n)
+            else:
+                for _ in range(n):
+                    observe_gap(0.0)
+    assert samples(at_once) == samples(one_by_one)
+    assert value(at_once, "bifrost_stream_inter_token_latency_seconds_count", provider="openai", model="gpt-4o") == 224
+
+    class Locked:  # what a multiprocess value looks like to _Observe: inc only
+        def __init__(self) -> None:
+            self.total = 0.0
+
+        def inc(self, amount: float) -> None:
+            self.total += amount
+
+    child = Histogram("gap_seconds", "gaps", registry=CollectorRegistry())
+    child._sum = Locked()  # type: ignore[assignment]
+    child._buckets = [Locked() for _ in child._buckets]  # type: ignore[misc]
+    locked = _Observe(child)
+    locked.zeros(5)
+    locked.observe(0.0)
+    assert [b.total for b in child._buckets][:1] == [6.0] and child._sum.total == 0.0  # type: ignore[attr-defined]
+
+    class Plain:
+        def __init__(self) -> None:
+            self.seen: list[float] = []
+
+        def observe(self, amount: float) -> None:
+            self.seen.append(amount)
+
+    plain = Plain()
+    _Observe(plain).zeros(4)  # type: ignore[arg-type]
+    assert plain.seen == [0.0] * 4
