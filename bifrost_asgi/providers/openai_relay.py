@@ -50,14 +50,24 @@ def plain_delta(data: str) -> bool:
 
 def plain_run(data: bytes, count: int) -> bool:
     """``plain_delta`` for each of the ``count`` events of a read (``data``: complete single-line
-    ``data:`` events, valid UTF-8), all at once, on the bytes (the needles are ASCII: in valid
-    UTF-8 they match where they match in the decoded text, and none spans the ``data: `` or blank
-    line framing): each needle lies within one event, and since ``"usage":null`` contains
-    ``"usage"`` (and likewise for the finish), equal counts over the read mean equal counts in every
-    event. Never looser than ``plain_delta``: False means "feed it event by event"."""
+    ``data:`` events, valid UTF-8), on the bytes (the needles are ASCII: in valid UTF-8 they match
+    where they match in the decoded text, and none spans the ``data: `` and blank-line framing).
+    One event: ``plain_delta``'s own checks. Several, at once: each needle lies within one event,
+    and since ``"usage":null`` contains ``"usage"`` (and likewise for the finish), equal counts over
+    the read mean equal counts in every event. Never looser than ``plain_delta``: False means "feed
+    it event by event"."""
+    if count == 1:
+        return (
+            data[6:7] == b"{"
+            and b'"error"' not in data
+            and b"_call" not in data
+            and b'"x_groq"' not in data
+            and (b'"usage"' not in data or b'"usage":null' in data)
+            and data.count(b'"finish_reason"') == data.count(b'"finish_reason":null')
+        )
     return (
         data[6:7] == b"{"
-        and (count == 1 or data.count(b"\n\ndata: {") == count - 1)  # one event: its only \n ends it
+        and data.count(b"\n\ndata: {") == count - 1
         and b'"error"' not in data
         and b"_call" not in data
         and b'"x_groq"' not in data
