@@ -189,7 +189,7 @@ def test_budget_is_402_in_every_sdk(fake_provider: FakeProvider, gateway: Server
     with pytest.raises(genai_errors.ClientError) as ge:
         call_genai(gateway, VK_BROKE)
     assert ge.value.code == 402
-    assert fake_provider.count() == 0
+    assert fake_provider.count() == 0, [(r.method, r.path, r.vendor) for r in fake_provider.requests]
 
 
 def test_virtual_key_values_never_leave_the_gateway(
