@@ -392,8 +392,9 @@ class Gateway:
                 if targets is None or self.router.relays(targets, dialect.name):
                     passthrough = dialect.passthrough_chat(payload, call)
             if passthrough is not None:
+                relayed = targets is not None  # certain_plan's targets, which relay (checked above)
                 targets = self._plan_passthrough(passthrough, len(body), default, exchange, targets)
-                if self.router.relays(targets, passthrough.format):
+                if relayed or self.router.relays(targets, passthrough.format):
                     if passthrough.stream:
                         exchange.stream = True
                         events = await self.router.open_passthrough(passthrough, targets, ctx)
