@@ -98,15 +98,19 @@ class _Counter:
         return self.held_total
 
     def hold(self, res_id: str, amount: int, expires_ms: int) -> None:
+        self.release(res_id)
         held = self.held
-        if held:
-            entry = held.pop(res_id, None)
-            if entry is not None:
-                self.held_total -= entry[0]
         held[res_id] = (amount, expires_ms)
         self.held_total += amount
         if len(held) == 1 or expires_ms < self.soonest:
             self.soonest = expires_ms
+
+    def release(self, res_id: str) -> None:
+        """Drop the hold of ``res_id``, if any."""
+        if self.held:
+            entry = self.held.pop(res_id, None)
+            if entry is not None:
+                self.held_total -= entry[0]
 
     def roll(self, window: Window) -> None:
         if self.start <= window.threshold_ms:
@@ -162,11 +166,7 @@ class MemoryCounters:
                 counter = table[limit.key] = _Counter(window.start_ms)
             elif counter.start <= window.threshold_ms:
                 counter.start, counter.used = window.start_ms, 0
-            held = counter.held
-            if held:
-                entry = held.pop(res_id, None)
-                if entry is not None:
-                    counter.held_total -= entry[0]
+            counter.release(res_id)
             counter.used += amounts[index]
             out.append(counter.used)
         return out
@@ -267,17 +267,8 @@ class Lane:
             if counter.used + reserved + menu[unit] > maximum:
                 return False
         expires = now_ms + ttl_ms
-        for counter, _, _, unit in slots:  # ``_Counter.hold`` written out
-            amount = menu[unit]
-            held = counter.held
-            if held:
-                entry = held.pop(res_id, None)
-                if entry is not None:
-                    counter.held_total -= entry[0]
-            held[res_id] = (amount, expires)
-            counter.held_total += amount
-            if len(held) == 1 or expires < counter.soonest:
-                counter.soonest = expires
+        for counter, _, _, unit in slots:
+            counter.hold(res_id, menu[unit], expires)
         return True
 
     def settle(
@@ -291,11 +282,7 @@ class Lane:
         for counter, _, length, unit in self._slots:
             if counter.start <= admitted_ms - length:
                 counter.start, counter.used = admitted_ms, 0
-            held = counter.held
-            if held:
-                entry = held.pop(res_id, None)
-                if entry is not None:
-                    counter.held_total -= entry[0]
+            counter.release(res_id)
             counter.used += menu[unit]
             out.append(counter.used)
         return out
