@@ -36,18 +36,23 @@ def gateway(fake_provider: FakeProvider) -> Iterator[ServerHandle]:
         yield handle
 
 
-@pytest.fixture
-def passthroughs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Every ``Router.passthrough`` call of the test."""
+def recorded(monkeypatch: pytest.MonkeyPatch, method: str) -> list[Any]:
+    """The requests of every call of ``Router.<method>`` (``passthrough``, ``open_passthrough``) in the test."""
     calls: list[Any] = []
-    real = Router.passthrough
+    real = getattr(Router, method)
 
-    async def counted(self: Router, request: Any, targets: Any, ctx: Any) -> bytes:
+    async def counted(self: Router, request: Any, targets: Any, ctx: Any) -> Any:
         calls.append(request)
         return await real(self, request, targets, ctx)
 
-    monkeypatch.setattr(Router, "passthrough", counted)
+    monkeypatch.setattr(Router, method, counted)
     return calls
+
+
+@pytest.fixture
+def passthroughs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every ``Router.passthrough`` call of the test."""
+    return recorded(monkeypatch, "passthrough")
 
 
 def exchange(gateway: ServerHandle, fake: FakeProvider, body: bytes, path: str) -> tuple[Any, ...]:
@@ -201,14 +206,7 @@ def test_streamed_corpus_through_both_paths(
     """Streamed bodies: the passthrough (no neutral request) sends the same bytes upstream and the
     client gets the same stream, status and headers as from the parsed request, and the metrics
     (requests, tokens, first-token and inter-token observations) move the same."""
-    opened: list[Any] = []
-    real = Router.open_passthrough
-
-    async def counted(self: Router, request: Any, targets: Any, ctx: Any) -> Any:
-        opened.append(request)
-        return await real(self, request, targets, ctx)
-
-    monkeypatch.setattr(Router, "open_passthrough", counted)
+    opened = recorded(monkeypatch, "open_passthrough")
     statuses = set()
     streams = [d for d in corpus() if isinstance(d, dict) and d.get("stream") is True]
     hi = [{"role": "user", "content": "hi"}]
