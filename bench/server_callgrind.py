@@ -11,6 +11,10 @@ nothing between them).
     .venv/bin/python bench/server_callgrind.py floor anthropic    # rows by name (see --help)
     .venv/bin/python bench/server_callgrind.py vk vk-redis        # the bench's virtual key, counters in
                                                                   # process / on a redis-server (not counted)
+    .venv/bin/python bench/server_callgrind.py floor-stream floor-stream-long stream stream-long
+                                                                  # streamed OpenAI->OpenAI: 24 and 224 events;
+                                                                  # a row with its -long twin also prints the
+                                                                  # instructions per extra event
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (
     ANTHROPIC_HEADERS,
+    LONG_STREAM_PIECES,
     OPENAI_HEADERS,
     KeepAliveClient,
     Procs,
@@ -47,6 +52,8 @@ from run import GOVERNANCE, VK_HEADERS
 BENCH = Path(__file__).resolve().parent
 VENV_PY = BENCH.parent / ".venv" / "bin" / "python"
 GW_MODEL = "openai/gpt-4o-mini"
+FLOOR_STREAM = openai_request("gpt-4o-mini", stream=True)
+SHORT_STREAM_PIECES = 20  # content chunks of nginx's /stream answer (sse_chunks' default)
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,15 @@ ROWS: dict[str, Row] = {
     ),
     "vk": Row("gateway", "/v1/chat/completions", openai_request(GW_MODEL), VK_HEADERS, b'"choices"', "memory"),
     "vk-redis": Row("gateway", "/v1/chat/completions", openai_request(GW_MODEL), VK_HEADERS, b'"choices"', "redis"),
+    # Streams: nginx's /stream and /streamlong answers (20 and LONG_STREAM_PIECES content chunks).
+    "floor-stream": Row("floor", "/stream/v1/chat/completions", FLOOR_STREAM, OPENAI_HEADERS, b"[DONE]"),
+    "floor-stream-long": Row("floor", "/streamlong/v1/chat/completions", FLOOR_STREAM, OPENAI_HEADERS, b"[DONE]"),
+    "stream": Row(
+        "gateway", "/v1/chat/completions", openai_request("short/gpt-4o-mini", stream=True), OPENAI_HEADERS, b"[DONE]"
+    ),
+    "stream-long": Row(
+        "gateway", "/v1/chat/completions", openai_request("long/gpt-4o-mini", stream=True), OPENAI_HEADERS, b"[DONE]"
+    ),
 }
 
 
@@ -94,7 +110,14 @@ def _server_argv(row: Row, workdir: Path, nginx: int, port: int, redis_url: str 
     keys = [{"value": "sk-bench", "models": [], "weight": 1.0}]
     upstream = {"keys": keys, "network_config": {"base_url": f"http://127.0.0.1:{nginx}"}}
     config = workdir / "gateway.json"
-    settings: dict[str, Any] = {"providers": {"openai": upstream, "anthropic": upstream}}
+    providers: dict[str, Any] = {"openai": upstream, "anthropic": upstream}
+    for name, prefix in (("short", "/stream"), ("long", "/streamlong")):  # OpenAI-type providers at nginx's streams
+        providers[name] = {
+            "keys": keys,
+            "network_config": {"base_url": f"http://127.0.0.1:{nginx}{prefix}"},
+            "custom_provider_config": {"base_provider_type": "openai"},
+        }
+    settings: dict[str, Any] = {"providers": providers}
     if row.governance:
         settings["governance"] = GOVERNANCE
     if redis_url is not None:
@@ -167,15 +190,28 @@ def main() -> int:
     p.add_argument("-n", type=int, default=300, help="measured requests per row (default 300)")
     p.add_argument("--warmup", type=int, default=100)
     a = p.parse_args()
-    floor: float | None = None
     for name in a.rows:
         if name not in ROWS:
             p.error(f"unknown row {name!r}; choose from {', '.join(ROWS)}")
-        count = instructions(name, a.n, a.warmup)
-        floor = count if name == "floor" else floor
-        ratio = f"  {count / floor:.2f}x the floor" if floor and name != "floor" else ""
-        print(f"{name:<14} {count:12,.0f} instructions per request{ratio}", flush=True)
+    counts: dict[str, float] = {}
+    for name in a.rows:
+        counts[name] = count = instructions(name, a.n, a.warmup)
+        floor = counts.get(_floor_of(name))
+        ratio = f"  {count / floor:.2f}x the floor" if floor and not name.startswith("floor") else ""
+        print(f"{name:<18} {count:12,.0f} instructions per request{ratio}", flush=True)
+    for name, count in counts.items():
+        short = name.removesuffix("-long")
+        if name.endswith("-long") and short in counts:
+            per_event = (count - counts[short]) / (LONG_STREAM_PIECES - SHORT_STREAM_PIECES)
+            print(f"{short:<18} {per_event:12,.0f} instructions per extra event", flush=True)
     return 0
+
+
+def _floor_of(name: str) -> str:
+    """The floor row a row is compared with: its streamed twin for a stream row."""
+    if name.startswith("stream"):
+        return "floor-" + name
+    return "floor"
 
 
 if __name__ == "__main__":
