@@ -8,13 +8,15 @@ import logging
 from typing import Any
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from bifrost_asgi.errors import RateLimitedError
 from bifrost_asgi.governance.admission import Estimate
 from bifrost_asgi.governance.config import GovernanceConfig
 from bifrost_asgi.governance.counters import MemoryCounters
-from bifrost_asgi.governance.engine import Governance, presented_key
+from bifrost_asgi.governance.engine import Governance, general_presented_key, presented_key
 from bifrost_asgi.governance.metrics import GovernanceMetrics
 from bifrost_asgi.governance.pricing import PriceTable
 from bifrost_asgi.store import StoreUnavailableError
@@ -50,6 +52,29 @@ def test_presented_key_sources() -> None:
     assert presented_key({"x-goog-api-key": VK}, {}) == (VK, False)
     assert presented_key({"api-key": VK}, {}) == (VK, False)
     assert presented_key({}, {"key": VK}) == (VK, False)
+
+
+# Header values built from the pieces that decide: scheme spellings, the prefix, whitespace (ASCII
+# and not) at either end, other text.
+_PIECES = st.sampled_from(
+    ["Bearer ", "bearer ", "BEARER ", "Basic ", "Bearer", "sk-bf-", "sk-", "bf", "x", " ", "\t", "\u00a0", "\u2003", ""]
+)
+_VALUES = st.lists(_PIECES, max_size=5).map("".join)
+_SOURCES = st.sampled_from(["x-bf-vk", "authorization", "x-api-key", "x-goog-api-key", "api-key", "content-type"])
+
+
+@given(st.dictionaries(_SOURCES, _VALUES), st.dictionaries(st.sampled_from(["key", "alt"]), _VALUES))
+@example({"authorization": f"Bearer {VK}"}, {})  # the fast path itself
+@example({"authorization": f"Bearer {VK} "}, {})  # a trailing space: stripped
+@example({"authorization": f"Bearer {VK}\u00a0"}, {})  # trailing non-ASCII whitespace: stripped too
+@example({"authorization": f"Bearer  {VK}"}, {})  # two spaces: stripped
+@example({"authorization": f"bearer {VK}"}, {})  # the scheme in any case
+@example({"x-bf-vk": "legacy", "authorization": f"Bearer {VK}"}, {})  # x-bf-vk first
+@example({"x-bf-vk": "", "authorization": f"Bearer {VK}"}, {})  # an empty x-bf-vk does not count
+@example({"authorization": "Bearer sk-openai", "x-api-key": VK}, {})  # a provider key: the next source
+def test_presented_key_fast_path_is_the_general_path(headers: dict[str, str], query: dict[str, str]) -> None:
+    """The Bearer fast path answers exactly as the general path, for any mix of sources."""
+    assert presented_key(headers, query) == general_presented_key(headers, query)
 
 
 async def test_fail_closed_refuses_with_503_naming_the_store() -> None:
