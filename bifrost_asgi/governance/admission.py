@@ -68,7 +68,9 @@ class RequestGuard:
             self._check_access(key.id, provider, model)  # raises the refusal, saying why
         self._attempts += 1
         res_id = f"{self._request_id}:{self._attempts}"
-        cells = gov.metrics.key_cells(name) if name is not None else None
+        cells = plan.cells
+        if cells is None and name is not None:
+            cells = plan.cells = gov.metrics.key_cells(name)
         rules = plan.rules
         if not rules:
             if cells is not None:

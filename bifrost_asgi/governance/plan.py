@@ -14,7 +14,7 @@ from typing import Literal
 
 from .counters import NANO, Lane, Limit
 from .index import Index, LimitSpec
-from .metrics import GovernanceMetrics
+from .metrics import GovernanceMetrics, KeyCells
 from .pricing import Price, PriceTable
 from .windows import Window, WindowRule
 
@@ -67,6 +67,9 @@ class Plan:
     unpriced: bool  # a dollar budget applies and the model has no price
     rolling: bool = False  # every window rolling: in-process counters may serve it through a ``Lane``
     lane: Lane | None = None  # bound by admission at the first attempt (in-process counters only)
+    # The key's metric cells (``GovernanceMetrics.key_cells`` of its name, which always answers the
+    # same cells for a name): bound by admission at the first attempt with a key.
+    cells: KeyCells | None = None
 
     def lane_rules(self) -> list[tuple[str, int, int, int]]:
         """What ``MemoryCounters.lane`` binds: (counter key, maximum, window length, unit index) per rule."""
