@@ -124,8 +124,10 @@ class ContentsParser:
     def _common_part(self, part: Mapping[str, Any], path: str) -> Part | None:
         text = part.get("text")
         if text is not None:
-            text = as_str(text, f"{path}.text")
-            if opt_bool(part.get("thought"), f"{path}.thought"):
+            if not isinstance(text, str):
+                raise fail(f"{path}.text", "expected a string")
+            thought = part.get("thought")
+            if thought is not None and opt_bool(thought, f"{path}.thought"):
                 signature = opt_str(get(part, "thoughtSignature", "thought_signature"), f"{path}.thoughtSignature")
                 return ReasoningPart(text=text, signature=signature)
             return TextPart(text)

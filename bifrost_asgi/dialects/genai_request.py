@@ -70,36 +70,64 @@ def parse_generate_request(body: Any, model: str, *, stream: bool, path: str = "
     config = get(request, "generationConfig", "generation_config")
     config = {} if config is None else as_object(config, config_path)
     _collect_untranslatable_config(config, config_path, untranslatable)
+    max_tokens, temperature, top_p, top_k, stop, n, seed, presence, frequency = _sampling(config, config_path)
     return ChatRequest(
         model=model,
         messages=tuple(messages),
         source_format="gemini",
         stream=stream,
         include_usage=True,  # Gemini streams always carry usageMetadata
-        max_tokens=opt_int(get(config, "maxOutputTokens", "max_output_tokens"), f"{config_path}.maxOutputTokens"),
-        temperature=opt_float(config.get("temperature"), f"{config_path}.temperature"),
-        top_p=opt_float(get(config, "topP", "top_p"), f"{config_path}.topP"),
-        top_k=opt_int(get(config, "topK", "top_k"), f"{config_path}.topK"),
-        stop=str_list(get(config, "stopSequences", "stop_sequences"), f"{config_path}.stopSequences"),
-        n=opt_int(get(config, "candidateCount", "candidate_count"), f"{config_path}.candidateCount"),
-        seed=opt_int(config.get("seed"), f"{config_path}.seed"),
-        presence_penalty=opt_float(
-            get(config, "presencePenalty", "presence_penalty"), f"{config_path}.presencePenalty"
-        ),
-        frequency_penalty=opt_float(
-            get(config, "frequencyPenalty", "frequency_penalty"), f"{config_path}.frequencyPenalty"
-        ),
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        stop=stop,
+        n=n,
+        seed=seed,
+        presence_penalty=presence,
+        frequency_penalty=frequency,
         tools=tools,
         tool_choice=tool_choice,
         response_format=_parse_response_format(config, config_path, untranslatable),
-        reasoning=with_summary(
-            _parse_thinking(get(config, "thinkingConfig", "thinking_config"), f"{config_path}.thinkingConfig"),
-            request,
-        ),
+        reasoning=with_summary(_parse_thinking(config, config_path), request),
         fallbacks=parse_fallbacks(request),
         raw=without_gateway_fields(request),
         untranslatable=untranslatable,
     )
+
+
+_Sampling = tuple[
+    int | None, float | None, float | None, int | None, tuple[str, ...], int | None, int | None, float | None,
+    float | None,
+]  # fmt: skip
+_NO_SAMPLING: _Sampling = (None, None, None, None, (), None, None, None, None)
+
+
+def _sampling(config: Mapping[str, Any], path: str) -> _Sampling:
+    """maxOutputTokens, temperature, topP, topK, stopSequences, candidateCount, seed, presencePenalty
+    and frequencyPenalty, checked in that order; a field's path is only spelled out for a value to
+    check (an absent field is ``None``, or ``()`` for the stop sequences)."""
+    if not config:
+        return _NO_SAMPLING
+    value = get(config, "maxOutputTokens", "max_output_tokens")
+    max_tokens = None if value is None else opt_int(value, f"{path}.maxOutputTokens")
+    value = config.get("temperature")
+    temperature = None if value is None else opt_float(value, f"{path}.temperature")
+    value = get(config, "topP", "top_p")
+    top_p = None if value is None else opt_float(value, f"{path}.topP")
+    value = get(config, "topK", "top_k")
+    top_k = None if value is None else opt_int(value, f"{path}.topK")
+    value = get(config, "stopSequences", "stop_sequences")
+    stop = () if value is None else str_list(value, f"{path}.stopSequences")
+    value = get(config, "candidateCount", "candidate_count")
+    n = None if value is None else opt_int(value, f"{path}.candidateCount")
+    value = config.get("seed")
+    seed = None if value is None else opt_int(value, f"{path}.seed")
+    value = get(config, "presencePenalty", "presence_penalty")
+    presence = None if value is None else opt_float(value, f"{path}.presencePenalty")
+    value = get(config, "frequencyPenalty", "frequency_penalty")
+    frequency = None if value is None else opt_float(value, f"{path}.frequencyPenalty")
+    return max_tokens, temperature, top_p, top_k, stop, n, seed, presence, frequency
 
 
 def _parse_tools(value: Any, path: str, untranslatable: dict[str, Any]) -> tuple[ToolSpec, ...]:
@@ -165,11 +193,14 @@ def _parse_tool_config(
 def _parse_response_format(
     config: Mapping[str, Any], path: str, untranslatable: dict[str, Any]
 ) -> ResponseFormat | None:
-    mime = opt_str(get(config, "responseMimeType", "response_mime_type"), f"{path}.responseMimeType")
+    mime = get(config, "responseMimeType", "response_mime_type")
+    if mime is None:
+        return None
+    mime = as_str(mime, f"{path}.responseMimeType")
+    if mime == "text/plain":
+        return None
     json_schema = get(config, "responseJsonSchema", "response_json_schema")
     schema = get(config, "responseSchema", "response_schema")
-    if mime is None or mime == "text/plain":
-        return None
     if mime != "application/json":
         untranslatable[f"{path}.responseMimeType"] = mime
         return None
@@ -184,9 +215,12 @@ def _parse_response_format(
     return ResponseFormat("json_object")
 
 
-def _parse_thinking(value: Any, path: str) -> Reasoning | None:
+def _parse_thinking(generation: Mapping[str, Any], config_path: str) -> Reasoning | None:
+    """``generationConfig.thinkingConfig`` (its path spelled out only when it is there)."""
+    value = get(generation, "thinkingConfig", "thinking_config")
     if value is None:
         return None
+    path = f"{config_path}.thinkingConfig"
     config = as_object(value, path)
     budget = opt_int(get(config, "thinkingBudget", "thinking_budget"), f"{path}.thinkingBudget")
     level = opt_str(get(config, "thinkingLevel", "thinking_level"), f"{path}.thinkingLevel")
