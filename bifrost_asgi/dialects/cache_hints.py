@@ -43,6 +43,12 @@ def cache_point(value: Any, path: str) -> CacheHint:
 def split_results(parts: Sequence[Part], hints: Hints) -> tuple[tuple[Part, ...], Hints, tuple[Part, ...], Hints]:
     """A user turn's tool results apart from the rest of it, each hint following the part it marks:
     (results, their hints, others, their hints)."""
+    if not hints:  # the common turn: no breakpoint and no tool result, all of it "others"
+        for part in parts:
+            if isinstance(part, ToolResult):
+                break
+        else:
+            return (), (), tuple(parts), ()
     marks = dict(hints)
     results: list[Part] = []
     result_hints: list[tuple[int, CacheHint]] = []

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bifrost_asgi.dialects.anthropic_request import parse_request
 from bifrost_asgi.dialects.bedrock_request import parse_converse
@@ -140,3 +142,27 @@ def test_split_results_moves_each_hint_with_its_part() -> None:
     kept, kept_hints, others, other_hints = split_results(parts, ((1, HOUR), (2, CacheHint())))
     assert (kept, kept_hints) == ((ToolResult("t"),), ((0, HOUR),))
     assert (others, other_hints) == ((TextPart("a"), TextPart("b")), ((1, CacheHint()),))
+
+
+def _split_reference(parts: list[Any], hints: tuple[tuple[int, CacheHint], ...]) -> tuple[Any, ...]:
+    """``split_results`` without its shortcut for a turn with neither hints nor tool results."""
+    marks = dict(hints)
+    sides: dict[bool, tuple[list[Any], list[tuple[int, CacheHint]]]] = {True: ([], []), False: ([], [])}
+    for index, part in enumerate(parts):
+        side, side_hints = sides[isinstance(part, ToolResult)]
+        side.append(part)
+        if index in marks:
+            side_hints.append((len(side) - 1, marks[index]))
+    return tuple(sides[True][0]), tuple(sides[True][1]), tuple(sides[False][0]), tuple(sides[False][1])
+
+
+_PARTS = st.lists(
+    st.builds(TextPart, st.text(max_size=2)) | st.builds(ToolResult, st.text(max_size=2)), max_size=4
+)
+_HINTS = st.lists(st.tuples(st.integers(0, 4), st.sampled_from([CacheHint(), HOUR])), max_size=3).map(tuple)
+
+
+@given(_PARTS, _HINTS | st.just(()))
+def test_split_results_matches_the_general_split(parts: list[Any], hints: tuple[tuple[int, CacheHint], ...]) -> None:
+    assert split_results(parts, hints) == _split_reference(parts, hints)
+    assert split_results(tuple(parts), hints) == _split_reference(parts, hints)
