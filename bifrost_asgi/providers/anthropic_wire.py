@@ -61,7 +61,19 @@ def _count(usage: Mapping[str, Any], name: str) -> int:
 def parse_usage(usage: Any, base: Usage | None = None) -> Usage:
     """Anthropic usage -> neutral (``input_tokens`` there excludes cache reads and writes).
     Fields missing from ``usage`` keep their value from ``base`` (stream updates are partial)."""
-    base = base or Usage()
+    if base is None:  # a whole answer's usage: every missing field is 0, as with ``Usage()`` for base
+        if not isinstance(usage, dict):
+            return Usage()
+        reads = _count(usage, "cache_read_input_tokens")
+        writes = _count(usage, "cache_creation_input_tokens")
+        details = usage.get("output_tokens_details")
+        return Usage(
+            _count(usage, "input_tokens") + reads + writes,
+            _count(usage, "output_tokens"),
+            reads,
+            writes,
+            _count(details, "thinking_tokens") if isinstance(details, dict) else 0,
+        )
     if not isinstance(usage, dict):
         return base
     uncached = base.input_tokens - base.cached_input_tokens - base.cache_creation_tokens
