@@ -16,6 +16,8 @@ Pairs: openai (OpenAI -> OpenAI provider), openai-path (/openai/v1 drop-in path)
 stream (OpenAI -> OpenAI, streamed, 24 events), anthropic-stream (Anthropic stream from the OpenAI one),
 stream-long and anthropic-stream-long (the same with 220 content events: the difference / 200 is the
 cost of one more streamed event; the upstream hands over one event per read, as a model does),
+stream-burst and stream-burst-long (the same two streams handed over in one read, as nginx sends
+them in the socket bench and as a buffering proxy or a fast model's short answer does),
 responses (Responses -> OpenAI's Responses endpoint), responses-anthropic (Responses -> Anthropic),
 vk (openai with a virtual key and its rate limit, counters in process), vk-redis (the same with the
 counters on a ``redis-server`` this script starts; under ``--callgrind`` only the gateway's process is
@@ -89,11 +91,13 @@ class StaticUpstream:
     task yields once, so whatever it scheduled meanwhile runs): the OpenAI body for OpenAI URLs,
     the Anthropic one for Anthropic's."""
 
-    def __init__(self, pieces: int = 20) -> None:
+    def __init__(self, pieces: int = 20, burst: bool = False) -> None:
         self.openai = UpstreamResponse(200, {"content-type": "application/json"}, chat_completion_body())
         self.anthropic = UpstreamResponse(200, {"content-type": "application/json"}, anthropic_message_body())
         self.responses = UpstreamResponse(200, {"content-type": "application/json"}, responses_body())
         self.sse = sse_chunks(pieces)
+        if burst:
+            self.sse = [b"".join(self.sse)]
 
     async def send(self, request: UpstreamRequest, timeouts: Timeouts) -> UpstreamResponse:
         await asyncio.sleep(0)
@@ -118,6 +122,7 @@ class Pair:
     governance: bool = False  # the bench's virtual key with a rate limit (counters in process)
     redis: bool = False  # with governance: the counters on a redis-server started for the run
     pieces: int = 20  # content events of a streamed answer
+    burst: bool = False  # the whole stream in one upstream read (else one event per read)
 
 
 PAIRS: dict[str, Pair] = {
@@ -156,6 +161,8 @@ PAIRS: dict[str, Pair] = {
 PAIRS["vk-redis"] = replace(PAIRS["vk"], redis=True)
 PAIRS["stream-long"] = replace(PAIRS["stream"], pieces=LONG_STREAM_PIECES)
 PAIRS["anthropic-stream-long"] = replace(PAIRS["anthropic-stream"], pieces=LONG_STREAM_PIECES)
+PAIRS["stream-burst"] = replace(PAIRS["stream"], burst=True)
+PAIRS["stream-burst-long"] = replace(PAIRS["stream-long"], burst=True)
 
 DEFAULT_N = 5000
 CONFIG = {
@@ -174,7 +181,9 @@ def build_app(pair: Pair | None = None, redis_url: str | None = None) -> Any:
         config["redis_url"] = redis_url
     app = bifrost_app(config=config)
     gateway = app.state.gateway
-    gateway.upstream = gateway.router.upstream = StaticUpstream(pair.pieces if pair is not None else 20)
+    gateway.upstream = gateway.router.upstream = StaticUpstream(
+        pair.pieces if pair is not None else 20, pair.burst if pair is not None else False
+    )
     return app
 
 
