@@ -101,6 +101,8 @@ class OpenAIRelayParser:
         nothing but plain deltas; None: decode it and ``feed`` its events one by one."""
         if not self._content or self._inner.done or not isinstance(decoder, SSEDecoder):
             return None
+        if chunk.find(b"\n") < len(chunk) - 2 and not _plain_event(chunk, _last_event_start(chunk, len(chunk) - 2)):
+            return None  # several events, the last one not plain (a stream's end): no scan of the whole read
         count = decoder.whole_events(chunk)
         if not count or not plain_run(chunk, count):
             return None
@@ -131,9 +133,48 @@ class OpenAIRelayParser:
 
 
 _UNPLAIN = (b'"finish_reason":"', b'"usage":{', b"[DONE]", b'"error"', b"_call", b'"x_groq"')
+_TAIL_EVENTS = 8  # how far back from the end of a read the cut is looked for before the search from the start
+
+
+def _last_event_start(chunk: bytes, end: int) -> int:
+    """Where the event that ends at ``end`` (its closing blank line) starts: after the blank line
+    before it, or 0."""
+    found = chunk.rfind(b"\n\n", 0, end)
+    return found + 2 if found >= 0 else 0
+
+
+def _plain_event(chunk: bytes, start: int) -> bool:
+    """Whether the ``data:`` event at ``start`` of ``chunk`` (ending at the next blank line) is a plain
+    delta (``plain_delta``): a guess for where to cut, checked afterwards."""
+    end = chunk.find(b"\n\n", start)
+    if chunk[start : start + 6] != b"data: " or end < 0:
+        return False
+    return plain_delta(chunk[start + 6 : end].decode("utf-8", errors="replace"))
 
 
 def _first_unplain_event(chunk: bytes) -> int:
+    """Where to cut a read between its leading plain deltas and the rest (after a blank line), 0
+    for no cut. A read's unplain events are nearly always its last few (finish, usage, ``[DONE]``):
+    when its last event is not plain, the events are walked back from its end, up to
+    ``_TAIL_EVENTS``, and the cut goes after the last plain one (a few searches near the end
+    instead of a search of the whole read per needle); else, or when the walk finds none, before
+    the first event holding one of ``_UNPLAIN``. The caller checks the head before the cut whole,
+    so a wrong guess (an unplain event further in, before plain ones) only means no run."""
+    end = len(chunk) - 2
+    start = _last_event_start(chunk, end)
+    if _plain_event(chunk, start):
+        return _first_needle_event(chunk)  # the read ends plain: what is unplain is further in
+    for _ in range(_TAIL_EVENTS):
+        if start == 0:
+            return 0  # back at the first event: nothing plain before the unplain tail
+        end = start - 2
+        start = _last_event_start(chunk, end)
+        if _plain_event(chunk, start):
+            return end + 2
+    return _first_needle_event(chunk)
+
+
+def _first_needle_event(chunk: bytes) -> int:
     """Where the event holding the first of ``_UNPLAIN`` starts (after the blank line before it):
     0 when none is found or it is in the first event."""
     end = -1

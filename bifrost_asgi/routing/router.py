@@ -259,6 +259,26 @@ class EventStream:
         await self._stack.aclose()
 
 
+def _primed(sse_events: Iterable[Any], parser: Any, buffered: list[StreamEvent], now: int) -> bool:
+    """``sse_events`` (upstream events before the first content) parsed into ``buffered``: whether
+    the first content came (the events of the one that brought it are all kept). A failure before it
+    raises (so the attempt can be retried); a start without a timestamp gets ``now``."""
+    for sse in sse_events:
+        started = False
+        for event in parser.feed(sse):
+            if isinstance(event, StreamFailure):
+                if not started:
+                    raise event.error
+            elif isinstance(event, CONTENT_EVENTS):
+                started = True
+            elif isinstance(event, StreamStart) and not event.created:
+                event = replace(event, created=now)
+            buffered.append(event)
+        if started:
+            return True
+    return False
+
+
 def _parsed(sse_events: Iterable[Any], parse: Callable[[Any], Iterable[StreamEvent]]) -> list[StreamEvent]:
     """The neutral events of ``sse_events``, cut after the first failure."""
     out: list[StreamEvent] = []
@@ -590,23 +610,19 @@ class Router:
         whole_events = getattr(decoder, "whole_events", None) if hasattr(parser, "feed_read") else None
         async for chunk in chunks:
             whole = whole_events(chunk) if whole_events is not None else 0
+            if whole > 1:  # complete events only: decoded one by one up to the first content, the rest kept
+                start = 0
+                for _ in range(whole):
+                    end = chunk.index(b"\n\n", start) + 2  # the blank line that ends this event
+                    if _primed(decoder.feed(chunk[start:end]), parser, buffered, now):
+                        stack.push_async_callback(stream.aclose)
+                        return EventStream(buffered, chunks, decoder, parser, stack, rest=chunk[end:])
+                    start = end
+                continue
             sse_events = list(decoder.feed(chunk))
             for position, sse in enumerate(sse_events):
-                started = False
-                for event in parser.feed(sse):
-                    if isinstance(event, StreamFailure):
-                        if not started:
-                            raise event.error
-                    elif isinstance(event, CONTENT_EVENTS):
-                        started = True
-                    elif isinstance(event, StreamStart) and not event.created:
-                        event = replace(event, created=now)
-                    buffered.append(event)
-                if started:
+                if _primed((sse,), parser, buffered, now):
                     stack.push_async_callback(stream.aclose)
-                    if whole == len(sse_events) and position + 1 < whole:  # the k-th blank line ends event k
-                        rest = chunk.split(b"\n\n", position + 1)[-1]
-                        return EventStream(buffered, chunks, decoder, parser, stack, rest=rest)
                     return EventStream(buffered, chunks, decoder, parser, stack, sse_events[position + 1 :])
         tail = [event for sse in decoder.close() for event in parser.feed(sse)]
         tail.extend(parser.close())

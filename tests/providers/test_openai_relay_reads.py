@@ -390,3 +390,22 @@ def test_the_head_cut_is_before_the_first_event_that_is_not_a_plain_delta() -> N
     mid = SSEDecoder()
     mid.feed(b"data: {")
     assert parser.feed_head(b"".join(plain + finish), mid) is None  # not between events
+
+
+def test_the_head_cut_walks_back_over_a_long_unplain_tail_and_past_an_unplain_event_inside() -> None:
+    """The cut looked for from the end of the read (its last few events) and, when that walk finds
+    no plain event or the read ends plain, from the start: the same run either way."""
+    parser = OpenAIRelayParser(OpenAIStreamParser("openai", "m"))
+    parser._content = True
+    plain = frames(*TEXT, done=False)
+    call = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}
+    fragments = [chunk({"tool_calls": [{"index": 0, "function": {"arguments": str(i)}}]}) for i in range(12)]
+    calls = frames(chunk({"tool_calls": [call]}), *fragments, chunk({}, "tool_calls"))  # more than _TAIL_EVENTS
+    inside = frames(chunk({"tool_calls": [call]}), *TEXT, done=False)  # unplain, then plain to the end
+    for tail in (calls, inside):
+        read = b"".join(plain + tail)
+        assert parser.feed_read(read, SSEDecoder()) is None
+        found = parser.feed_head(read, SSEDecoder())
+        assert found is not None
+        run, rest = found
+        assert (run.data, run.count, rest) == (b"".join(plain), len(plain), b"".join(tail))
