@@ -98,11 +98,8 @@ class _Counter:
         return self.held_total
 
     def hold(self, res_id: str, amount: int, expires_ms: int) -> None:
+        self.release(res_id)  # a new hold replaces the one of the same id
         held = self.held
-        if held:  # ``release(res_id)`` written out: a new hold replaces the one of the same id
-            entry = held.pop(res_id, None)
-            if entry is not None:
-                self.held_total -= entry[0]
         held[res_id] = (amount, expires_ms)
         self.held_total += amount
         if len(held) == 1 or expires_ms < self.soonest:
