@@ -20,6 +20,7 @@ nothing between them).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import re
 import subprocess
@@ -44,6 +45,7 @@ from _harness import (
     genai_request,
     make_workdir,
     openai_request,
+    run_many,
     start_nginx,
     wait_port,
 )
@@ -143,7 +145,7 @@ def _dump_total(pid: int, out_prefix: Path, before: set[Path]) -> int:
     raise RuntimeError("callgrind dump did not appear")
 
 
-def instructions(name: str, n: int, warmup: int) -> float:
+def instructions(name: str, n: int, warmup: int, conns: int = 1) -> float:
     row = ROWS[name]
     workdir = make_workdir("server-callgrind-")
     procs = Procs(workdir)
@@ -169,8 +171,13 @@ def instructions(name: str, n: int, warmup: int) -> float:
             check()
         seen: set[Path] = set()
         _dump_total(proc.pid, out, seen)
-        for _ in range(n):
-            check()
+        if conns == 1:
+            for _ in range(n):
+                check()
+        else:  # n requests over `conns` kept-alive connections at once, as the socket bench's wrk
+            statuses = asyncio.run(run_many(port, row.path, row.body, row.headers, count=n, concurrency=conns))
+            if statuses != {"200": n}:
+                raise RuntimeError(f"{row.path}: answers {statuses}")
         total = _dump_total(proc.pid, out, seen)
         client.close()
         return total / n
@@ -189,13 +196,16 @@ def main() -> int:
     p.add_argument("rows", nargs="*", default=["floor", "openai"], help=f"rows: {', '.join(ROWS)}")
     p.add_argument("-n", type=int, default=300, help="measured requests per row (default 300)")
     p.add_argument("--warmup", type=int, default=100)
+    p.add_argument(
+        "--conns", type=int, default=1, help="connections sending the measured requests at once (default 1)"
+    )
     a = p.parse_args()
     for name in a.rows:
         if name not in ROWS:
             p.error(f"unknown row {name!r}; choose from {', '.join(ROWS)}")
     counts: dict[str, float] = {}
     for name in a.rows:
-        counts[name] = count = instructions(name, a.n, a.warmup)
+        counts[name] = count = instructions(name, a.n, a.warmup, a.conns)
         floor = counts.get(_floor_of(name))
         ratio = f"  {count / floor:.2f}x the floor" if floor and not name.startswith("floor") else ""
         print(f"{name:<18} {count:12,.0f} instructions per request{ratio}", flush=True)

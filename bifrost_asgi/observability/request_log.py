@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -87,8 +88,14 @@ class Redactor:
 
 
 def _may_hold_credentials(text: str) -> bool:
+    """Whether ``text`` holds one of ``_CREDENTIAL_HINTS`` in any case (the tests written out: a
+    generator over the tuple cost half as much again, on every line logged)."""
     lowered = text.lower()
-    return any(hint in lowered for hint in _CREDENTIAL_HINTS)
+    return (
+        "authorization" in lowered or "bearer" in lowered or "apikey" in lowered or "api-key" in lowered
+        or "api_key" in lowered or "key=" in lowered or "access_token=" in lowered or "sk-" in lowered
+        or "sk_" in lowered or "xai-" in lowered or "xai_" in lowered or "aiza" in lowered
+    )  # fmt: skip
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -187,15 +194,27 @@ def _cut(text: str | None, limit: int) -> str | None:
     return text[:limit] + "...(truncated)"
 
 
+# Plain text that repeats from line to line (routes, model names) is checked against _BARE_TEXT
+# once per logger, up to this many distinct values.
+_BARE_CACHE_SIZE: Final = 256
+
+
 class RequestLogger:
     """Writes one line per ``RequestRecord`` through ``logger``."""
 
-    __slots__ = ("_json", "_log_content", "_logger")
+    __slots__ = ("_bare", "_direct", "_json", "_log_content", "_logger")
 
     def __init__(self, logger: logging.Logger, *, json: bool, log_content: bool = False) -> None:
         self._logger = logger
         self._json = json
         self._log_content = log_content
+        self._bare: dict[str, str] = {}  # text value -> its text-mode form, for values that repeat
+        kind = type(logger)
+        # A logger class of the host's that finds its caller or makes its records its own way
+        # gets ``logger.log``; the standard one gets what that does, less the stack walk (``log``).
+        self._direct = (kind.log, kind._log, kind.findCaller) == (
+            logging.Logger.log, logging.Logger._log, logging.Logger.findCaller
+        )  # fmt: skip
 
     def wants(self, status: int) -> bool:
         """Whether a request that ended with ``status`` would be logged (so its record is worth building)."""
@@ -203,11 +222,20 @@ class RequestLogger:
 
     def log(self, record: RequestRecord) -> None:
         level = logging.WARNING if record.status >= 500 else logging.INFO
-        if not self._logger.isEnabledFor(level):
+        logger = self._logger
+        if not logger.isEnabledFor(level):
             return
-        fields = self.fields(record)
-        line = _json.dumps_str(fields) if self._json else _key_values(fields)
-        self._logger.log(level, line)
+        line = _json.dumps_str(self.fields(record)) if self._json else self._text_line(record)
+        if not self._direct or logging._srcfile is None:
+            logger.log(level, line)
+            return
+        # What ``logger.log(level, line)`` does, without walking the stack for the caller: the
+        # caller it would find is this frame (the same pathname, line number and function name).
+        frame = sys._getframe()
+        code = frame.f_code
+        logger.handle(
+            logger.makeRecord(logger.name, level, code.co_filename, frame.f_lineno, line, (), None, code.co_name)
+        )
 
     def fields(self, record: RequestRecord) -> dict[str, Any]:
         """The logged fields, in a stable order (``None`` values are kept; text mode skips them)."""
@@ -237,6 +265,63 @@ class RequestLogger:
             fields["request_content"] = _cut(record.request_content, _MAX_CONTENT_LEN)
             fields["response_content"] = _cut(record.response_content, _MAX_CONTENT_LEN)
         return fields
+
+    def _text_line(self, record: RequestRecord) -> str:
+        """``_key_values(self.fields(record))``, written out: the line of every request in text
+        mode, without the dict, a type test per field or a regex match per plain value."""
+        known = self._known
+        parts = [
+            "request_id=" + _text(record.request_id), "dialect=" + _text(record.dialect),
+            "route=" + known(record.route), "method=" + _text(record.method),
+        ]  # fmt: skip
+        if record.provider is not None:
+            parts.append("provider=" + known(record.provider))
+        if record.model is not None:
+            parts.append("model=" + known(record.model))
+        parts.append(f"status={record.status} stream={'true' if record.stream else 'false'}")
+        parts.append(f"attempts={record.attempts} fallbacks_used={record.fallbacks_used}")
+        parts.append(f"latency_ms={round(record.latency_ms, 3)}")
+        if record.overhead_ms is not None:
+            parts.append(f"overhead_ms={round(record.overhead_ms, 3)}")
+        if record.input_tokens is not None:
+            parts.append(f"input_tokens={record.input_tokens}")
+        if record.output_tokens is not None:
+            parts.append(f"output_tokens={record.output_tokens}")
+        if record.key is not None:
+            parts.append("key=" + _text(record.key))
+        if record.virtual_key is not None:
+            parts.append("virtual_key=" + _text(record.virtual_key))
+        if record.client_ip is not None:
+            parts.append("client_ip=" + _text(record.client_ip))
+        if record.error is not None:
+            parts.append("error=" + _text(_cut(record.error, _MAX_ERROR_LEN) or ""))
+        if record.tool_rounds is not None:
+            parts.append(f"tool_rounds={record.tool_rounds}")
+        if self._log_content:
+            for name, text in (
+                ("request_content", record.request_content),
+                ("response_content", record.response_content),
+            ):
+                if text is not None:
+                    parts.append(name + "=" + _text(_cut(text, _MAX_CONTENT_LEN) or ""))
+        return " ".join(parts)
+
+    def _known(self, value: str) -> str:
+        """``_text(value)`` for a value that repeats (a route, a provider, a model), remembered."""
+        text = self._bare.get(value)
+        if text is None:
+            text = _text(value)
+            if len(self._bare) < _BARE_CACHE_SIZE:
+                self._bare[value] = text
+        return text
+
+
+def _text(value: str) -> str:
+    """A text value as the text mode writes it: as it is when plain, else JSON-quoted (escaped: no
+    raw newline, so one request stays one line)."""
+    if value.isalnum() or _BARE_TEXT.fullmatch(value):  # isalnum: letters and digits, which \w takes
+        return value
+    return _json.dumps_str(value)
 
 
 def _key_values(fields: Mapping[str, Any]) -> str:

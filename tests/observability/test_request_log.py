@@ -1,16 +1,21 @@
 from __future__ import annotations
 
+import inspect
 import itertools
 import logging
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bifrost_asgi import _json
+from bifrost_asgi.observability import request_log as request_log_module
 from bifrost_asgi.observability.request_log import (
     RequestLogger,
     RequestRecord,
     SecretRedactingFilter,
+    _key_values,
     install_secret_filter,
     new_request_id,
     redact,
@@ -250,3 +255,72 @@ def test_request_id_from_starlette_headers_and_missing() -> None:
 
     assert request_id_from(Headers({"X-Request-ID": "abc"})) == "abc"
     assert re.fullmatch(r"[0-9a-f]{32}", request_id_from({}))
+
+
+# The text line is written out field by field (RequestLogger._text_line); _key_values over fields()
+# is the general path it must equal, for every record.
+_texts = st.one_of(
+    st.sampled_from(["openai", "POST", "/v1/chat/completions", "gpt-4o-mini", "a b", "", "sk-x", "ünï", "x\ny"]),
+    st.text(max_size=30),
+)
+_optional_texts = st.none() | _texts
+_numbers = st.floats(allow_nan=False, allow_infinity=False) | st.integers(-5, 10**6)
+_records = st.builds(
+    RequestRecord,
+    request_id=_texts,
+    dialect=_texts,
+    route=_texts,
+    method=_texts,
+    status=st.integers(100, 599),
+    provider=_optional_texts,
+    model=_optional_texts,
+    attempts=st.integers(0, 5),
+    fallbacks_used=st.integers(0, 5),
+    latency_ms=_numbers,
+    overhead_ms=st.none() | _numbers,
+    input_tokens=st.none() | st.integers(0, 10**6),
+    output_tokens=st.none() | st.integers(0, 10**6),
+    stream=st.booleans(),
+    error=st.none() | _texts | st.text(min_size=1001, max_size=1100),
+    client_ip=_optional_texts,
+    key=_optional_texts,
+    virtual_key=_optional_texts,
+    tool_rounds=st.none() | st.integers(0, 5),
+    request_content=_optional_texts,
+    response_content=_optional_texts,
+)
+
+
+@given(_records, st.booleans())
+def test_text_line_is_the_general_key_values(rec: RequestRecord, content: bool) -> None:
+    req_logger = RequestLogger(logging.getLogger("bifrost_asgi.test_request_log.text"), json=False, log_content=content)
+    assert req_logger._text_line(rec) == _key_values(req_logger.fields(rec))
+    assert req_logger._text_line(rec) == _key_values(req_logger.fields(rec))  # again, from the remembered values
+
+
+def test_record_names_the_call_site_as_logger_log_would(captured: tuple[logging.Logger, ListHandler]) -> None:
+    logger, handler = captured
+    RequestLogger(logger, json=False).log(record())
+    rec = handler.records[0]
+    assert (rec.name, rec.levelno, rec.funcName, rec.module) == (logger.name, logging.INFO, "log", "request_log")
+    assert rec.pathname == request_log_module.__file__
+    source = inspect.getsource(RequestLogger.log).splitlines()
+    first = RequestLogger.log.__code__.co_firstlineno
+    assert "makeRecord" in source[rec.lineno - first] or "logger.handle(" in source[rec.lineno - first]
+
+
+def test_a_logger_class_of_the_host_gets_logger_log(captured: tuple[logging.Logger, ListHandler]) -> None:
+    """A host's Logger subclass that finds its caller its own way is called through ``log`` as before."""
+
+    class HostLogger(logging.Logger):
+        def findCaller(self, stack_info: bool = False, stacklevel: int = 1) -> tuple[str, int, str, str | None]:
+            return ("host.py", 7, "host_function", None)
+
+    logger = HostLogger(f"host.{next(_ids)}")
+    handler = ListHandler()
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    RequestLogger(logger, json=False).log(record())
+    rec = handler.records[0]
+    assert (rec.pathname, rec.lineno, rec.funcName) == ("host.py", 7, "host_function")
+    assert rec.getMessage().startswith("request_id=req-1 ")
