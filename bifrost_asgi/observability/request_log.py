@@ -267,8 +267,8 @@ class RequestLogger:
         return fields
 
     def _text_line(self, record: RequestRecord) -> str:
-        """``_key_values(self.fields(record))``, written out: the line of every request in text
-        mode, without the dict, a type test per field or a regex match per plain value."""
+        """The text-mode line: ``key=value`` pairs in the order of ``fields(record)``, ``None``
+        values skipped, booleans as ``true``/``false``, text through ``_text``."""
         known = self._known
         parts = [
             "request_id=" + _text(record.request_id), "dialect=" + _text(record.dialect),
@@ -322,19 +322,3 @@ def _text(value: str) -> str:
     if value.isalnum() or _BARE_TEXT.fullmatch(value):  # isalnum: letters and digits, which \w takes
         return value
     return _json.dumps_str(value)
-
-
-def _key_values(fields: Mapping[str, Any]) -> str:
-    parts: list[str] = []
-    for name, value in fields.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, str):
-            # Quote (JSON-escaped: no raw newlines, so one request stays one line) unless plain.
-            text = value if _BARE_TEXT.fullmatch(value) else _json.dumps_str(value)
-        else:
-            text = str(value)
-        parts.append(f"{name}={text}")
-    return " ".join(parts)

@@ -4,6 +4,8 @@ import inspect
 import itertools
 import logging
 import re
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -15,7 +17,7 @@ from bifrost_asgi.observability.request_log import (
     RequestLogger,
     RequestRecord,
     SecretRedactingFilter,
-    _key_values,
+    _text,
     install_secret_filter,
     new_request_id,
     redact,
@@ -258,7 +260,25 @@ def test_request_id_from_starlette_headers_and_missing() -> None:
 
 
 # The text line is written out field by field (RequestLogger._text_line); _key_values over fields()
-# is the general path it must equal, for every record.
+# is the general form it must equal, for every record.
+_BARE_TEXT = request_log_module._BARE_TEXT
+
+
+def _key_values(fields: Mapping[str, Any]) -> str:
+    parts: list[str] = []
+    for name, value in fields.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, str):
+            text = value if _BARE_TEXT.fullmatch(value) else _json.dumps_str(value)
+        else:
+            text = str(value)
+        parts.append(f"{name}={text}")
+    return " ".join(parts)
+
+
 _texts = st.one_of(
     st.sampled_from(["openai", "POST", "/v1/chat/completions", "gpt-4o-mini", "a b", "", "sk-x", "ünï", "x\ny"]),
     st.text(max_size=30),
@@ -296,6 +316,12 @@ def test_text_line_is_the_general_key_values(rec: RequestRecord, content: bool) 
     req_logger = RequestLogger(logging.getLogger("bifrost_asgi.test_request_log.text"), json=False, log_content=content)
     assert req_logger._text_line(rec) == _key_values(req_logger.fields(rec))
     assert req_logger._text_line(rec) == _key_values(req_logger.fields(rec))  # again, from the remembered values
+
+
+@given(_texts)
+def test_text_is_plain_exactly_when_the_bare_pattern_matches(value: str) -> None:
+    """``_text``'s ``isalnum`` shortcut takes nothing the pattern would quote."""
+    assert _text(value) == (value if _BARE_TEXT.fullmatch(value) else _json.dumps_str(value))
 
 
 def test_record_names_the_call_site_as_logger_log_would(captured: tuple[logging.Logger, ListHandler]) -> None:
