@@ -303,10 +303,12 @@ def profile(name: str, n: int, warmup: int, top: int) -> str:
     return out.getvalue()
 
 
-def instructions(name: str, n: int, warmup: int) -> float:
-    """Instructions per request: two runs under callgrind (n and 2n requests after the same warm-up),
-    the difference divided by n, so start-up, imports and the warm-up cancel out."""
-    return callgrind_per_request([__file__, name, "--warmup", str(warmup)], n)
+def instructions(name: str, n: int, warmup: int, log_level: str = "warning", gc_mode: str = "tuned") -> float:
+    """Instructions per request: two runs under callgrind (n and 2n requests after the same warm-up,
+    the same log level and GC settings), the difference divided by n, so start-up, imports and the
+    warm-up cancel out."""
+    args = [__file__, name, "--warmup", str(warmup), "--log-level", log_level, "--gc", gc_mode]
+    return callgrind_per_request(args, n)
 
 
 def callgrind_per_request(script_args: list[str], n: int) -> float:
@@ -350,7 +352,8 @@ def main() -> int:
             p.error(f"unknown pair {name!r}; choose from {', '.join(PAIRS)}")
         if a.callgrind:
             n = a.n if a.n != DEFAULT_N else 300
-            print(f"{name:<18} {instructions(name, n, min(a.warmup, 100)):12,.0f} instructions per request", flush=True)
+            count = instructions(name, n, min(a.warmup, 100), a.log_level, a.gc)
+            print(f"{name:<18} {count:12,.0f} instructions per request", flush=True)
         elif a.profile:
             print(f"== {name}\n{profile(name, a.n, a.warmup, a.top)}")
         else:

@@ -49,7 +49,7 @@ def _decodings(text: str) -> list[str]:
 class SecretMask:
     """Precompiled masking for a fixed set of secret values."""
 
-    __slots__ = ("_anchor", "_by_anchor")
+    __slots__ = ("_anchor", "_anchors", "_by_anchor")
 
     def __init__(self, secrets: Iterable[str]) -> None:
         values = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LEN}, key=len, reverse=True)
@@ -57,6 +57,7 @@ class SecretMask:
         for value in values:
             self._by_anchor.setdefault(value[:PREFIX_LEN], []).append(value)
         anchors = sorted(self._by_anchor, key=len, reverse=True)
+        self._anchors = tuple(anchors)
         self._anchor = re.compile("|".join(map(re.escape, anchors))) if anchors else None
 
     @property
@@ -66,6 +67,13 @@ class SecretMask:
     def _mask_plain(self, text: str) -> str:
         anchor = self._anchor
         if anchor is None:
+            return text
+        # Most text holds no secret: one substring test per anchor says so in a fraction of what
+        # the alternation's search takes (per position, it tries every anchor).
+        for prefix in self._anchors:
+            if prefix in text:
+                break
+        else:
             return text
         match = anchor.search(text)
         if match is None:

@@ -7,6 +7,8 @@ import json
 from urllib.parse import quote, unquote
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bifrost_asgi.observability.request_log import Redactor, SecretRedactingFilter
 from bifrost_asgi.observability.secrets import MASK, PREFIX_LEN, SecretMask
@@ -92,3 +94,20 @@ def test_redactor_and_log_filter_mask_prefixes() -> None:
     record = logging.LogRecord("t", logging.INFO, __file__, 1, "error: %s", (SECRET[:9] + "\\u0000",), None)
     SecretRedactingFilter([SECRET]).filter(record)
     assert SECRET[:PREFIX_LEN] not in record.getMessage()
+
+
+_ALPHABET = "abcdefsk-_/0123456789 "
+_secret_sets = st.lists(st.text(_ALPHABET, min_size=4, max_size=12), min_size=1, max_size=12)
+
+
+_pieces = st.lists(st.tuples(st.text(_ALPHABET, max_size=8), st.integers(0, 11), st.integers(0, 12)))
+
+
+@given(_secret_sets, _pieces)
+def test_every_anchor_is_found_with_many_secrets(secrets: list[str], pieces: list[tuple[str, int, int]]) -> None:
+    """The per-anchor substring test in front of the search lets nothing through: text built from
+    noise and cut-off secrets keeps no secret run of ``PREFIX_LEN`` (or a whole short secret)."""
+    text = "".join(noise + secrets[pick % len(secrets)][:cut] for noise, pick, cut in pieces)
+    masked = SecretMask(secrets)._mask_plain(text)
+    for secret in secrets:
+        assert secret[:PREFIX_LEN] not in masked.replace(MASK, "\0")
