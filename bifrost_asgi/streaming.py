@@ -63,19 +63,23 @@ class SSEDecoder:
                 return self._feed_events(chunk)
         return self._feed_lines(chunk)
 
-    def whole_events(self, chunk: bytes) -> int:
+    def whole_events(self, chunk: bytes, opening: bytes = b"data: ") -> int:
         """How many events ``feed(chunk)`` would return, when this decoder is between events and
         ``chunk`` is nothing but complete single-line ``data: `` events (``\n`` line ends, valid
-        UTF-8, within the event limit): then ``chunk`` is exactly what those events say, and a
+        UTF-8, within the event limit), each line starting with ``opening`` (``data: `` and what
+        a caller wants each event's data to begin with, no line end: a relay of JSON objects asks
+        for ``data: {``): then ``chunk`` is exactly what those events say, and a
         relay may take its bytes as they are. 0 for anything else (``feed`` it then)."""
         if self._partial or self._data or self._event is not None or self._cr:
             return 0
-        if chunk[:6] != b"data: " or chunk[-2:] != b"\n\n" or len(chunk) > self._max or b"\r" in chunk:
+        if not chunk.startswith(opening) or chunk[-2:] != b"\n\n" or len(chunk) > self._max or b"\r" in chunk:
             return 0
         if chunk.find(b"\n") == len(chunk) - 2:  # one event (memchr: the cheapest check)
             count = 1
         else:
-            count = chunk.count(b"\n\ndata: ") + 1
+            # Each boundary found is a blank line and the next line's opening; the newline count
+            # then says there is no other line end (every event one line, every line an event).
+            count = chunk.count(b"\n\n" + opening) + 1
             if chunk.count(b"\n") != 2 * count:  # no other line: every \n belongs to an event's end
                 return 0
         if not chunk.isascii():

@@ -31,6 +31,8 @@ _FINISH = '"finish_reason"'
 _NO_FINISH = '"finish_reason":null'
 _USAGE = '"usage"'
 _NO_USAGE = '"usage":null'
+#: What every event of a whole read taken as a run begins with (``SSEDecoder.whole_events``).
+OBJECT_EVENTS = b"data: {"
 
 
 def plain_delta(data: str) -> bool:
@@ -50,20 +52,20 @@ def plain_delta(data: str) -> bool:
 
 def plain_run(data: bytes, count: int) -> bool:
     """``plain_delta`` for each of the ``count`` events of a read (``data``: complete single-line
-    ``data:`` events, valid UTF-8). One event: ``plain_delta`` itself, on its text (str searches
-    cost less than bytes ones: no buffer or argument parsing per call). Several, at once: each
-    needle lies within one event, and since ``"usage":null`` contains ``"usage"`` (and likewise for
-    the finish), equal counts over the read mean equal counts in every event. Never looser than
-    ``plain_delta``: False means "feed it event by event"."""
+    ``data: {`` events, valid UTF-8, as ``whole_events(data, OBJECT_EVENTS)`` vouches). One event:
+    ``plain_delta`` itself, on its text (str searches cost less than bytes ones: no buffer or
+    argument parsing per call). Several, at once: each needle lies within one event, and since
+    ``"usage":null`` contains ``"usage"`` (and likewise for the finish), equal counts over the read
+    mean equal counts in every event. Never looser than ``plain_delta``: False means "feed it
+    event by event"."""
     if count == 1:
         return plain_delta(data[6:-2].decode())
     return (
         data[6:7] == b"{"
-        and data.count(b"\n\ndata: {") == count - 1
         and b'"error"' not in data
         and b"_call" not in data
         and b'"x_groq"' not in data
-        and data.count(b'"usage"') == data.count(b'"usage":null')
+        and ((usage := data.count(b'"usage"')) == 0 or usage == data.count(b'"usage":null'))
         and data.count(b'"finish_reason"') == data.count(b'"finish_reason":null')
     )
 
@@ -103,7 +105,7 @@ class OpenAIRelayParser:
             return None
         if chunk.find(b"\n") < len(chunk) - 2 and not _plain_event(chunk, _last_event_start(chunk, len(chunk) - 2)):
             return None  # several events, the last one not plain (a stream's end): no scan of the whole read
-        count = decoder.whole_events(chunk)
+        count = decoder.whole_events(chunk, OBJECT_EVENTS)
         if not count or not plain_run(chunk, count):
             return None
         return [ContentRun("openai", chunk, count)]
@@ -123,7 +125,7 @@ class OpenAIRelayParser:
         if cut <= 0:
             return None
         head = chunk[:cut]
-        count = decoder.whole_events(head)
+        count = decoder.whole_events(head, OBJECT_EVENTS)
         if not count or not plain_run(head, count):
             return None
         return ContentRun("openai", head, count), chunk[cut:]

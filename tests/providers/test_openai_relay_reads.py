@@ -23,7 +23,7 @@ from bifrost_asgi.dialects.openai import OpenAIDialect
 from bifrost_asgi.gateway import Gateway
 from bifrost_asgi.neutral import ContentRun
 from bifrost_asgi.providers.base import UpstreamRequest
-from bifrost_asgi.providers.openai_relay import OpenAIRelayParser, plain_run
+from bifrost_asgi.providers.openai_relay import OBJECT_EVENTS, OpenAIRelayParser, plain_run
 from bifrost_asgi.providers.openai_stream import OpenAIStreamParser
 from bifrost_asgi.replies import StreamReply
 from bifrost_asgi.streaming import SSEDecoder
@@ -343,6 +343,31 @@ def test_the_decoder_counts_only_reads_of_whole_single_line_data_events() -> Non
     assert mid.whole_events(one) == 0
 
 
+_LINES = st.sampled_from(
+    ['data: {"a":1}', "data: [DONE]", 'data: {"b":"\u00e9"}', "data: {", "data:{}", ": c", "event: x", ""]
+)
+_ENDS = st.sampled_from(["\n\n", "\n\n", "\n", "\r\n\r\n", ""])
+_READS = st.lists(st.tuples(_LINES, _ENDS), min_size=1, max_size=6).map(
+    lambda lines: "".join(line + end for line, end in lines).encode()
+)
+
+
+@given(_READS)
+@settings(max_examples=300, deadline=None)
+def test_the_decoder_counts_object_events_as_feed_reads_them(read: bytes) -> None:
+    """``whole_events(read, OBJECT_EVENTS)`` is n only when ``feed`` gives n events that are the
+    read itself, each a JSON-object-looking line; and it is n whenever ``whole_events`` is and each
+    event's data begins with ``{``."""
+    count = SSEDecoder().whole_events(read, OBJECT_EVENTS)
+    events = SSEDecoder().feed(read)
+    if count:
+        assert len(events) == count == SSEDecoder().whole_events(read)
+        assert all(e.event is None and e.data[:1] == "{" for e in events)
+        assert "".join(f"data: {e.data}\n\n" for e in events).encode() == read
+    elif SSEDecoder().whole_events(read):
+        assert not all(e.data[:1] == "{" for e in events)
+
+
 def test_plain_run_is_never_looser_than_plain_delta_per_event() -> None:
     from bifrost_asgi.providers.openai_relay import plain_delta
 
@@ -351,7 +376,7 @@ def test_plain_run_is_never_looser_than_plain_delta_per_event() -> None:
     for first in events:
         for second in events:
             read = f"data: {first}\n\ndata: {second}\n\n".encode()
-            if plain_run(read, 2):
+            if SSEDecoder().whole_events(read, OBJECT_EVENTS) == 2 and plain_run(read, 2):  # as the relay asks
                 assert plain_delta(first) and plain_delta(second), read
         read = f"data: {first}\n\n".encode()
         if plain_run(read, 1):  # one event, on the bytes
