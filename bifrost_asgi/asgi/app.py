@@ -39,6 +39,7 @@ from ..replies import JsonReply, Reply, StreamReply
 from ..responses import ResponsesDialect
 from .browser import BrowserPolicy, json_body_error, preflighted
 from .disconnect import ClientWatch, LoopWatches
+from .headers import HeaderNames
 from .mounts import AZURE_DEFAULT, MOUNTS, dialect_for_path, passthrough_mounts, sniff_dialect
 from .route_index import TemplatedRoutes
 
@@ -69,9 +70,10 @@ class _Endpoint:
         self.route = route
         self.default_provider = default_provider
         self.streamed = "stream_body" in spec.options  # the body goes upstream as it arrives
+        self.header_names = HeaderNames()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = self.header_names.decode(scope["headers"])
         gateway = self.gateway
         method = scope["method"]
         if self.streamed:
@@ -409,9 +411,10 @@ class _Sniffing:
     def __init__(self, endpoints: Mapping[str, _Endpoint]) -> None:
         self.endpoints = endpoints
         self.params = {name: tuple(_PARAM.findall(e.route)) for name, e in endpoints.items()}
+        self.header_names = HeaderNames()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = self.header_names.decode(scope["headers"])
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         name = sniff_dialect(headers, query)
         if name not in self.endpoints:
