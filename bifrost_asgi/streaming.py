@@ -89,22 +89,6 @@ class SSEDecoder:
                 return 0
         return count
 
-    def one_event(self, chunk: bytes, opening: bytes = b"data: ") -> str | None:
-        """The data of ``chunk`` when ``whole_events(chunk, opening)`` is 1 (one whole single-line
-        event: what a model sends per read), decoded as ``feed`` would; None otherwise. One
-        decode, which is also the UTF-8 check."""
-        if self._partial or self._data or self._event is not None or self._cr:
-            return None
-        end = len(chunk) - 2
-        if not chunk.startswith(opening) or chunk.find(b"\n") != end or chunk[-1:] != b"\n" or b"\r" in chunk:
-            return None
-        if end + 2 > self._max:
-            return None
-        try:
-            return chunk[6:end].decode()
-        except UnicodeDecodeError:
-            return None
-
     def _feed_events(self, chunk: bytes) -> list[SSEEvent]:
         """At an event boundary, ``\n`` line ends only: the common shapes (``data: X`` and
         ``event: N`` + ``data: X``, one line of data) are cut out whole, without a pass per line;

@@ -103,9 +103,9 @@ class OpenAIRelayParser:
         nothing but plain deltas; None: decode it and ``feed`` its events one by one."""
         if not self._content or self._inner.done or not isinstance(decoder, SSEDecoder):
             return None
-        if chunk.find(b"\n") == len(chunk) - 2:  # one event: what a model sends, checked in one go
-            text = decoder.one_event(chunk, OBJECT_EVENTS)
-            return [ContentRun("openai", chunk, 1)] if text is not None and plain_delta(text) else None
+        if chunk.find(b"\n") == len(chunk) - 2:  # one event: what a model sends (plain_run's one-event case, inline)
+            one = decoder.whole_events(chunk, OBJECT_EVENTS) and plain_delta(chunk[6:-2].decode())
+            return [ContentRun("openai", chunk, 1)] if one else None
         if not _plain_event(chunk, _last_event_start(chunk, len(chunk) - 2)):
             return None  # several events, the last one not plain (a stream's end): no scan of the whole read
         count = decoder.whole_events(chunk, OBJECT_EVENTS)

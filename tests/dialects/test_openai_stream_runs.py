@@ -23,7 +23,6 @@ _SAME_HEAD = st.tuples(st.lists(_PIECES, max_size=3), _FRAMES).map(
 )
 
 
-
 @st.composite
 def _shifted(draw: st.DrawFn) -> list[str]:
     """Frames alike up to the model, then one frame's model text moved to another: as many model

@@ -357,13 +357,9 @@ _READS = st.lists(st.tuples(_LINES, _ENDS), min_size=1, max_size=6).map(
 def test_the_decoder_counts_object_events_as_feed_reads_them(read: bytes) -> None:
     """``whole_events(read, OBJECT_EVENTS)`` is n only when ``feed`` gives n events that are the
     read itself, each a JSON-object-looking line; and it is n whenever ``whole_events`` is and each
-    event's data begins with ``{``. ``one_event`` gives the data exactly when that n is 1."""
+    event's data begins with ``{``."""
     count = SSEDecoder().whole_events(read, OBJECT_EVENTS)
     events = SSEDecoder().feed(read)
-    one = SSEDecoder().one_event(read, OBJECT_EVENTS)
-    assert (one is not None) == (count == 1)
-    if one is not None:
-        assert one == events[0].data
     if count:
         assert len(events) == count == SSEDecoder().whole_events(read)
         assert all(e.event is None and e.data[:1] == "{" for e in events)
