@@ -267,6 +267,7 @@ class Gateway:
         if self.mcp is not None:
             await self.mcp.aclose()
         await self.upstream.aclose()
+        await self.governance.drain()  # the last answers' settlements, before their store closes
         await self.store.close()
         if self._governance_store is not None:
             await self._governance_store.close()

@@ -502,6 +502,7 @@ def _ops_routes(gateway: Gateway) -> list[BaseRoute]:
         denied = refused(request)
         if denied is not None:
             return denied
+        await gateway.governance.drain()  # the usage gauges of every answer already sent
         body, content_type = render_metrics(gateway.registry)
         return Response(body, media_type=content_type)
 

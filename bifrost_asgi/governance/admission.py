@@ -241,11 +241,17 @@ class Ticket:
             amounts = [
                 request if lim.unit == "requests" else tokens if lim.unit == "tokens" else nano for lim in limits
             ]
-        try:
-            totals = await counters.settle(limits, amounts, self.res_id, self._gov.now_ms(), _MARKER_TTL_MS)
-        except StoreUnavailableError as exc:
+        # Not awaited: the answer goes out while the settlement travels (see ``settle_behind``). Its
+        # reservation, the estimate, counts on every replica until the settlement lands.
+        counters.settle_behind(limits, amounts, self.res_id, self._gov.now_ms(), _MARKER_TTL_MS, self._settled)
+
+    def _settled(self, totals: list[int] | None, error: BaseException | None) -> None:
+        if error is not None:
             # The reservation expires after its TTL; the charge of this attempt is lost (logged).
-            logger.warning("governance: could not settle %s on %s: %s", self.res_id, exc.store, exc.message)
+            if isinstance(error, StoreUnavailableError):
+                logger.warning("governance: could not settle %s on %s: %s", self.res_id, error.store, error.message)
+            else:
+                logger.error("governance: settling %s failed: %s", self.res_id, type(error).__name__)
             self._gov.metrics.store_error("settle")
             return
         if totals is not None:

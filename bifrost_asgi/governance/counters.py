@@ -15,7 +15,7 @@ replicas sharing a store see the management API's changes.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, Protocol
 
@@ -23,6 +23,9 @@ from .windows import Window
 
 Unit = Literal["requests", "tokens", "dollars"]
 NANO = 1_000_000_000  # nano-dollars per dollar
+# A settlement's outcome, for ``settle_behind``: (each counter's usage after, or None when settled
+# before; None) or (None, the error ``settle`` would have raised).
+Settled = Callable[[list[int] | None, BaseException | None], None]
 
 
 class Limit(NamedTuple):  # a tuple: built on every admission, at a fraction of a frozen dataclass's cost
@@ -63,6 +66,26 @@ class Counters(Protocol):
     ) -> list[int] | None:
         """Drop reservation ``res_id`` and add ``amounts``: each counter's usage after, or None when
         this reservation was settled before (nothing changes)."""
+        ...
+
+    def settle_behind(
+        self,
+        limits: Sequence[Limit],
+        amounts: Sequence[int],
+        res_id: str,
+        now_ms: int,
+        marker_ttl_ms: int,
+        done: Settled,
+    ) -> None:
+        """``settle`` without waiting for its outcome: when this returns the settlement is applied,
+        or (a remote store) on its way, ahead of every later call of this process; ``done`` gets
+        what ``settle`` would return (error None) or the error it would raise (totals None) once
+        that is known. ``drain`` waits for the outcomes of the settlements started before it."""
+        ...
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait (at most ``timeout`` seconds) until every settlement started so far has its outcome
+        (its ``done`` called): then reads, and another process, see them."""
         ...
 
     async def read(self, limits: Sequence[Limit], now_ms: int) -> list[Reading]: ...
@@ -153,6 +176,26 @@ class MemoryCounters:
         return None
 
     async def settle(
+        self, limits: Sequence[Limit], amounts: Sequence[int], res_id: str, now_ms: int, marker_ttl_ms: int
+    ) -> list[int] | None:
+        return self._settle(limits, amounts, res_id, now_ms, marker_ttl_ms)
+
+    def settle_behind(
+        self,
+        limits: Sequence[Limit],
+        amounts: Sequence[int],
+        res_id: str,
+        now_ms: int,
+        marker_ttl_ms: int,
+        done: Settled,
+    ) -> None:
+        """``settle``, applied before this returns; ``done`` gets its totals at once."""
+        done(self._settle(limits, amounts, res_id, now_ms, marker_ttl_ms), None)
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Nothing to wait for: settlements here are applied when they are made."""
+
+    def _settle(
         self, limits: Sequence[Limit], amounts: Sequence[int], res_id: str, now_ms: int, marker_ttl_ms: int
     ) -> list[int] | None:
         if not self._mark(res_id, now_ms, marker_ttl_ms):

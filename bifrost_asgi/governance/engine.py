@@ -205,6 +205,11 @@ class Governance:
             self._outage = False
         return self.counters, denial
 
+    async def drain(self, timeout: float | None = 5.0) -> None:
+        """Wait (at most ``timeout`` seconds) for the settlements still on their way to the counters:
+        before the store closes, and before a scrape shows the usage gauges."""
+        await self.counters.drain(timeout)
+
     def record_cost(self, provider: str, model: str, usage: Usage) -> None:
         """The cost of a finished request on ``bifrost_cost_usd_total`` (with or without a key); the
         one its settlement just worked out when that was for this usage, provider and model."""

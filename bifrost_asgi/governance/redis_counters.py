@@ -15,7 +15,11 @@ failure to reach Redis becomes ``StoreUnavailableError`` naming the store withou
 
 Admissions and settlements go through the store's ``script_pipe()`` (one pipelined connection,
 keys and arguments as bytes); where the store has none, through redis-py (``_Batcher``): the same
-scripts, keys and arguments either way.
+scripts, keys and arguments either way, sent in call order. An admission waits for its reply; a
+settlement does not (``settle_behind``): it is sent before the answer goes to the client, and Redis
+runs it before any later admission of this process. Another replica admitting in the moment
+between sees the settled request's reservation, its estimate, in place of its real usage: the
+request count is exact, tokens and dollars can be short by what the answer used beyond its estimate.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from ..store.redis import UNREACHABLE, RedisStore
-from .counters import Denial, Limit, Reading
+from .counters import Denial, Limit, Reading, Settled
 
 # Shared by both scripts: drop expired reservations of counter i, then roll its window.
 _PREAMBLE = """
@@ -122,46 +126,54 @@ _SEED = (
 
 
 class _Batcher:
-    """Script calls made in the same event-loop iteration go to Redis in one pipeline (one write,
-    one read), so under load admissions and settlements share round trips. Each script still runs
+    """Script calls go to Redis in pipelines (one write, one read), one pipeline at a time: the calls
+    made while one is out go together in the next, so under load admissions and settlements share
+    round trips, and Redis runs the calls in the order they were made. Each script still runs
     atomically on its own; only the transport is shared."""
 
     def __init__(self, client: aioredis.Redis) -> None:
         self._client = client
         self._queue: list[tuple[AsyncScript, list[bytes], list[bytes], asyncio.Future[Any]]] = []
-        self._flushing: set[asyncio.Task[None]] = set()
+        self._flushing: asyncio.Task[None] | None = None
+        self._loaded: set[str] = set()  # SHAs loaded on the server by this batcher
 
-    async def call(self, script: AsyncScript, keys: list[bytes], args: list[bytes]) -> Any:
+    def call(self, script: AsyncScript, keys: list[bytes], args: list[bytes]) -> asyncio.Future[Any]:
+        """The script queued for the next pipeline (in call order): a future of its reply."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        if not self._queue:
+        if not self._queue and self._flushing is None:
             loop.call_soon(self._start)
         self._queue.append((script, keys, args, future))
-        return await future
+        return future
 
     def _start(self) -> None:
+        if self._flushing is not None or not self._queue:
+            return
         batch, self._queue = self._queue, []
-        task = asyncio.ensure_future(self._flush(batch))
-        self._flushing.add(task)
-        task.add_done_callback(self._flushing.discard)
+        self._flushing = asyncio.ensure_future(self._flush(batch))
+        self._flushing.add_done_callback(self._next)
+
+    def _next(self, _: asyncio.Task[None]) -> None:
+        self._flushing = None
+        self._start()
 
     async def _flush(self, batch: list[tuple[AsyncScript, list[bytes], list[bytes], asyncio.Future[Any]]]) -> None:
         try:
-            if len(batch) == 1:
-                script, keys, args, _ = batch[0]
-                results: list[Any] = [await script(keys=keys, args=args)]
-            else:
-                async with self._client.pipeline(transaction=False) as pipe:
-                    for script, keys, args, _ in batch:
-                        pipe.evalsha(script.sha, len(keys), *keys, *args)
-                    results = await pipe.execute(raise_on_error=False)
+            for script in {script.sha: script for script, *_ in batch if script.sha not in self._loaded}.values():
+                await self._client.script_load(script.script)  # first: an EVALSHA answered NOSCRIPT runs late
+                self._loaded.add(script.sha)
+            async with self._client.pipeline(transaction=False) as pipe:
+                for script, keys, args, _ in batch:
+                    pipe.evalsha(script.sha, len(keys), *keys, *args)
+                results = await pipe.execute(raise_on_error=False)
         except BaseException as exc:
             for *_, future in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
         for (script, keys, args, future), result in zip(batch, results, strict=True):
-            if isinstance(result, NoScriptError):  # a restarted server: load it and run alone
+            if isinstance(result, NoScriptError):  # the server was flushed or restarted: load it and run alone
+                self._loaded.discard(script.sha)
                 try:
                     result = await script(keys=keys, args=args)
                 except BaseException as exc:
@@ -191,6 +203,8 @@ class RedisCounters:
             self._settle: (self._settle.sha.encode(), _SETTLE.encode()),
         }
         self._encoded: dict[str, tuple[bytes, bytes]] = {}  # limit key -> (hash key, zset key), bounded
+        self._unsettled = 0  # settlements sent whose replies are not in yet
+        self._drained: list[asyncio.Future[None]] = []  # ``drain`` calls waiting for that to be 0
 
     def _keys(self, limits: Sequence[Limit]) -> list[bytes]:
         """Each limit's hash and sorted set, prefixed and encoded (once per limit key)."""
@@ -206,7 +220,8 @@ class RedisCounters:
             keys += pair
         return keys
 
-    def _call(self, script: AsyncScript, keys: list[bytes], args: list[bytes]) -> Any:
+    def _call(self, script: AsyncScript, keys: list[bytes], args: list[bytes]) -> asyncio.Future[Any]:
+        """The script sent, or queued to be, behind this process's earlier calls: a future of its reply."""
         if self._pipe is not None:
             sha, source = self._scripts[script]
             return self._pipe.call(sha, source, [b"%d" % len(keys), *keys, *args])
@@ -225,7 +240,10 @@ class RedisCounters:
         for index, limit in enumerate(limits):
             w = limit.window
             args += (b"%d" % limit.maximum, b"%d" % amounts[index], b"%d" % w.threshold_ms, b"%d" % w.start_ms)
-        result = await self._run(self._call(self._reserve, self._keys(limits), args))
+        try:  # ``_run`` inline: one coroutine fewer to suspend and resume on every admission
+            result = await self._call(self._reserve, self._keys(limits), args)
+        except UNREACHABLE as exc:
+            raise self._store.unavailable(exc) from None
         if int(result[0]) == 0:
             return None
         return Denial(int(result[0]) - 1, int(result[1]), int(result[2]), int(result[3]))
@@ -233,15 +251,69 @@ class RedisCounters:
     async def settle(
         self, limits: Sequence[Limit], amounts: Sequence[int], res_id: str, now_ms: int, marker_ttl_ms: int
     ) -> list[int] | None:
+        keys, args = self._settle_parts(limits, amounts, res_id, now_ms, marker_ttl_ms)
+        result = await self._run(self._call(self._settle, keys, args))
+        return None if result is None else [int(v) for v in result]
+
+    def settle_behind(
+        self,
+        limits: Sequence[Limit],
+        amounts: Sequence[int],
+        res_id: str,
+        now_ms: int,
+        marker_ttl_ms: int,
+        done: Settled,
+    ) -> None:
+        """The settlement script written on the pipe (or queued for this event-loop turn's write,
+        behind this process's earlier calls and ahead of its later ones) before this returns; its
+        reply goes to ``done`` in the read that brings it, and nobody waits for it."""
+        keys, args = self._settle_parts(limits, amounts, res_id, now_ms, marker_ttl_ms)
+        self._unsettled += 1
+
+        def reply(result: Any, error: BaseException | None) -> None:
+            self._unsettled -= 1
+            if error is None:
+                done(None if result is None else [int(v) for v in result], None)
+            else:
+                done(None, self._store.unavailable(error) if isinstance(error, UNREACHABLE) else error)
+            if not self._unsettled and self._drained:
+                for waiter in self._drained:
+                    if not waiter.done():
+                        waiter.set_result(None)
+                self._drained.clear()
+
+        if self._pipe is not None:
+            sha, source = self._scripts[self._settle]
+            self._pipe.send(sha, source, [b"%d" % len(keys), *keys, *args], reply)
+            return
+
+        def replied(future: asyncio.Future[Any]) -> None:
+            if future.cancelled():
+                reply(None, asyncio.CancelledError())
+            else:
+                error = future.exception()
+                reply(None if error is not None else future.result(), error)
+
+        self._batch.call(self._settle, keys, args).add_done_callback(replied)
+
+    async def drain(self, timeout: float | None = None) -> None:
+        if not self._unsettled:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._drained.append(waiter)
+        await asyncio.wait([waiter], timeout=timeout)
+
+    def _settle_parts(
+        self, limits: Sequence[Limit], amounts: Sequence[int], res_id: str, now_ms: int, marker_ttl_ms: int
+    ) -> tuple[list[bytes], list[bytes]]:
         args = [b"%d" % now_ms, res_id.encode(), b"%d" % marker_ttl_ms]
         for index, limit in enumerate(limits):
             w = limit.window
             args += (b"%d" % amounts[index], b"%d" % w.threshold_ms, b"%d" % w.start_ms)
-        marker = f"{self._prefix}done:{{{res_id}}}".encode()
-        result = await self._run(self._call(self._settle, [marker, *self._keys(limits)], args))
-        return None if result is None else [int(v) for v in result]
+        return [f"{self._prefix}done:{{{res_id}}}".encode(), *self._keys(limits)], args
 
     async def read(self, limits: Sequence[Limit], now_ms: int) -> list[Reading]:
+        await self.drain(self._store.timeout)  # this process's settlements first: it reads its own writes
         client = self._store.client
         async with client.pipeline(transaction=False) as pipe:
             for limit in limits:
@@ -255,6 +327,7 @@ class RedisCounters:
         return out
 
     async def reset(self, keys: Sequence[str]) -> None:
+        await self.drain(self._store.timeout)  # a settlement landing after the reset would undo it
         client = self._store.client
         async with client.pipeline(transaction=False) as pipe:
             for key in keys:

@@ -34,7 +34,7 @@ class RedisStore:
         self.prefix = prefix
         # An injected client keeps its own connections: its scripts go through it.
         self._url = url if client is None else None
-        self._socket_timeout = socket_timeout
+        self.timeout = socket_timeout  # seconds for any one reply (connections and the pipe alike)
         self._pipe: ScriptPipe | None = None
         self.client: aioredis.Redis = client or aioredis.Redis.from_url(
             url,
@@ -48,7 +48,7 @@ class RedisStore:
         """The pipelined connection for hot-path scripts (one per store), or None: redis-py's path
         (an injected client, or a URL with TLS, a unix socket or options)."""
         if self._url is not None:  # decided once
-            self._pipe = ScriptPipe.for_url(self._url, timeout=self._socket_timeout)
+            self._pipe = ScriptPipe.for_url(self._url, timeout=self.timeout)
             self._url = None
         return self._pipe
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Callable
 from itertools import chain
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -101,15 +102,39 @@ def command(*parts: bytes) -> bytes:
     return b"".join(out)
 
 
+#: Where ``ScriptPipe.send`` delivers a reply: (the reply, None) or (None, the error).
+ReplyCallback = Callable[[Any, BaseException | None], None]
+
+
 class _Call:
-    """One call: its command, its future, and for a script the source to send if the server lost it."""
+    """One call: its command, who gets its reply (a future, or a callback called in the read that
+    brings it), and for a script the source to send if the server lost it."""
 
-    __slots__ = ("future", "packed", "script")
+    __slots__ = ("callback", "future", "packed", "script")
 
-    def __init__(self, packed: bytes, future: asyncio.Future[Any], script: bytes | None = None) -> None:
+    def __init__(
+        self,
+        packed: bytes,
+        future: asyncio.Future[Any] | None,
+        script: bytes | None = None,
+        callback: ReplyCallback | None = None,
+    ) -> None:
         self.packed = packed
         self.future = future
         self.script = script
+        self.callback = callback
+
+    def resolve(self, reply: Any) -> None:
+        if self.callback is not None:
+            _deliver(self.callback, reply, None)
+        elif self.future is not None and not self.future.done():
+            self.future.set_result(reply)
+
+    def fail(self, error: BaseException) -> None:
+        if self.callback is not None:
+            _deliver(self.callback, None, error)
+        elif self.future is not None and not self.future.done():
+            self.future.set_exception(error)
 
     def as_eval(self) -> _Call:
         """The same call as ``EVAL <source>`` (the server answered NOSCRIPT: it restarted or was flushed)."""
@@ -117,7 +142,17 @@ class _Call:
         rest = self.packed[self.packed.index(b"\r\n", self.packed.index(b"$40\r\n") + 5) + 2 :]
         count = int(self.packed[1 : self.packed.index(b"\r\n")])
         head = b"*%d\r\n$4\r\nEVAL\r\n$%d\r\n%s\r\n" % (count, len(self.script), self.script)
-        return _Call(head + rest, self.future)
+        return _Call(head + rest, self.future, None, self.callback)
+
+
+def _deliver(callback: ReplyCallback, reply: Any, error: BaseException | None) -> None:
+    """A callback's failure is the event loop's to report: it must not stop the replies after it."""
+    try:
+        callback(reply, error)
+    except Exception as exc:
+        asyncio.get_running_loop().call_exception_handler(
+            {"message": "a script reply callback raised", "exception": exc}
+        )
 
 
 class _Protocol(asyncio.Protocol):
@@ -156,6 +191,7 @@ class ScriptPipe:
         self._timer: asyncio.TimerHandle | None = None
         self._progress = 0.0  # loop time of the last write to an idle connection or the last reply
         self._templates: dict[int, bytes] = {}  # EVALSHA with N parts, as a format (a few sizes)
+        self._loaded: set[bytes] = set()  # SHAs sent as EVAL since the last connection dropped
 
     @classmethod
     def for_url(cls, url: str, *, timeout: float) -> ScriptPipe | None:
@@ -178,9 +214,33 @@ class ScriptPipe:
 
     def call(self, sha: bytes, script: bytes, parts: list[bytes]) -> asyncio.Future[Any]:
         """``EVALSHA sha *parts`` (``parts``: the key count, the keys, the arguments), or ``EVAL`` with
-        ``script`` if the server does not have it: a future of its reply."""
+        ``script`` on its first call on a connection or if the server lost it: a future of its reply.
+        The server runs the calls in the order they were made (``send``'s too)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
+        self._enqueue(sha, script, parts, future, None, loop)
+        return future
+
+    def send(self, sha: bytes, script: bytes, parts: list[bytes], callback: ReplyCallback) -> None:
+        """``call`` for a reply nobody awaits: ``callback`` gets it (or the error) in the read that
+        brings it, without a future or a task."""
+        self._enqueue(sha, script, parts, None, callback, asyncio.get_running_loop())
+
+    def _enqueue(
+        self,
+        sha: bytes,
+        script: bytes,
+        parts: list[bytes],
+        future: asyncio.Future[Any] | None,
+        callback: ReplyCallback | None,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        if sha not in self._loaded:  # its first call since connecting: the source itself, so the
+            # script runs in its place in the order (a NOSCRIPT answer would send it again behind
+            # the calls made meanwhile) and the server keeps it for the EVALSHAs after it
+            self._loaded.add(sha)
+            self._queue_or_send(_Call(command(b"EVAL", script, *parts), future, None, callback), loop)
+            return
         count = len(parts)
         template = self._templates.get(count)
         if template is None:  # one per part count: the whole command in one formatting, no loop here
@@ -188,14 +248,16 @@ class ScriptPipe:
                 b"$%d\r\n%s\r\n" * count
             )
         packed = template % (sha, *chain.from_iterable(zip(map(len, parts), parts, strict=True)))
+        self._queue_or_send(_Call(packed, future, script, callback), loop)
+
+    def _queue_or_send(self, call: _Call, loop: asyncio.AbstractEventLoop) -> None:
         queue = self._queue
         if not queue and not self._pending and self._transport is not None and self._loop is loop:
-            self._send([_Call(packed, future, script)])  # an idle connection: nothing to batch with, write now
-            return future
-        queue.append(_Call(packed, future, script))
+            self._send([call])  # an idle connection: nothing to batch with, write now
+            return
+        queue.append(call)
         if len(queue) == 1:
             loop.call_soon(self._flush)
-        return future
 
     async def close(self) -> None:
         self._drop(RedisConnectionError("Connection closed by the gateway."))
@@ -262,6 +324,7 @@ class ScriptPipe:
             self._send(handshake)
             try:
                 for call in handshake:
+                    assert call.future is not None
                     await call.future
             except (RedisConnectionError, RedisTimeoutError, ResponseError) as exc:
                 error = (
@@ -294,11 +357,14 @@ class ScriptPipe:
             call = pending.popleft()
             if isinstance(reply, _Error):
                 if call.script is not None and reply.message.startswith("NOSCRIPT"):
-                    self._send([call.as_eval()])  # the server restarted or was flushed: send the source
-                elif not call.future.done():
-                    call.future.set_exception(reply.exception())
-            elif not call.future.done():
-                call.future.set_result(reply)
+                    # the server was flushed (SCRIPT FLUSH): send the source, behind what was sent
+                    # meanwhile; the next first calls go as EVAL again
+                    self._loaded.clear()
+                    self._send([call.as_eval()])
+                else:
+                    call.fail(reply.exception())
+            else:
+                call.resolve(reply)
         del buf[:pos]
         assert self._loop is not None
         self._progress = self._loop.time()
@@ -324,19 +390,18 @@ class ScriptPipe:
     def _drop(self, error: Exception) -> None:
         """Close the connection; every call sent on it fails with ``error`` (the queue waits for the next)."""
         transport, self._transport, self._protocol = self._transport, None, None
+        self._loaded.clear()  # the next server may be a restarted one, without the scripts
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         pending, self._pending = self._pending, deque()
         self._buffer.clear()
         for call in pending:
-            if not call.future.done():
-                call.future.set_exception(error)
+            call.fail(error)
         if transport is not None:
             transport.close()
 
     def _fail_queue(self, error: Exception) -> None:
         queue, self._queue = self._queue, []
         for call in queue:
-            if not call.future.done():
-                call.future.set_exception(error)
+            call.fail(error)

@@ -104,3 +104,29 @@ async def test_in_process_settled_markers_expire_one_by_one() -> None:
     held = counters._settled  # the markers of the last 10 s (one settlement per ms here)
     assert len(held) == 10_000 and "r10049" not in held and "r10050" in held
     assert await counters.settle([a], [1], "r5", T0 + 20_050, 10_000) == [20_051]  # expired: counts again
+
+
+async def test_settle_behind_lands_before_the_next_admission(counters: Counters) -> None:
+    """A settlement nobody waits for is still ahead of this process's next call: 10 used + 80 fits a
+    cap of 100, the 60 reserved before it + 80 would not. Its outcome comes to ``done`` (a second
+    settlement of the same id: None, nothing changes), and ``drain`` waits for both."""
+    a = limit("{a}", 100)
+    assert await counters.reserve([a], [60], "r1", T0, 60_000) is None
+    outcomes: list[tuple[list[int] | None, BaseException | None]] = []
+    counters.settle_behind([a], [10], "r1", T0, 60_000, lambda totals, error: outcomes.append((totals, error)))
+    assert await counters.reserve([a], [80], "r2", T0, 60_000) is None
+    counters.settle_behind([a], [10], "r1", T0, 60_000, lambda totals, error: outcomes.append((totals, error)))
+    await counters.drain()
+    assert outcomes == [([10], None), (None, None)]
+    reading = (await counters.read([a], T0))[0]
+    assert (reading.used, reading.reserved) == (10, 80)
+
+
+async def test_read_waits_for_the_settlements_on_their_way(counters: Counters) -> None:
+    """``read`` (the management API's usage) shows every settlement this process started before it."""
+    a = limit("{a}", 10_000)
+    for i in range(50):
+        assert await counters.reserve([a], [5], f"r{i}", T0, 60_000) is None
+        counters.settle_behind([a], [i], f"r{i}", T0, 60_000, lambda totals, error: None)
+    reading = (await counters.read([a], T0))[0]
+    assert (reading.used, reading.reserved) == (sum(range(50)), 0)

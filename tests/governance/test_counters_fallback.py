@@ -17,7 +17,9 @@ from tests.governance.test_counters import (  # noqa: F401 - collected here, wit
     test_calendar_window_resets_at_the_utc_boundary,
     test_document_compare_and_set,
     test_expired_reservations_free_their_headroom,
+    test_read_waits_for_the_settlements_on_their_way,
     test_rolling_window_resets_after_its_duration,
+    test_settle_behind_lands_before_the_next_admission,
     test_settle_is_idempotent_and_releases,
 )
 from tests.support.redis_server import RedisServer

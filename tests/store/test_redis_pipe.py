@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import signal
 import socket
 from collections.abc import AsyncIterator
 
@@ -47,7 +48,7 @@ def test_for_url_takes_plain_urls_only() -> None:
 
 async def test_concurrent_calls_get_their_own_replies(pipe: ScriptPipe) -> None:
     """Calls of one loop turn share a write; each caller gets its reply (the script was never loaded:
-    the first replies are NOSCRIPT and the calls go again as EVAL)."""
+    the first call carries its source, the others its SHA)."""
     replies = await asyncio.gather(*(echo(pipe, b"k%d" % i, b"v%d" % i, i) for i in range(300)))
     assert replies == [[b"k%d" % i, b"v%d" % i, i + 1] for i in range(300)]
     assert await echo(pipe, b"again", b"x", 1) == [b"again", b"x", 2]
@@ -76,6 +77,64 @@ async def test_a_flushed_script_is_sent_again(pipe: ScriptPipe, redis_server: Re
     finally:
         client.close()
     assert await echo(pipe, b"a", b"b", 2) == [b"a", b"b", 3]
+
+
+async def test_calls_run_in_the_order_they_were_made(pipe: ScriptPipe) -> None:
+    """A script's first call goes in its place in the order even though the server has not seen the
+    script (answered NOSCRIPT, it used to be sent again behind the calls made meanwhile)."""
+    getter = b"return redis.call('GET', KEYS[1])"
+    setter = b"redis.call('SET', KEYS[1], ARGV[1]) return 1"
+
+    def call(source: bytes, *parts: bytes) -> asyncio.Future[object]:
+        return pipe.call(hashlib.sha1(source).hexdigest().encode(), source, list(parts))
+
+    assert await call(getter, b"1", b"order") is None  # the getter is known to the server now
+    set_first, then_get = call(setter, b"1", b"order", b"set"), call(getter, b"1", b"order")
+    assert await asyncio.gather(set_first, then_get) == [1, b"set"]
+
+
+async def test_send_hands_replies_and_errors_to_its_callback(pipe: ScriptPipe) -> None:
+    """``send``: no future; the callback gets each reply in order with the awaited calls around it,
+    a script error as its exception, and a callback that raises stops neither the replies after it
+    nor the connection (the loop's exception handler reports it)."""
+    got: list[tuple[object, type[BaseException] | None]] = []
+    reported: list[dict[str, object]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda loop, context: reported.append(context))
+    boom = b"return redis.error_reply('boom')"
+
+    def record(reply: object, error: BaseException | None) -> None:
+        got.append((reply, type(error) if error is not None else None))
+
+    def raising(reply: object, error: BaseException | None) -> None:
+        raise RuntimeError("a broken callback")
+
+    pipe.send(ECHO_SHA, ECHO, [b"1", b"k", b"one", b"1"], record)
+    middle = echo(pipe, b"k", b"two", 2)
+    pipe.send(ECHO_SHA, ECHO, [b"1", b"k", b"three", b"3"], raising)
+    pipe.send(hashlib.sha1(boom).hexdigest().encode(), boom, [b"0"], record)
+    assert await middle == [b"k", b"two", 3]
+    assert await echo(pipe, b"k", b"last", 4) == [b"k", b"last", 5]
+    assert got == [([b"k", b"one", 2], None), (None, ResponseError)]
+    assert [str(context["exception"]) for context in reported] == ["a broken callback"]
+
+
+async def test_a_callback_hears_of_a_lost_connection() -> None:
+    with running_redis() as server:
+        pipe = ScriptPipe.for_url(server.url, timeout=5)
+        assert pipe is not None
+        assert await echo(pipe, b"a", b"b", 1) == [b"a", b"b", 2]
+        assert server.process is not None
+        server.process.send_signal(signal.SIGSTOP)  # holds the reply, then dies with the call in flight
+        errors: list[BaseException | None] = []
+        pipe.send(ECHO_SHA, ECHO, [b"1", b"a", b"b", b"1"], lambda reply, error: errors.append(error))
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait(timeout=10)
+        for _ in range(500):
+            if errors:
+                break
+            await asyncio.sleep(0.01)
+        assert len(errors) == 1 and isinstance(errors[0], ConnectionError)
+        await pipe.close()
 
 
 async def test_script_errors_are_response_errors(pipe: ScriptPipe) -> None:
