@@ -310,8 +310,17 @@ class Lane:
             if counter.used + reserved + menu[unit] > maximum:
                 return False
         expires = now_ms + ttl_ms
-        for counter, _, _, unit in slots:
-            counter.hold(res_id, menu[unit], expires)
+        for counter, _, _, unit in slots:  # counter.hold(res_id, menu[unit], expires), written out
+            held = counter.held
+            if held:
+                replaced = held.pop(res_id, None)
+                if replaced is not None:
+                    counter.held_total -= replaced[0]
+            amount = menu[unit]
+            held[res_id] = (amount, expires)
+            counter.held_total += amount
+            if len(held) == 1 or expires < counter.soonest:
+                counter.soonest = expires
         return True
 
     def settle(
@@ -325,7 +334,11 @@ class Lane:
         for counter, _, length, unit in self._slots:
             if counter.start <= admitted_ms - length:
                 counter.start, counter.used = admitted_ms, 0
-            counter.release(res_id)
+            held = counter.held  # counter.release(res_id), written out
+            if held:
+                entry = held.pop(res_id, None)
+                if entry is not None:
+                    counter.held_total -= entry[0]
             counter.used += menu[unit]
             out.append(counter.used)
         return out
