@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import signal
 from typing import Any
 
 import pytest
+import redis
 
 from bifrost_asgi import _json
 from bifrost_asgi.config.settings import BifrostSettings
@@ -16,6 +20,7 @@ from bifrost_asgi.gateway import Gateway
 from bifrost_asgi.providers.base import UpstreamRequest, UpstreamResponse
 from bifrost_asgi.replies import JsonReply, StreamReply
 from bifrost_asgi.upstream.base import Timeouts
+from tests.support.redis_server import running_redis
 
 pytestmark = pytest.mark.anyio
 
@@ -157,3 +162,60 @@ async def test_model_listing_waits_as_long_as_the_provider_is_configured_to() ->
     await gw.handle(OpenAIDialect(), "models", Call(), b"", route="/v1/models", method="GET")
     await gw.aclose()
     assert upstream.timeouts[0].total == 42
+
+
+VK = "sk-bf-gateway-close-1"
+ANSWER = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+          "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+          "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}}  # fmt: skip
+
+
+class _FreezingUpstream:
+    """Answers at once, having frozen the ``redis-server`` (SIGSTOP) after the admission and before
+    the settlement: the settlement's reply is held until SIGCONT."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    async def send(self, request: UpstreamRequest, timeouts: Timeouts) -> UpstreamResponse:
+        os.kill(self.pid, signal.SIGSTOP)
+        return UpstreamResponse(200, {"content-type": "application/json"}, _json.dumps(ANSWER))
+
+    async def open(self, request: UpstreamRequest, timeouts: Timeouts) -> Any:
+        raise AssertionError("no stream here")
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_an_answer_does_not_wait_for_its_settlement_and_aclose_does() -> None:
+    with running_redis() as server:
+        assert server.process is not None
+        settings = BifrostSettings.model_validate({
+            "providers": {"openai": {"keys": [{"value": "sk-upstream", "models": ["gpt-4o-mini"]}]}},
+            "client": {"enforce_auth_on_inference": True},
+            "governance": {
+                "store": {"type": "redis", "url": server.url},
+                "rate_limits": [{"id": "rl", "token_max_limit": 10_000, "token_reset_duration": "1h"}],
+                "virtual_keys": [{"id": "vk", "name": "close", "value": VK, "rate_limit_id": "rl",
+                                  "provider_configs": [{"provider": "openai", "allowed_models": ["*"]}]}],
+            },
+        })  # fmt: skip
+        gw = Gateway(settings, upstream=_FreezingUpstream(server.process.pid))
+        body = _json.dumps({"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+        try:
+            call = Call(headers={"authorization": f"Bearer {VK}", "content-type": "application/json"})
+            reply = await gw.handle(OpenAIDialect(), "chat", call, body, route="/v1/chat/completions", method="POST")
+            assert isinstance(reply, JsonReply) and reply.status == 200, reply  # answered, Redis frozen
+            closing = asyncio.ensure_future(gw.aclose())
+            await asyncio.sleep(0.05)
+            assert not closing.done()  # the settlement's reply is still held
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+        await closing
+        client = redis.Redis.from_url(server.url, socket_timeout=10)
+        try:
+            held = client.hgetall("bifrost:gov:{rl:rl}:tok")
+        finally:
+            client.close()
+        assert held[b"u"] == b"10" and held[b"rs"] == b"0"
