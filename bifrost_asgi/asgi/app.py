@@ -502,7 +502,8 @@ def _ops_routes(gateway: Gateway) -> list[BaseRoute]:
         denied = refused(request)
         if denied is not None:
             return denied
-        await gateway.governance.drain()  # the usage gauges of every answer already sent
+        # the usage gauges of every answer already sent (a slow store delays a scrape by 1 s at most)
+        await gateway.governance.drain(timeout=1.0)
         body, content_type = render_metrics(gateway.registry)
         return Response(body, media_type=content_type)
 
