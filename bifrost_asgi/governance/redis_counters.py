@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from redis import asyncio as aioredis
@@ -33,6 +34,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from ..store.redis import UNREACHABLE, RedisStore
+from ..store.redis_pipe import ReplyCallback
 from .counters import Denial, Limit, Reading, Settled
 
 # Shared by both scripts: drop expired reservations of counter i, then roll its window.
@@ -186,6 +188,15 @@ class _Batcher:
                 future.set_result(result)
 
 
+def _to_reply(reply: ReplyCallback, future: asyncio.Future[Any]) -> None:
+    """A future's outcome handed to a ``ScriptPipe.send``-style callback (redis-py's path)."""
+    if future.cancelled():
+        reply(None, asyncio.CancelledError())
+        return
+    error = future.exception()
+    reply(None if error is not None else future.result(), error)
+
+
 class RedisCounters:
     def __init__(self, store: RedisStore, *, prefix: str = "gov:") -> None:
         self._store = store
@@ -226,6 +237,14 @@ class RedisCounters:
             sha, source = self._scripts[script]
             return self._pipe.call(sha, source, [b"%d" % len(keys), *keys, *args])
         return self._batch.call(script, keys, args)
+
+    def _send(self, script: AsyncScript, keys: list[bytes], args: list[bytes], reply: ReplyCallback) -> None:
+        """``_call`` whose reply nobody awaits: ``reply`` gets (the reply, None) or (None, the error)."""
+        if self._pipe is not None:
+            sha, source = self._scripts[script]
+            self._pipe.send(sha, source, [b"%d" % len(keys), *keys, *args], reply)
+            return
+        self._batch.call(script, keys, args).add_done_callback(partial(_to_reply, reply))
 
     async def _run(self, coro: Any) -> Any:
         try:
@@ -282,19 +301,7 @@ class RedisCounters:
                         waiter.set_result(None)
                 self._drained.clear()
 
-        if self._pipe is not None:
-            sha, source = self._scripts[self._settle]
-            self._pipe.send(sha, source, [b"%d" % len(keys), *keys, *args], reply)
-            return
-
-        def replied(future: asyncio.Future[Any]) -> None:
-            if future.cancelled():
-                reply(None, asyncio.CancelledError())
-            else:
-                error = future.exception()
-                reply(None if error is not None else future.result(), error)
-
-        self._batch.call(self._settle, keys, args).add_done_callback(replied)
+        self._send(self._settle, keys, args, reply)
 
     async def drain(self, timeout: float | None = None) -> None:
         if not self._unsettled:
