@@ -21,7 +21,8 @@ them in the socket bench and as a buffering proxy or a fast model's short answer
 responses (Responses -> OpenAI's Responses endpoint), responses-anthropic (Responses -> Anthropic),
 vk (openai with a virtual key and its rate limit, counters in process), vk-redis (the same with the
 counters on a ``redis-server`` this script starts; under ``--callgrind`` only the gateway's process is
-counted, not the server's).
+counted, not the server's), mcp (openai with the three tools of bench/mcp_tools.py injected, none
+called; its stdio server is another process, not counted).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from _harness import (
     responses_request,
     sse_chunks,
 )
+from mcp_tools import client_config as mcp_client_config
 from run import BENCH_VK, GOVERNANCE
 
 from bifrost_asgi.asgi.app import bifrost_app
@@ -123,6 +125,7 @@ class Pair:
     redis: bool = False  # with governance: the counters on a redis-server started for the run
     pieces: int = 20  # content events of a streamed answer
     burst: bool = False  # the whole stream in one upstream read (else one event per read)
+    mcp: bool = False  # bench/mcp_tools.py's tools injected (measured once they are listed)
 
 
 PAIRS: dict[str, Pair] = {
@@ -159,6 +162,7 @@ PAIRS: dict[str, Pair] = {
     ),
 }
 PAIRS["vk-redis"] = replace(PAIRS["vk"], redis=True)
+PAIRS["mcp"] = replace(PAIRS["openai"], mcp=True)
 PAIRS["stream-long"] = replace(PAIRS["stream"], pieces=LONG_STREAM_PIECES)
 PAIRS["anthropic-stream-long"] = replace(PAIRS["anthropic-stream"], pieces=LONG_STREAM_PIECES)
 PAIRS["stream-burst"] = replace(PAIRS["stream"], burst=True)
@@ -179,6 +183,9 @@ def build_app(pair: Pair | None = None, redis_url: str | None = None) -> Any:
         config["governance"] = GOVERNANCE
     if redis_url is not None:
         config["redis_url"] = redis_url
+    if pair is not None and pair.mcp:
+        # No health check within the run: under callgrind (50x slower) its pings would count per request.
+        config["mcp"] = {"client_configs": [mcp_client_config(sys.executable)], "health_check_interval": 3600}
     app = bifrost_app(config=config)
     gateway = app.state.gateway
     gateway.upstream = gateway.router.upstream = StaticUpstream(
@@ -246,9 +253,22 @@ class Driver:
 
 
 async def run(driver: Driver, n: int) -> None:
+    if driver.pair.mcp:
+        await mcp_listed(driver.app)
     one = driver.one
     for _ in range(n):
         await one()
+
+
+async def mcp_listed(app: Any, timeout: float = 120.0) -> None:
+    """Start the gateway's MCP connections and wait until their tools are listed."""
+    runtime = app.state.gateway.mcp
+    runtime.start()
+    deadline = time.monotonic() + timeout
+    while not runtime.tools():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the MCP tools were not listed within {timeout:g}s: {runtime.health()}")
+        await asyncio.sleep(0.05)
 
 
 def new_loop() -> asyncio.AbstractEventLoop:

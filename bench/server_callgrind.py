@@ -11,6 +11,8 @@ nothing between them).
     .venv/bin/python bench/server_callgrind.py floor anthropic    # rows by name (see --help)
     .venv/bin/python bench/server_callgrind.py vk vk-redis        # the bench's virtual key, counters in
                                                                   # process / on a redis-server (not counted)
+    .venv/bin/python bench/server_callgrind.py mcp info           # MCP tools injected (their server's process
+                                                                  # not counted); log level info
     .venv/bin/python bench/server_callgrind.py floor-stream floor-stream-long stream stream-long
                                                                   # streamed OpenAI->OpenAI: 24 and 224 events;
                                                                   # a row with its -long twin also prints the
@@ -49,6 +51,7 @@ from _harness import (
     start_nginx,
     wait_port,
 )
+from mcp_tools import client_config as mcp_client_config
 from run import GOVERNANCE, VK_HEADERS
 
 BENCH = Path(__file__).resolve().parent
@@ -66,6 +69,8 @@ class Row:
     headers: dict[str, str]
     expect: bytes
     governance: str = ""  # "memory" or "redis": the bench's virtual key and rate limit, counters there
+    mcp: bool = False  # bench/mcp_tools.py's three tools injected into each request (none called)
+    log_level: str = "warning"
 
 
 ROWS: dict[str, Row] = {
@@ -93,6 +98,10 @@ ROWS: dict[str, Row] = {
     ),
     "vk": Row("gateway", "/v1/chat/completions", openai_request(GW_MODEL), VK_HEADERS, b'"choices"', "memory"),
     "vk-redis": Row("gateway", "/v1/chat/completions", openai_request(GW_MODEL), VK_HEADERS, b'"choices"', "redis"),
+    "mcp": Row("gateway", "/v1/chat/completions", openai_request(GW_MODEL), OPENAI_HEADERS, b'"choices"', mcp=True),
+    "info": Row(
+        "gateway", "/v1/chat/completions", openai_request(GW_MODEL), OPENAI_HEADERS, b'"choices"', log_level="info"
+    ),
     # Streams: nginx's /stream and /streamlong answers (20 and LONG_STREAM_PIECES content chunks).
     "floor-stream": Row("floor", "/stream/v1/chat/completions", FLOOR_STREAM, OPENAI_HEADERS, b"[DONE]"),
     "floor-stream-long": Row("floor", "/streamlong/v1/chat/completions", FLOOR_STREAM, OPENAI_HEADERS, b"[DONE]"),
@@ -124,9 +133,12 @@ def _server_argv(row: Row, workdir: Path, nginx: int, port: int, redis_url: str 
         settings["governance"] = GOVERNANCE
     if redis_url is not None:
         settings["redis_url"] = redis_url
+    if row.mcp:
+        # No health check within the run: under callgrind (50x slower) its pings would count per request.
+        settings["mcp"] = {"client_configs": [mcp_client_config(str(VENV_PY))], "health_check_interval": 3600}
     config.write_text(json.dumps(settings))
     argv = [*gateway_argv(), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
-    return [*argv, "--log-level", "warning"]
+    return [*argv, "--log-level", row.log_level]
 
 
 def _dump_total(pid: int, out_prefix: Path, before: set[Path]) -> int:

@@ -29,6 +29,7 @@ from .check import run_check
 from .config.loading import config_in_app_dir, demo_settings, settings_from_environment, wants_demo
 from .config.settings import BifrostSettings
 from .errors import ConfigError
+from .observability.log_output import LevelPrefixFormatter
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -45,6 +46,7 @@ _BOUND_HOST_ENV = "BIFROST_ASGI_BOUND_HOST"
 # Young-generation threshold for the server (CPython's default is 700; see ``_tune_gc``).
 GC_GEN0_THRESHOLD = 50_000
 _HANDLER_NAME = "bifrost-asgi-cli"
+FORMATTER_FACTORY = "bifrost_asgi.observability.log_output.level_prefix_formatter"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -245,14 +247,15 @@ def uvicorn_log_config(level: str) -> dict[str, Any]:
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["bifrost_asgi"] = {"handlers": ["default"], "level": LOG_LEVELS[level], "propagate": False}
+    # uvicorn's default handler and format, with a formatter that writes the same line at a third of the cost.
+    config["formatters"]["bifrost_asgi"] = {**config["formatters"]["default"], "()": FORMATTER_FACTORY}
+    config["handlers"]["bifrost_asgi"] = {**config["handlers"]["default"], "formatter": "bifrost_asgi"}
+    config["loggers"]["bifrost_asgi"] = {"handlers": ["bifrost_asgi"], "level": LOG_LEVELS[level], "propagate": False}
     return config
 
 
 def configure_logging(level: str) -> None:
     """Before uvicorn takes over: ``bifrost_asgi`` messages (config warnings) to stderr at ``level``."""
-    from uvicorn.logging import DefaultFormatter
-
     logger = logging.getLogger("bifrost_asgi")
     logger.setLevel(LOG_LEVELS.get(level.strip().lower(), logging.INFO))
     for handler in list(logger.handlers):
@@ -260,7 +263,7 @@ def configure_logging(level: str) -> None:
             logger.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
     handler.set_name(_HANDLER_NAME)
-    handler.setFormatter(DefaultFormatter("%(levelprefix)s %(message)s"))
+    handler.setFormatter(LevelPrefixFormatter())
     logger.addHandler(handler)
 
 

@@ -387,11 +387,13 @@ class Gateway:
         if operation == "chat":
             targets: list[Target] | None = None  # the plan, when made before the parse
             passthrough: Passthrough | None = None
-            if self.mcp is None and (head := dialect.passthrough_head(payload, call)) is not None:
+            if (head := dialect.passthrough_head(payload, call)) is not None:
                 # Plan from the top level first: the walk runs only when every target may take the body.
                 targets = self.router.certain_plan(head[0], head[1], default)
                 if targets is None or self.router.relays(targets, dialect.name):
                     passthrough = dialect.passthrough_chat(payload, call)
+                    if passthrough is not None and self.mcp is not None:  # its tools, unless agent mode
+                        passthrough = self.mcp.offer_passthrough(passthrough, call.headers, ctx.virtual_key)
             if passthrough is not None:
                 relayed = targets is not None  # certain_plan's targets, which relay (checked above)
                 targets = self._plan_passthrough(passthrough, len(body), default, exchange, targets)

@@ -308,3 +308,27 @@ def test_factory_honours_bifrost_app_dir(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setenv("BIFROST_APP_DIR", str(tmp_path))
     cli.create_app_from_env()
     assert list(built[0].providers) == ["mock"]
+
+
+def test_the_uvicorn_log_config_writes_the_gateways_lines_in_uvicorns_format() -> None:
+    import logging.config
+
+    from uvicorn.logging import DefaultFormatter
+
+    from bifrost_asgi.observability.log_output import LEVEL_PREFIX_FORMAT, LevelPrefixFormatter
+
+    config = cli.uvicorn_log_config("info")
+    assert config["loggers"]["uvicorn"]["handlers"] == ["default"]  # uvicorn's own lines as uvicorn sets them
+    gateway = config["loggers"]["bifrost_asgi"]
+    assert gateway["level"] == logging.INFO and gateway["propagate"] is False
+    config["loggers"] = {"tests.cli.gateway": gateway}  # applied to a logger of the test's own
+    logging.config.dictConfig(config)
+    logger = logging.getLogger("tests.cli.gateway")
+    try:
+        [handler] = logger.handlers
+        assert isinstance(handler, logging.StreamHandler) and handler.stream is sys.stderr
+        assert isinstance(handler.formatter, LevelPrefixFormatter)
+        record = logging.LogRecord("bifrost_asgi.requests", logging.INFO, __file__, 1, "request_id=1", (), None)
+        assert handler.format(record) == DefaultFormatter(LEVEL_PREFIX_FORMAT).format(record)
+    finally:
+        logger.handlers = []

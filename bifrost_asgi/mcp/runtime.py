@@ -20,13 +20,13 @@ from prometheus_client import CollectorRegistry
 
 from .. import _json
 from ..errors import InvalidRequestError, PermissionDeniedError
-from ..neutral import ChatRequest, ChatResponse, TextPart, ToolCall, ToolResult
+from ..neutral import ChatRequest, ChatResponse, Passthrough, TextPart, ToolCall, ToolResult
 from .agent import AgentPolicy, AgentRun, ChatCall, run_agent
 from .agent_stream import AgentStream, EventSource, OpenStream
 from .config import MCPClientConfig, MCPConfig
 from .connection import Connection, State, ToolUnavailableError, describe_error
 from .execute import execute_format, parse_execute, render_execute
-from .inject import inject_tools
+from .inject import RelayedTools, inject_passthrough, inject_tools
 from .metrics import MCPMetrics
 from .results import result_text
 from .tools import INCLUDE_CLIENTS_HEADER, INCLUDE_TOOLS_HEADER, RemoteTool, key_filter, offered, request_filter
@@ -88,6 +88,7 @@ class MCPRuntime:
         self._started = False
         self._server: GatewayMCPServer | None = None
         self._all: dict[str, RemoteTool] | None = None  # every tool by exposed name; reset on any change
+        self._all_relayed: RelayedTools | None = None  # _all for an OpenAI chat body; reset with it
         self._gateway_version = gateway_version
 
     # ------------------------------------------------------------------ lifecycle
@@ -129,7 +130,7 @@ class MCPRuntime:
         return dict(zip(names, results, strict=True))
 
     def _changed(self, connection: Connection) -> None:
-        self._all = None
+        self._all = self._all_relayed = None
         connected = connection.state is State.CONNECTED
         self.metrics.set_client(connection.name, connected=connected, tools=len(connection.tools))
 
@@ -173,6 +174,25 @@ class MCPRuntime:
         if agent:  # the agent loop reads every neutral event of a stream: no verbatim frames
             offered_request = replace(offered_request, relay_frames=False)
         return Offer(offered_request, tools, agent)
+
+    def offer_passthrough(
+        self, passthrough: Passthrough, headers: Mapping[str, str], key: AuthenticatedKey | None
+    ) -> Passthrough | None:
+        """``offer`` for a same-format request: it with the tools it may use added (itself when it
+        gets none), or None when some of them run by themselves: agent mode reads the neutral
+        answer, so the caller parses the request and takes ``offer`` instead."""
+        if not self.active:
+            return passthrough
+        tools = self.allowed(headers, key)
+        if not tools:
+            return passthrough
+        if tools is not self._all:
+            relayed = RelayedTools.of(tools.values())
+        elif self._all_relayed is not None:  # every tool: rendered once per change
+            relayed = self._all_relayed
+        else:
+            relayed = self._all_relayed = RelayedTools.of(tools.values())
+        return None if relayed.auto else inject_passthrough(passthrough, relayed)
 
     def policy(self, offer: Offer) -> AgentPolicy:
         tools = offer.tools

@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 HANDLER_NAME = "bifrost-asgi-default"
+#: uvicorn's default log format, which the command's own log lines keep (``LevelPrefixFormatter``).
+LEVEL_PREFIX_FORMAT = "%(levelprefix)s %(message)s"
 GATEWAY_LOGGER = "bifrost_asgi"
 REQUEST_LOGGER = "bifrost_asgi.requests"
 
@@ -50,3 +53,39 @@ def ensure_log_output(*, json: bool = False) -> bool:
     handler.setFormatter(logging.Formatter("%(message)s" if json else "%(levelname)s:  %(name)s  %(message)s"))
     gateway.addHandler(handler)
     return True
+
+
+class LevelPrefixFormatter(logging.Formatter):
+    """uvicorn's ``DefaultFormatter`` with its format, ``%(levelprefix)s %(message)s`` (the level
+    name, coloured when ``use_colors`` or, when that is None, when stdout is a terminal, as
+    uvicorn decides), written for a line per request: the prefix is made once per level, and the
+    record is not copied. A record that holds what only the full formatter handles (an exception,
+    a stack, uvicorn's ``color_message``) is formatted by uvicorn's, so every line is the one
+    uvicorn's formatter would write."""
+
+    def __init__(self, use_colors: bool | None = None) -> None:
+        from uvicorn.logging import DefaultFormatter
+
+        super().__init__(LEVEL_PREFIX_FORMAT)
+        self._full = DefaultFormatter(LEVEL_PREFIX_FORMAT, use_colors=use_colors)
+        self._prefixes: dict[tuple[int, str], str] = {}
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info or record.exc_text or record.stack_info or "color_message" in record.__dict__:
+            return self._full.format(record)
+        record.message = message = record.getMessage()
+        key = (record.levelno, record.levelname)
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            prefix = self._prefixes[key] = self._prefix(*key)
+        return prefix + message
+
+    def _prefix(self, levelno: int, levelname: str) -> str:
+        name = self._full.color_level_name(levelname, levelno) if self._full.use_colors else levelname
+        return name + ":" + " " * (8 - len(levelname)) + " "
+
+
+def level_prefix_formatter(**options: Any) -> LevelPrefixFormatter:
+    """``LevelPrefixFormatter`` for ``logging.config.dictConfig``'s ``"()"`` (uvicorn's formatter
+    options: ``fmt``, ``use_colors``; the format is fixed)."""
+    return LevelPrefixFormatter(options.get("use_colors"))

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from bifrost_asgi.mcp.inject import inject_tools
+import pytest
+
+from bifrost_asgi.dialects.openai_parse import parse_chat_body
+from bifrost_asgi.dialects.openai_passthrough import passthrough_chat_body
+from bifrost_asgi.mcp.inject import RelayedTools, inject_passthrough, inject_tools
 from bifrost_asgi.mcp.tools import RemoteTool
 from bifrost_asgi.neutral import ChatRequest, Message, TextPart, ToolSpec
+from tests.support.openai_bodies import passing_bodies
 
 SCHEMA = {"type": "object", "properties": {"path": {"type": "string"}}}
 TOOLS = [RemoteTool("fs", "read", "Read a file.", SCHEMA), RemoteTool("fs", "list", None, {"properties": {}})]
@@ -60,3 +65,45 @@ def test_client_tools_with_the_same_name_win() -> None:
     assert [t.name for t in out.tools] == ["fs-read", "fs-list"] and out.tools[0].description == "mine"
     same = request("openai", None, (ToolSpec("fs-read"), ToolSpec("fs-list")))
     assert inject_tools(same, TOOLS) is same
+
+
+def _with_tools(body: dict[str, Any], *names: str) -> dict[str, Any]:
+    tools = [{"type": "function", "function": {"name": n, "parameters": {"type": "object"}}} for n in names]
+    return {**body, "tools": [*tools, {"type": "custom", "custom": {"name": "fs-list"}}]}
+
+
+PASSTHROUGH_BODIES = [
+    *passing_bodies(),
+    _with_tools(passing_bodies()[0], "mine"),
+    _with_tools(passing_bodies()[0], "fs-read"),  # the client's own fs-read wins; a custom tool names nothing
+    _with_tools(passing_bodies()[0], "fs-read", "fs-list"),
+]
+
+
+@pytest.mark.parametrize("body", PASSTHROUGH_BODIES)
+def test_a_passthrough_gets_the_body_and_the_estimate_the_neutral_request_would(body: dict[str, Any]) -> None:
+    passthrough = passthrough_chat_body(body)
+    assert passthrough is not None
+    out = inject_passthrough(passthrough, RelayedTools.of(TOOLS))
+    request = inject_tools(parse_chat_body(body), TOOLS)
+    assert out.body == request.raw
+    assert out.tools == len(request.tools)
+    text = sum(len(m.text()) for m in request.messages) + sum(len(t.name) for t in request.tools)
+    assert out.text_chars == text
+    assert passthrough_chat_body(body) == passthrough  # the client's body is not mutated
+
+
+def test_a_passthrough_that_has_every_tool_already_is_itself() -> None:
+    passthrough = passthrough_chat_body(_with_tools(passing_bodies()[0], "fs-read", "fs-list"))
+    assert passthrough is not None and inject_passthrough(passthrough, RelayedTools.of(TOOLS)) is passthrough
+
+
+def test_relayed_tools_are_rendered_once_and_shared_read_only() -> None:
+    relayed = RelayedTools.of([*TOOLS, RemoteTool("fs", "write", None, SCHEMA, auto=True)])
+    assert relayed.auto and relayed.exposed == {"fs-read", "fs-list", "fs-write"}
+    assert relayed.name_chars == len("fs-read") + len("fs-list") + len("fs-write")
+    first, second = (passthrough_chat_body(b) for b in passing_bodies()[:2])
+    assert first is not None and second is not None
+    one, two = inject_passthrough(first, relayed), inject_passthrough(second, relayed)
+    assert one.body["tools"] is not two.body["tools"]  # a list of each body's own
+    assert one.body["tools"][-1] is two.body["tools"][-1] is relayed.rendered[-1]
