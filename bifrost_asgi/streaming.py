@@ -89,6 +89,22 @@ class SSEDecoder:
                 return 0
         return count
 
+    def takes_events(self, chunk: bytes, count: int, *, lines_checked: bool = False) -> bool:
+        """Whether ``chunk``, which a caller walked as ``count`` events that begin ``data: `` and end
+        in a blank line, is exactly what ``feed(chunk)`` would decode: this decoder between events,
+        no line end but the events' own (two ``\n`` each, no ``\r``; ``lines_checked``: the
+        caller's walk found no other ``\n``), within the event limit, valid UTF-8 (see ``whole_events``)."""
+        if self._partial or self._data or self._event is not None or self._cr:
+            return False
+        if len(chunk) > self._max or b"\r" in chunk or (not lines_checked and chunk.count(b"\n") != 2 * count):
+            return False
+        if not chunk.isascii():
+            try:
+                chunk.decode()
+            except UnicodeDecodeError:
+                return False
+        return True
+
     def _feed_events(self, chunk: bytes) -> list[SSEEvent]:
         """At an event boundary, ``\n`` line ends only: the common shapes (``data: X`` and
         ``event: N`` + ``data: X``, one line of data) are cut out whole, without a pass per line;

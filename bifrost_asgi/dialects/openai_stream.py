@@ -269,7 +269,9 @@ class OpenAIStreamRenderer:
 class _Relay:
     """The relay's state: the model rewrite, the held finish chunk, the upstream's usage object."""
 
-    __slots__ = ("_from", "_from_bytes", "_held", "_model", "_raw_usage", "_to", "_to_bytes", "finished", "usage_sent")
+    __slots__ = (
+        "_alike", "_from", "_from_bytes", "_held", "_model", "_raw_usage", "_to", "_to_bytes", "finished", "usage_sent"
+    )  # fmt: skip
 
     def __init__(self, model: str) -> None:
         self._model = model
@@ -281,6 +283,7 @@ class _Relay:
         self._raw_usage: dict[str, Any] | None = None
         self.finished: set[int] = set()  # choices whose finish chunk came from the upstream
         self.usage_sent = False
+        self._alike: tuple[bytes, ...] = ()  # the last run template found to hold the model once, in its head
 
     def plain(self, frame: UpstreamFrame) -> bytes:
         data, source = frame.data, self._from
@@ -294,6 +297,8 @@ class _Relay:
         there are several (``plain`` replaces the first in each; the text cannot span frames)."""
         data, source = run.data, self._from_bytes
         if source is not None and self._held is None:
+            if run.literals and self._once_in_head(run.literals, source):
+                return data.replace(source, self._to_bytes)  # once in each event, in its head
             if run.count == 1:
                 if source in data:
                     return data.replace(source, self._to_bytes, 1)
@@ -304,6 +309,17 @@ class _Relay:
                 return data.replace(source, self._to_bytes)
         texts = data.decode().split("\n\n")[:-1]
         return b"".join([self.plain(ContentFrame(run.format, None, text[6:])) for text in texts])
+
+    def _once_in_head(self, literals: tuple[bytes, ...], source: bytes) -> bool:
+        """Whether ``source`` is once in a run template's first piece and in no other: then it is
+        once in each of the run's events (a slot's text, without a quote, holds no part of the
+        quoted ``"model":"..."``), and in the same place. Remembered for the stream's template."""
+        if literals is self._alike:
+            return True
+        if literals[0].count(source) != 1 or any(source in piece for piece in literals[1:]):
+            return False
+        self._alike = literals
+        return True
 
     def frame(self, frame: UpstreamFrame, want_usage: bool) -> bytes:
         payload = frame.payload

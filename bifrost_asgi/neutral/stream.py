@@ -118,11 +118,14 @@ class ContentFrame(UpstreamFrame):
 @dataclass(frozen=True, slots=True)
 class ContentRun:
     """``count`` upstream ``ContentFrame``s of one read, as the read's bytes: each a single-line
-    ``data:`` event with its blank line, nothing between them (see the module docstring)."""
+    ``data:`` event with its blank line, nothing between them (see the module docstring).
+    ``literals``, when given: every event is these pieces with, between each two, text holding no
+    ``"`` (an ``EventTemplate``'s), so what is in a piece is in each event exactly as often."""
 
     format: Format
     data: bytes
     count: int
+    literals: tuple[bytes, ...] = ()
 
 
 StreamEvent = (

@@ -15,6 +15,11 @@ substring checks that are conservative: a chunk they cannot clear (pretty-printe
 A whole upstream read of such chunks (``feed_read``: the decoder between events, the read nothing
 but complete ``data: {...}`` events that the same checks clear, run over the read at once) is
 handed on as one ``ContentRun`` holding the read's bytes: no event decoded, no object per chunk.
+Once a plain content chunk has been seen, a read is first walked against it (``EventTemplate``:
+the chunks of a stream differ only in their text), which clears its events without the checks'
+passes over it; a read the template does not cover is checked as before, and a plain chunk fed
+one by one teaches a new template (a few times a stream at most: a stream whose chunks vary
+otherwise keeps the checks).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from ..neutral import CONTENT_EVENTS, ContentFrame, ContentRun, StreamEvent, Str
 from ..streaming import SSEDecoder, SSEEvent
 from .base import StreamDecoder
 from .openai_stream import OpenAIStreamParser
+from .openai_template import EventTemplate
 
 _FINISH = '"finish_reason"'
 _NO_FINISH = '"finish_reason":null'
@@ -33,6 +39,8 @@ _USAGE = '"usage"'
 _NO_USAGE = '"usage":null'
 #: What every event of a whole read taken as a run begins with (``SSEDecoder.whole_events``).
 OBJECT_EVENTS = b"data: {"
+#: Templates a stream may learn (each costs a parse of the chunk it is learnt from).
+LEARN_TRIES = 4
 
 
 def plain_delta(data: str) -> bool:
@@ -71,11 +79,15 @@ def plain_run(data: bytes, count: int) -> bool:
 
 
 class OpenAIRelayParser:
-    __slots__ = ("_content", "_inner")
+    __slots__ = ("_content", "_inner", "_template", "_tries", "_walked")
 
     def __init__(self, inner: OpenAIStreamParser) -> None:
         self._inner = inner
         self._content = False  # the first content arrived: plain deltas go on unparsed
+        self._template: EventTemplate | None = None  # a plain content chunk's pieces
+        self._tries = LEARN_TRIES
+        # feed_read's walk of a read that the template covers only in part, for feed_head
+        self._walked: tuple[bytes, int, int, tuple[bytes, ...]] | None = None
 
     def feed(self, event: SSEEvent) -> Iterable[StreamEvent]:
         inner = self._inner
@@ -83,6 +95,8 @@ class OpenAIRelayParser:
             return ()
         data = event.data
         if self._content and plain_delta(data):
+            if self._tries and event.event is None:  # a plain chunk no template covered
+                self._learn(data)
             return (ContentFrame("openai", event.event, data),)
         if data == "[DONE]":
             return inner.feed(event)
@@ -96,16 +110,46 @@ class OpenAIRelayParser:
                 return events  # the failure renders the error; the frame is not relayed
             if isinstance(parsed, CONTENT_EVENTS):
                 self._content = True
+        if self._content and self._tries and event.event is None and plain_delta(data):
+            self._learn(data)
         return [UpstreamFrame("openai", event.event, data, chunk), *events]
+
+    def _learn(self, data: str) -> None:
+        self._tries -= 1
+        template = EventTemplate.learn(data)
+        if template is not None:
+            self._template = template
+
+    def _walk(self, chunk: bytes, decoder: SSEDecoder) -> tuple[int, int]:
+        """The template's walk of ``chunk``: how many events at its start it covers, and where
+        they end (0 events: none, or what they are the decoder would not decode so)."""
+        template = self._template
+        if template is None:
+            return 0, 0
+        count, end = template.events(chunk)
+        if count and not decoder.takes_events(chunk if end == len(chunk) else chunk[:end], count, lines_checked=True):
+            return 0, 0
+        return count, end
 
     def feed_read(self, chunk: bytes, decoder: StreamDecoder) -> list[StreamEvent] | None:
         """``chunk`` (one upstream read) as one ``ContentRun`` when, after the first content, it is
         nothing but plain deltas; None: decode it and ``feed`` its events one by one."""
         if not self._content or self._inner.done or not isinstance(decoder, SSEDecoder):
             return None
+        if self._template is not None:
+            count, end = self._walk(chunk, decoder)
+            if count and end == len(chunk):
+                return [ContentRun("openai", chunk, count, self._template.literals)]
+            self._walked = (chunk, count, end, self._template.literals)
         if chunk.find(b"\n") == len(chunk) - 2:  # one event: what a model sends (plain_run's one-event case, inline)
-            one = decoder.whole_events(chunk, OBJECT_EVENTS) and plain_delta(chunk[6:-2].decode())
-            return [ContentRun("openai", chunk, 1)] if one else None
+            if not decoder.whole_events(chunk, OBJECT_EVENTS):
+                return None
+            text = chunk[6:-2].decode()
+            if not plain_delta(text):
+                return None
+            if self._tries:  # plain, and no template covered it
+                self._learn(text)
+            return [ContentRun("openai", chunk, 1)]
         if not _plain_event(chunk, _last_event_start(chunk, len(chunk) - 2)):
             return None  # several events, the last one not plain (a stream's end): no scan of the whole read
         count = decoder.whole_events(chunk, OBJECT_EVENTS)
@@ -122,6 +166,11 @@ class OpenAIRelayParser:
         exactly as ``feed_read`` checks a whole read, so a cut in the wrong place only means None."""
         if not self._content or self._inner.done or not isinstance(decoder, SSEDecoder):
             return None
+        walked, self._walked = self._walked, None
+        if walked is not None and walked[0] is chunk:  # feed_read walked it: its covered events, if any
+            _, count, end, literals = walked
+            if count:
+                return ContentRun("openai", chunk[:end], count, literals), chunk[end:]
         if chunk.find(b"\n\n") >= len(chunk) - 2:
             return None  # one event at most: nothing to cut
         cut = _first_unplain_event(chunk)

@@ -156,6 +156,36 @@ STREAMS: dict[str, list[bytes]] = {
         "data: not json\n\n",
         chunk({}, "stop"),
     ),
+    "escapes in the text": frames(
+        chunk({"role": "assistant", "content": ""}),
+        *TEXT[:2],
+        *[chunk({"content": t}) for t in ('say "hi"', "a\\", "\\", "line\nbreak", "tab\t", "\u00e9 caf\u00e9", "")],
+        *TEXT[2:],
+        chunk({}, "stop"),
+        chunk(None, usage=USAGE),
+    ),
+    "obfuscation padding": frames(
+        chunk({"role": "assistant", "content": ""}, obfuscation="a"),
+        *[{**c, "obfuscation": "x" * i} for i, c in enumerate(TEXT * 2)],
+        chunk({}, "stop", obfuscation=""),
+        chunk(None, usage=USAGE, obfuscation="zz"),
+    ),
+    "raw line ends in the text": frames(
+        chunk({"role": "assistant", "content": ""}),
+        *TEXT[:3],
+        b'data: {"id":"chatcmpl-up1","object":"chat.completion.chunk","created":1753051200,"model":"'
+        + UPSTREAM_MODEL.encode()
+        + b'","system_fingerprint":"fp_34a54ae93c","choices":[{"index":0,"delta":{"content":"a\nb"},'
+        + b'"logprobs":null,"finish_reason":null}],"usage":null}\n\n',
+        *TEXT[3:],
+        chunk({}, "stop"),
+    ),
+    "another id mid-stream": frames(
+        chunk({"role": "assistant", "content": ""}),
+        *TEXT,
+        *[{**c, "id": "chatcmpl-up2"} for c in TEXT],
+        chunk({}, "stop"),
+    ),
     "finish held then content": frames(
         chunk({"role": "assistant", "content": ""}), *TEXT[:2], chunk({}, "stop"), *TEXT[2:], chunk(None, usage=USAGE)
     ),
@@ -302,6 +332,8 @@ def test_whole_reads_give_the_client_what_event_by_event_relaying_gives(
     assert got[1] == expected[1]  # the same first-token and inter-token observations
     if name == "text" and reads != "all at once":  # (one read: the first content's, parsed whole)
         assert max(got[2]) == (1 if reads == "one event per read" else 2), "the whole-read path was not taken"
+    if name == "obfuscation padding" and reads == "all at once":  # one read: its plain deltas go on as one run
+        assert min(got[2]) <= -8, "the leading run of the read was not taken"
 
 
 @given(
