@@ -120,27 +120,21 @@ class OpenAIRelayParser:
         if template is not None:
             self._template = template
 
-    def _walk(self, chunk: bytes, decoder: SSEDecoder) -> tuple[int, int]:
-        """The template's walk of ``chunk``: how many events at its start it covers, and where
-        they end (0 events: none, or what they are the decoder would not decode so)."""
-        template = self._template
-        if template is None:
-            return 0, 0
-        count, end = template.events(chunk)
-        if count and not decoder.takes_events(chunk if end == len(chunk) else chunk[:end], count, lines_checked=True):
-            return 0, 0
-        return count, end
-
     def feed_read(self, chunk: bytes, decoder: StreamDecoder) -> list[StreamEvent] | None:
         """``chunk`` (one upstream read) as one ``ContentRun`` when, after the first content, it is
         nothing but plain deltas; None: decode it and ``feed`` its events one by one."""
         if not self._content or self._inner.done or not isinstance(decoder, SSEDecoder):
             return None
-        if self._template is not None:
-            count, end = self._walk(chunk, decoder)
-            if count and end == len(chunk):
-                return [ContentRun("openai", chunk, count, self._template.literals)]
-            self._walked = (chunk, count, end, self._template.literals)
+        template = self._template
+        if template is not None:  # its walk: the events it covers, taken if the decoder would read them so
+            count, end = template.events(chunk)
+            if count:
+                whole = end == len(chunk)
+                if not decoder.takes_events(chunk if whole else chunk[:end], count, lines_checked=True):
+                    count = 0
+                elif whole:
+                    return [ContentRun("openai", chunk, count, template.literals)]
+            self._walked = (chunk, count, end, template.literals)
         if chunk.find(b"\n") == len(chunk) - 2:  # one event: what a model sends (plain_run's one-event case, inline)
             if not decoder.whole_events(chunk, OBJECT_EVENTS):
                 return None
