@@ -89,6 +89,13 @@ class SSEDecoder:
                 return 0
         return count
 
+    def cuts_at_blank_lines(self, chunk: bytes) -> bool:
+        """Whether ``chunk`` fed piece by piece, each piece ending at a ``\n\n``, gives at most one
+        event a piece (what ``feed(chunk)`` gives, in order): true when it holds no ``\r``, so
+        every line end is a ``\n`` and every blank line a ``\n\n`` (an event in progress from an
+        earlier read, or a ``\r`` it ended with, is completed by the first piece, as by ``feed``)."""
+        return b"\r" not in chunk
+
     def takes_events(self, chunk: bytes, count: int, *, lines_checked: bool = False) -> bool:
         """Whether ``chunk``, which a caller walked as ``count`` events that begin ``data: `` and end
         in a blank line, is exactly what ``feed(chunk)`` would decode: this decoder between events,

@@ -603,22 +603,26 @@ class Router:
         """Read until the first content event; a failure before it raises (so it can be retried).
         The upstream events after it in the same read are kept unparsed (the first content goes out
         before they are looked at), and so is the chunk iterator: for a relay that takes whole reads
-        (``feed_read``), a read of nothing but whole events keeps the bytes after the first content's
-        event instead (``EventStream.rest``), read like the next upstream read."""
+        (``feed_read``), a read the decoder may take a blank line at a time (``cuts_at_blank_lines``)
+        keeps the bytes after the first content's event instead (``EventStream.rest``), read like the
+        next upstream read: the read is searched for blank lines only up to that event."""
         buffered: list[StreamEvent] = []
         chunks = stream.chunks()
-        whole_events = getattr(decoder, "whole_events", None) if hasattr(parser, "feed_read") else None
+        cuts = getattr(decoder, "cuts_at_blank_lines", None) if hasattr(parser, "feed_read") else None
         async for chunk in chunks:
-            whole = whole_events(chunk) if whole_events is not None else 0
-            if whole > 1:  # complete events only: decoded one by one up to the first content, the rest kept
+            if cuts is not None and cuts(chunk):  # decoded an event at a time up to the first content, the rest kept
                 start = 0
-                for _ in range(whole):
-                    end = chunk.index(b"\n\n", start) + 2  # the blank line that ends this event
+                end = chunk.find(b"\n\n")
+                while end >= 0:
+                    end += 2  # after the blank line that ends this event
                     if _primed(decoder.feed(chunk[start:end]), parser, buffered, now):
                         stack.push_async_callback(stream.aclose)
                         return EventStream(buffered, chunks, decoder, parser, stack, rest=chunk[end:])
                     start = end
-                continue
+                    end = chunk.find(b"\n\n", start)
+                if start == len(chunk):
+                    continue
+                chunk = chunk[start:]  # an event still in progress: decoded as below
             sse_events = list(decoder.feed(chunk))
             for position, sse in enumerate(sse_events):
                 if _primed((sse,), parser, buffered, now):

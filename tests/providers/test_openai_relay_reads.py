@@ -302,7 +302,7 @@ def _run(reads: Sequence[bytes], include_usage: bool, whole_reads: bool, monkeyp
         patch.setattr(OpenAIRelayParser, "feed_read", feed_read)
         patch.setattr(OpenAIRelayParser, "feed_head", feed_head)
         if not whole_reads:  # and the first content's read keeps its other events decoded (no ``rest``)
-            patch.setattr(SSEDecoder, "whole_events", lambda self, chunk: 0)
+            patch.setattr(SSEDecoder, "cuts_at_blank_lines", lambda self, chunk: False)
         out, samples = asyncio.run(_client_bytes(reads, include_usage))
     return out, samples, counted
 
