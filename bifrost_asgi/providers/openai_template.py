@@ -27,13 +27,12 @@ _BACKSLASH = ord("\\")
 class EventTemplate:
     """The pieces of one plain delta's SSE event around its variable strings (see the module docstring)."""
 
-    __slots__ = ("_one", "_pieces", "head", "literals")
+    __slots__ = ("_pieces", "head", "literals")
 
     def __init__(self, literals: tuple[bytes, ...]) -> None:
         self.literals = literals  # the event's bytes between the slots: head, ..., the end with its blank line
         self.head = literals[0]
         self._pieces = tuple((piece, len(piece)) for piece in literals[1:])
-        self._one = self._pieces[0] if len(self._pieces) == 1 else None  # one slot: the walk without its inner loop
 
     @classmethod
     def learn(cls, data: str) -> EventTemplate | None:
@@ -81,18 +80,6 @@ class EventTemplate:
         find, starts = read.find, read.startswith
         count = position = 0
         end = len(read)
-        if self._one is not None:  # the loop below, for one slot
-            piece, length = self._one
-            while position < end and starts(head, position):
-                at = position + size
-                quote = find(b'"', at)
-                if quote < 0 or read[quote - 1] == _BACKSLASH or not starts(piece, quote):
-                    return count, position
-                if find(b"\n", at, quote) >= 0:
-                    return count, position
-                position = quote + length
-                count += 1
-            return count, position
         while position < end and starts(head, position):
             at = position + size
             for piece, length in pieces:
