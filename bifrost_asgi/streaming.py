@@ -70,24 +70,14 @@ class SSEDecoder:
         a caller wants each event's data to begin with, no line end: a relay of JSON objects asks
         for ``data: {``): then ``chunk`` is exactly what those events say, and a
         relay may take its bytes as they are. 0 for anything else (``feed`` it then)."""
-        if self._partial or self._data or self._event is not None or self._cr:
+        if not chunk.startswith(opening) or chunk[-2:] != b"\n\n":
             return 0
-        if not chunk.startswith(opening) or chunk[-2:] != b"\n\n" or len(chunk) > self._max or b"\r" in chunk:
-            return 0
-        if chunk.find(b"\n") == len(chunk) - 2:  # one event (memchr: the cheapest check)
-            count = 1
-        else:
-            # Each boundary found is a blank line and the next line's opening; the newline count
-            # then says there is no other line end (every event one line, every line an event).
-            count = chunk.count(b"\n\n" + opening) + 1
-            if chunk.count(b"\n") != 2 * count:  # no other line: every \n belongs to an event's end
-                return 0
-        if not chunk.isascii():
-            try:
-                chunk.decode()
-            except UnicodeDecodeError:
-                return 0
-        return count
+        if chunk.find(b"\n") == len(chunk) - 2:  # one event, its only line end its own (memchr: the cheapest check)
+            return 1 if self.takes_events(chunk, 1, lines_checked=True) else 0
+        # Each boundary found is a blank line and the next line's opening; ``takes_events``'s
+        # newline count then says there is no other line end (every event one line, every line an event).
+        count = chunk.count(b"\n\n" + opening) + 1
+        return count if self.takes_events(chunk, count) else 0
 
     def cuts_at_blank_lines(self, chunk: bytes) -> bool:
         """Whether ``chunk`` fed piece by piece, each piece ending at a ``\n\n``, gives at most one
