@@ -107,17 +107,16 @@ def inject_passthrough(passthrough: Passthrough, tools: RelayedTools) -> Passthr
         raise ValueError(f"no passthrough tool injection for {passthrough.format!r} bodies")
     body = passthrough.body
     existing = body.get("tools")
-    if isinstance(existing, list) and existing:
+    if not isinstance(existing, list):
+        existing = []
+    elif existing:
         own = _function_names(existing)
         if not own.isdisjoint(tools.exposed):  # the client's own tool of the same name wins
             tools = RelayedTools.of(t for t in tools.tools if t.exposed not in own)
-        added = [*existing, *tools.rendered]
-    else:
-        added = list(tools.rendered)
     if not tools.tools:
         return passthrough
     new_body = dict(body)
-    new_body["tools"] = added
+    new_body["tools"] = [*existing, *tools.rendered]
     fields = list(passthrough)  # _replace, at a third of its cost (once per request)
     fields[_BODY] = new_body
     fields[_TEXT_CHARS] = passthrough.text_chars + tools.name_chars
