@@ -24,7 +24,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.metrics import MetricWrapperBase
 
-from ..observability.metrics import bound_counter, bound_gauge
+from ..observability.metrics import bound_counter, bound_gauge, fork_count
 
 MAX_KEYS = 500
 MAX_LIMITS = 2000
@@ -63,7 +63,7 @@ class KeyCells:
 
     def _binder(self, attr: str, metric: Counter, *labels: str) -> Callable[[float], None]:
         def first(amount: float) -> None:
-            cell = bound_counter(self._metrics._child(metric, *labels))
+            cell = bound_counter(self._metrics._child(metric, *labels), self._metrics.forks)
             setattr(self, attr, cell)
             cell(amount)
 
@@ -76,6 +76,7 @@ class GovernanceMetrics:
         # per-request ones (a key's counters, a limit's gauge) are bound to their value cells once,
         # as the gateway's own metrics are. Bounded: every label value is bounded above.
         self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
+        self.forks = fork_count()  # the bound cells' fork check in multiprocess mode
         self._key = _Bounded(MAX_KEYS)
         self._limit = _Bounded(MAX_LIMITS)
         self._models = _Bounded(MAX_LIMITS)
@@ -131,7 +132,7 @@ class GovernanceMetrics:
             inc = self._cost_incs.get((provider, model))
             if inc is None:  # once per (provider, model): the label guard and the child bound
                 bounded = self._models(f"{provider}/{model}") != "other"
-                inc = bound_counter(self._child(self.cost, provider, model if bounded else "other"))
+                inc = bound_counter(self._child(self.cost, provider, model if bounded else "other"), self.forks)
                 if len(self._cost_incs) < MAX_LIMITS:
                     self._cost_incs[(provider, model)] = inc
             inc(usd)
@@ -172,9 +173,9 @@ class GovernanceMetrics:
         if found is None:
             label = self._limit(limit_id)
             if kind == "budget":
-                found = bound_gauge(self._child(self.budget_used, label))
+                found = bound_gauge(self._child(self.budget_used, label), self.forks)
             else:
-                found = bound_gauge(self._child(self.rate_used, label, unit))
+                found = bound_gauge(self._child(self.rate_used, label, unit), self.forks)
             if len(self._gauges) < MAX_LIMITS:
                 self._gauges[(kind, limit_id, unit)] = found
         return found

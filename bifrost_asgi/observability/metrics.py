@@ -60,6 +60,7 @@ import os
 import re
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from types import TracebackType
 from typing import Final, Generic, Literal, TypeVar
 
@@ -69,6 +70,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from ..errors import ConfigError
+from .mmap_cells import ForkCount, MmapCell
 
 __all__ = [
     "INTER_TOKEN_BUCKETS",
@@ -77,6 +79,7 @@ __all__ = [
     "Metrics",
     "bound_counter",
     "bound_gauge",
+    "fork_count",
     "multiprocess_enabled",
     "render_metrics",
 ]
@@ -140,8 +143,9 @@ class _Guard:
 # lock round trip cost five times the addition, on ~16 writes per request): the gateway writes its
 # metrics from its event loop's thread, and a scrape from any thread reads a whole float. (Writers
 # on several threads at once could lose an increment; none of the gateway's do.) Multiprocess
-# values (mmap files) keep their own ``inc``. A prometheus_client without those attributes gets the
-# public methods.
+# values (mmap files) are written to their slot by ``MmapCell`` (see mmap_cells.py) when a
+# ``ForkCount`` is given, else by their own ``inc``. A prometheus_client without those attributes
+# gets the public methods.
 
 
 def _unlocked(value: object) -> bool:
@@ -164,24 +168,41 @@ class _Unlocked:
         self._cell._value = value
 
 
+def _cell(value: values.MutexValue, forks: ForkCount | None) -> _Unlocked | MmapCell | values.MutexValue:
+    """What writes a value cell (``inc``, ``set``): in place in one process, to its mmap slot in
+    multiprocess mode (given ``forks``), else the value's own methods."""
+    if _unlocked(value):
+        return _Unlocked(value)
+    if forks is not None and MmapCell.fits(value):
+        return MmapCell(value, forks)
+    return value
+
+
+def fork_count() -> ForkCount | None:
+    """What the bound children of one owner (``Metrics``, governance's metrics) share when values
+    live in mmap files (prometheus_client imported in multiprocess mode); None otherwise."""
+    return ForkCount() if getattr(values.ValueClass, "_multiprocess", False) else None
+
+
 class _Count:
     """A bound counter: ``inc(amount)``; ``cell``, its single-process value cell (else None)."""
 
     __slots__ = ("cell", "inc")
 
-    def __init__(self, child: Counter) -> None:
+    def __init__(self, child: Counter, forks: ForkCount | None = None) -> None:
         value = getattr(child, "_value", None)
         self.cell: values.MutexValue | None = value if value is not None and _unlocked(value) else None
         if value is None:
             self.inc: Callable[[float], None] = child.inc
         else:
-            self.inc = _Unlocked(value).inc if self.cell is not None else value.inc
+            self.inc = _cell(value, forks).inc
 
 
-def bound_counter(child: Counter) -> Callable[[float], None]:
+def bound_counter(child: Counter, forks: ForkCount | None = None) -> Callable[[float], None]:
     """``child.inc`` for a counter child bound once (its labels set), written as the gateway's own
-    counters are: through its value cell (in place in one process)."""
-    return _Count(child).inc
+    counters are: through its value cell (in place in one process, to its slot in multiprocess mode
+    given the owner's ``fork_count()``)."""
+    return _Count(child, forks).inc
 
 
 class _Observe:
@@ -190,7 +211,7 @@ class _Observe:
 
     __slots__ = ("_bounds", "_buckets", "_cells", "_child", "_sum", "_sum_cell", "_zero", "observe", "zeros")
 
-    def __init__(self, child: Histogram) -> None:
+    def __init__(self, child: Histogram, forks: ForkCount | None = None) -> None:
         total = getattr(child, "_sum", None)
         buckets = getattr(child, "_buckets", None)
         bounds = getattr(child, "_upper_bounds", None)
@@ -207,8 +228,8 @@ class _Observe:
             self.observe = self._observe_unlocked
             self.zeros = self._zeros_unlocked
             return
-        self._sum = total.inc
-        self._buckets = [bucket.inc for bucket in buckets]
+        self._sum = _cell(total, forks).inc
+        self._buckets = [_cell(bucket, forks).inc for bucket in buckets]
         self.observe = self._observe
         self.zeros = self._zeros
 
@@ -279,23 +300,19 @@ class _Level:
 
     __slots__ = ("inc", "set")
 
-    def __init__(self, child: Gauge) -> None:
+    def __init__(self, child: Gauge, forks: ForkCount | None = None) -> None:
         value = getattr(child, "_value", None)
         if value is None or getattr(child, "_is_most_recent", False):
             self.inc: Callable[[float], None] = child.inc
             self.set: Callable[[float], None] = child.set
-        elif _unlocked(value):
-            cell = _Unlocked(value)
-            self.inc, self.set = cell.inc, cell.set
         else:
-            self.inc = value.inc
-            self.set = value.set
+            cell = _cell(value, forks)
+            self.inc, self.set = cell.inc, cell.set
 
 
-def bound_gauge(child: Gauge) -> Callable[[float], None]:
-    """``child.set`` for a gauge child bound once (its labels set), written as the gateway's own
-    gauges are: through its value cell (in place in one process)."""
-    return _Level(child).set
+def bound_gauge(child: Gauge, forks: ForkCount | None = None) -> Callable[[float], None]:
+    """``child.set`` for a gauge child bound once (its labels set), written as ``bound_counter``."""
+    return _Level(child, forks).set
 
 
 C = TypeVar("C", _Count, _Observe, _Level)
@@ -374,21 +391,24 @@ def _text(value: str | None, default: str = UNKNOWN) -> str:
 class _MetricFactory:
     """Creates metrics on one registry, each wrapped in a child cache."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, forks: ForkCount | None) -> None:
         self._registry = registry
+        self._forks = forks
 
     def counter(self, name: str, doc: str, labels: tuple[str, ...]) -> _Children[Counter, _Count]:
-        return _Children(Counter(name, doc, labels, registry=self._registry), _Count)
+        return _Children(Counter(name, doc, labels, registry=self._registry), partial(_Count, forks=self._forks))
 
     def histogram(
         self, name: str, doc: str, labels: tuple[str, ...], buckets: Sequence[float] = Histogram.DEFAULT_BUCKETS
     ) -> _Children[Histogram, _Observe]:
-        return _Children(Histogram(name, doc, labels, registry=self._registry, buckets=buckets), _Observe)
+        metric = Histogram(name, doc, labels, registry=self._registry, buckets=buckets)
+        return _Children(metric, partial(_Observe, forks=self._forks))
 
     def gauge(
         self, name: str, doc: str, labels: tuple[str, ...], mode: Literal["livesum", "livemax"]
     ) -> _Children[Gauge, _Level]:
-        return _Children(Gauge(name, doc, labels, registry=self._registry, multiprocess_mode=mode), _Level)
+        metric = Gauge(name, doc, labels, registry=self._registry, multiprocess_mode=mode)
+        return _Children(metric, partial(_Level, forks=self._forks))
 
 
 class Metrics:
@@ -404,7 +424,7 @@ class Metrics:
         self.custom_labels: tuple[str, ...] = _validate_custom_labels(custom_labels)
         self.served_models_only = served_models_only
         self._init_label_guards()
-        make = _MetricFactory(registry)
+        make = _MetricFactory(registry, fork_count())
         self._init_request_metrics(make)
         self._init_upstream_metrics(make)
         self._init_http_metrics(make)
