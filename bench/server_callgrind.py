@@ -13,6 +13,8 @@ nothing between them).
                                                                   # process / on a redis-server (not counted)
     .venv/bin/python bench/server_callgrind.py mcp info           # MCP tools injected (their server's process
                                                                   # not counted); log level info
+    .venv/bin/python bench/server_callgrind.py multiproc          # metrics in PROMETHEUS_MULTIPROC_DIR files,
+                                                                  # as each worker of --workers N writes them
     .venv/bin/python bench/server_callgrind.py floor-stream floor-stream-long stream stream-long
                                                                   # streamed OpenAI->OpenAI: 24 and 224 events;
                                                                   # a row with its -long twin also prints the
@@ -71,6 +73,7 @@ class Row:
     governance: str = ""  # "memory" or "redis": the bench's virtual key and rate limit, counters there
     mcp: bool = False  # bench/mcp_tools.py's three tools injected into each request (none called)
     log_level: str = "warning"
+    multiproc: bool = False  # metrics in PROMETHEUS_MULTIPROC_DIR mmap files (each worker of --workers N)
 
 
 ROWS: dict[str, Row] = {
@@ -99,6 +102,9 @@ ROWS: dict[str, Row] = {
     "vk": Row("gateway", "/v1/chat/completions", openai_request(GW_MODEL), VK_HEADERS, b'"choices"', "memory"),
     "vk-redis": Row("gateway", "/v1/chat/completions", openai_request(GW_MODEL), VK_HEADERS, b'"choices"', "redis"),
     "mcp": Row("gateway", "/v1/chat/completions", openai_request(GW_MODEL), OPENAI_HEADERS, b'"choices"', mcp=True),
+    "multiproc": Row(
+        "gateway", "/v1/chat/completions", openai_request(GW_MODEL), OPENAI_HEADERS, b'"choices"', multiproc=True
+    ),
     "info": Row(
         "gateway", "/v1/chat/completions", openai_request(GW_MODEL), OPENAI_HEADERS, b'"choices"', log_level="info"
     ),
@@ -167,6 +173,9 @@ def instructions(name: str, n: int, warmup: int, conns: int = 1) -> float:
         out = workdir / "cg.out"
         valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--trace-children=no"]
         env = {"FLOOR_UPSTREAM": f"http://127.0.0.1:{nginx}", "PYTHONHASHSEED": "0"}
+        if row.multiproc:  # one worker, its metrics written as --workers N writes them
+            (workdir / "metrics").mkdir()
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / "metrics")
         redis_url = None
         if row.governance == "redis":  # its own process: not counted
             redis = free_port()
