@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
+from aiohttp import hdrs
 from yarl import URL
 
 from ..errors import UpstreamConnectionError, UpstreamTimeoutError
@@ -45,6 +46,19 @@ def _map_error(exc: BaseException, url: str) -> Exception:
     if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientOSError):
         return UpstreamConnectionError(f"upstream {host} closed the connection unexpectedly")
     return UpstreamConnectionError(f"transport error talking to upstream {host}: {type(exc).__name__}")
+
+
+def _plain_and_small(response: aiohttp.ClientResponse, limits: BodyLimits) -> bool:
+    """The body is declared (``Content-Length``), not encoded and under every bound of ``limits``:
+    aiohttp's parser stops at the declared length and nothing is decompressed, so ``_read`` would
+    check nothing (at most ``ratio_floor`` bytes) and ``response.read()`` reads the same bytes."""
+    declared = response.content_length
+    return (
+        declared is not None
+        and declared <= limits.max_bytes
+        and declared <= limits.ratio_floor
+        and hdrs.CONTENT_ENCODING not in response.headers
+    )
 
 
 async def _read(response: aiohttp.ClientResponse, limits: BodyLimits, url: str) -> bytes:
@@ -175,11 +189,16 @@ class AiohttpUpstream:
                 data=request.payload,
                 timeout=self._send_timeout(timeouts),
             )
-            try:
-                body = await _read(response, self._limits, request.url)
-            finally:
-                response.release()
-                await response.wait_for_close()
+            if _plain_and_small(response, self._limits):
+                # As a bare forwarder reads it: aiohttp hands the connection back once the body
+                # is in (or closes the response on a failure), with no release to make.
+                body = await response.read()
+            else:
+                try:
+                    body = await _read(response, self._limits, request.url)
+                finally:
+                    response.release()
+                    await response.wait_for_close()
             # aiohttp's headers are case-insensitive already: no lower-cased copy
             return UpstreamResponse(response.status, response.headers, body)
         except TimeoutError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import socket
 import time
 
@@ -136,6 +137,7 @@ class _PartsServer:
 
 
 ANSWER = b'{"id": "x", "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 2}}'
+GZIPPED = gzip.compress(ANSWER)  # a declared length that is not the body's: read and decoded as it comes
 
 
 @pytest.mark.parametrize(
@@ -145,8 +147,9 @@ ANSWER = b'{"id": "x", "choices": [], "usage": {"prompt_tokens": 1, "completion_
         [b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(ANSWER), ANSWER[:10], ANSWER[10:40], ANSWER[40:]],
         [b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n", b"a\r\n" + ANSWER[:10] + b"\r\n",
          b"%x\r\n" % (len(ANSWER) - 10) + ANSWER[10:] + b"\r\n", b"0\r\n\r\n"],
+        [b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: %d\r\n\r\n" % len(GZIPPED), GZIPPED],
     ],
-    ids=["one-read", "content-length-in-parts", "chunked-in-parts"],
+    ids=["one-read", "content-length-in-parts", "chunked-in-parts", "gzip-with-content-length"],
 )  # fmt: skip
 async def test_a_body_is_read_whole_however_it_arrives_and_the_connection_is_reused(parts: list[bytes]) -> None:
     server = _PartsServer(parts)
