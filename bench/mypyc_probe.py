@@ -48,8 +48,8 @@ DEFAULT_MODULES = (
 )
 
 
-def compile_copy(workdir: Path, modules: list[str]) -> Path:
-    """The package copied into ``workdir`` with ``modules`` compiled in place; the copy's root."""
+def compile_copy(workdir: Path, modules: list[str]) -> None:
+    """The package copied into ``workdir`` with ``modules`` compiled in place."""
     shutil.copytree(ROOT / "bifrost_asgi", workdir / "bifrost_asgi", ignore=shutil.ignore_patterns("__pycache__"))
     (workdir / "mypy.ini").write_text("[mypy]\nignore_missing_imports = True\n")
     done = subprocess.run([str(VENV / "mypyc"), *modules], cwd=workdir, capture_output=True, text=True, check=False)
@@ -62,7 +62,6 @@ def compile_copy(workdir: Path, modules: list[str]) -> Path:
         env = {**os.environ, "PYTHONPATH": str(workdir)}
         if subprocess.run([sys.executable, "-c", check], cwd=workdir, env=env, check=False).returncode != 0:
             raise SystemExit(f"{name} did not load compiled from {workdir}")
-    return workdir
 
 
 def instructions(pair: str, n: int, pythonpath: str | None) -> float:
@@ -89,11 +88,11 @@ def main() -> int:
         p.error("mypyc is not installed in .venv (pip install -e '.[dev]')")
     modules = a.module or list(DEFAULT_MODULES)
     with tempfile.TemporaryDirectory(prefix="mypyc-probe-") as tmp:
-        copy = compile_copy(Path(tmp), modules)
+        compile_copy(Path(tmp), modules)
         print(f"compiled {len(modules)} modules; instructions per request in process (callgrind, -n {a.n})")
         for pair in a.pairs:
             pure = instructions(pair, a.n, None)
-            compiled = instructions(pair, a.n, str(copy))
+            compiled = instructions(pair, a.n, tmp)
             change = compiled / pure - 1
             print(f"{pair:<14} {pure:10,.0f} pure Python  {compiled:10,.0f} compiled  {change:+.1%}", flush=True)
     return 0

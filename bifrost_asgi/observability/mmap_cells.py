@@ -85,7 +85,7 @@ class MmapCell:
         value = self._value
         value.get()  # prometheus_client's own process check: after a fork, this process's files
         self._file = value._file  # its mapping (``_m``) is read at each write: a new series may grow it
-        self._pos = value._file._positions[value._key]
+        self._pos = self._file._positions[value._key]
 
     def inc(self, amount: float) -> None:
         if self._seen != self._forks.count:

@@ -49,16 +49,11 @@ def _map_error(exc: BaseException, url: str) -> Exception:
 
 
 def _plain_and_small(response: aiohttp.ClientResponse, limits: BodyLimits) -> bool:
-    """The body is declared (``Content-Length``), not encoded and under every bound of ``limits``:
+    """The body is declared (``Content-Length``), not encoded and at most ``limits.unchecked``:
     aiohttp's parser stops at the declared length and nothing is decompressed, so ``_read`` would
-    check nothing (at most ``ratio_floor`` bytes) and ``response.read()`` reads the same bytes."""
+    check nothing and ``response.read()`` reads the same bytes."""
     declared = response.content_length
-    return (
-        declared is not None
-        and declared <= limits.max_bytes
-        and declared <= limits.ratio_floor
-        and hdrs.CONTENT_ENCODING not in response.headers
-    )
+    return declared is not None and declared <= limits.unchecked and hdrs.CONTENT_ENCODING not in response.headers
 
 
 async def _read(response: aiohttp.ClientResponse, limits: BodyLimits, url: str) -> bytes:
@@ -70,7 +65,7 @@ async def _read(response: aiohttp.ClientResponse, limits: BodyLimits, url: str) 
     content = response.content
     chunks: list[bytes] = []
     size = 0
-    unchecked = min(limits.max_bytes, limits.ratio_floor)
+    unchecked = limits.unchecked
     while True:
         chunk = await content.readany()
         if not chunk:

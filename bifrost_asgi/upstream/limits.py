@@ -17,6 +17,11 @@ class BodyLimits:
     max_ratio: float = 200.0
     ratio_floor: int = MIB  # small bodies may expand as they like (a page of zeros is fine)
 
+    @property
+    def unchecked(self) -> int:
+        """The decoded size up to which ``check`` passes, however few bytes came on the wire."""
+        return min(self.max_bytes, self.ratio_floor)
+
     def check(self, size: int, wire: int, host: str) -> None:
         """Raise a 502 when ``size`` decoded bytes (``wire`` of them received) passed a bound."""
         if size > self.max_bytes:

@@ -105,7 +105,7 @@ if pid == 0:
 os.waitpid(pid, 0)
 inc(1)
 samples = scrape()
-files = sorted(p.split("_")[-1] for p in os.listdir(os.environ["PROMETHEUS_MULTIPROC_DIR"]) if p.startswith("counter_"))
+files = [p for p in os.listdir(os.environ["PROMETHEUS_MULTIPROC_DIR"]) if p.startswith("counter_")]
 print(samples[("c_total", ())], samples[("g", ())], len(files))
 """,
         tmp_path,
