@@ -350,3 +350,35 @@ def test_a_logger_class_of_the_host_gets_logger_log(captured: tuple[logging.Logg
     rec = handler.records[0]
     assert (rec.pathname, rec.lineno, rec.funcName) == ("host.py", 7, "host_function")
     assert rec.getMessage().startswith("request_id=req-1 ")
+
+
+_PATTERN_PIECES = st.sampled_from(
+    [
+        "key=", "?key=", "&KEY=", "api_key=", "Api-Key:", "apikey", "x-api-key\": \"", "x-goog-api-key=",
+        "access_token=", "?access_token=", "&api-key=", "authorization=", "Authorization: Bearer ", "basic ",
+        "bearer ", "BEARER\t",
+        "sk-", "sk_", "gsk_", "xai-", "xai_", "AIza", "abcdefghijklmnopqrstuvwxyz0123", "ABCDEF", "0123456789",
+        "-", "_", " ", "'", "\"", "=", ":", "?", "&", "/", ".", "virtual_key=", "request_id=", "status=200",
+    ]
+)  # fmt: skip
+
+
+@given(st.lists(_PATTERN_PIECES, max_size=12).map("".join))
+def test_the_credential_hint_test_never_misses_a_credential_shape(text: str) -> None:
+    """The hint test is what lets a line skip the credential patterns: it must hold whenever one of them matches."""
+    matched = any(pattern.search(text) for pattern, _ in request_log_module._PATTERNS)
+    if matched:
+        assert request_log_module._may_hold_credentials(text), text
+
+
+def test_a_request_line_with_its_key_fields_skips_the_credential_patterns() -> None:
+    """The line's own ``key=`` and ``virtual_key=`` fields name a key (never its value) and match no
+    credential pattern, so they are no reason to run the patterns on every line."""
+    rec = RequestRecord(
+        request_id="r1", dialect="openai", route="/v1/chat/completions", method="POST", status=200,
+        key="openai-primary", virtual_key="vk-team-a",
+    )  # fmt: skip
+    line = RequestLogger(logging.getLogger("t"), json=False)._text_line(rec)
+    assert " key=openai-primary" in line and " virtual_key=vk-team-a" in line
+    assert not request_log_module._may_hold_credentials(line)
+    assert redact(line, [SECRET]) == line
