@@ -815,8 +815,8 @@ class Gateway:
                     method=exchange.method, provider=provider, model=model, status=exchange.status,
                     attempts=len(ctx.attempts),
                     fallbacks_used=len({a.provider + "/" + a.model for a in ctx.attempts}) - 1 if ctx.attempts else 0,
-                    latency_ms=round(duration * 1000.0, 3),
-                    overhead_ms=round(max(duration - ctx.upstream_seconds, 0.0) * 1000.0, 3),
+                    latency_ms=duration * 1000.0,  # the logger rounds (to 3 decimals)
+                    overhead_ms=max(duration - ctx.upstream_seconds, 0.0) * 1000.0,
                     input_tokens=usage.input_tokens if usage else None,
                     output_tokens=usage.output_tokens if usage else None,
                     stream=exchange.stream, error=exchange.error,

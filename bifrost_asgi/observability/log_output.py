@@ -74,7 +74,11 @@ class LevelPrefixFormatter(logging.Formatter):
         if record.exc_info or record.exc_text or record.stack_info or "color_message" in record.__dict__:
             return self._full.format(record)
         record.message = message = record.getMessage()
-        key = (record.levelno, record.levelname)
+        return self.line(record.levelno, record.levelname, message)
+
+    def line(self, levelno: int, levelname: str, message: str) -> str:
+        """The formatted text of a plain record with this level and message."""
+        key = (levelno, levelname)
         prefix = self._prefixes.get(key)
         if prefix is None:
             prefix = self._prefixes[key] = self._prefix(*key)

@@ -1,8 +1,9 @@
 """One structured log line per request, secret redaction for log records, and request ids.
 
 ``RequestLogger.log(record)`` writes one line at INFO (WARNING for a 5xx status) through the logger it
-was given: a JSON object (``json=True``; give the handler the ``"%(message)s"`` format) or ``key=value``
-pairs. Prompt and completion text are never logged unless ``log_content=True``.
+was given (straight to its handlers' streams when ``direct_lines`` knows the chain): a JSON object
+(``json=True``; give the handler the ``"%(message)s"`` format) or ``key=value`` pairs. Prompt and
+completion text are never logged unless ``log_content=True``.
 
 ``SecretRedactingFilter`` rewrites a record's message, arguments, traceback and stack text, replacing
 every configured secret value and anything shaped like a credential (``Bearer ...``, ``sk-...``,
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .. import _json
+from .direct_lines import DirectLines
 from .secrets import MASK, SecretMask
 
 __all__ = [
@@ -117,6 +119,10 @@ class SecretRedactingFilter(logging.Filter):
         super().__init__(name)
         self._redact = Redactor(secrets)
 
+    def redact(self, text: str) -> str:
+        """``text`` masked as this filter masks a record's message."""
+        return self._redact(text)
+
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
@@ -191,6 +197,16 @@ def _ms(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+def _ms_text(value: float) -> str:
+    """``str(round(value, 3))`` at half the cost: the ``.3f`` format rounds the same way (correctly, from the
+    exact binary value), and below 1e9 (12 significant digits, far from the 15 a double holds) the
+    shortest form of the rounded number is those digits without trailing zeros. An int stays one."""
+    if type(value) is not float or not 0.0 <= value < 1e9:
+        return str(round(value, 3))
+    text = f"{value:.3f}".rstrip("0")
+    return text + "0" if text[-1] == "." else text
+
+
 def _cut(text: str | None, limit: int) -> str | None:
     if text is None or len(text) <= limit:
         return text
@@ -205,7 +221,7 @@ _BARE_CACHE_SIZE: Final = 256
 class RequestLogger:
     """Writes one line per ``RequestRecord`` through ``logger``."""
 
-    __slots__ = ("_bare", "_direct", "_json", "_log_content", "_logger")
+    __slots__ = ("_bare", "_direct", "_json", "_lines", "_log_content", "_logger")
 
     def __init__(self, logger: logging.Logger, *, json: bool, log_content: bool = False) -> None:
         self._logger = logger
@@ -218,6 +234,8 @@ class RequestLogger:
         self._direct = (kind.log, kind._log, kind.findCaller) == (
             logging.Logger.log, logging.Logger._log, logging.Logger.findCaller
         )  # fmt: skip
+        # With a chain of handlers it knows, the line is written without a record (see direct_lines).
+        self._lines = DirectLines(logger)
 
     def wants(self, status: int) -> bool:
         """Whether a request that ended with ``status`` would be logged (so its record is worth building)."""
@@ -229,16 +247,16 @@ class RequestLogger:
         if not logger.isEnabledFor(level):
             return
         line = _json.dumps_str(self.fields(record)) if self._json else self._text_line(record)
+        if self._lines.write(level, line):
+            return
         if not self._direct or logging._srcfile is None:
             logger.log(level, line)
             return
         # What ``logger.log(level, line)`` does, without walking the stack for the caller: the
         # caller it would find is this frame (the same pathname, line number and function name).
-        frame = sys._getframe()
-        code = frame.f_code
-        logger.handle(
-            logger.makeRecord(logger.name, level, code.co_filename, frame.f_lineno, line, (), None, code.co_name)
-        )
+        # The frame is not kept in a local, which it would hold itself: a cycle per line.
+        file, func = _LOG_CODE.co_filename, _LOG_CODE.co_name
+        logger.handle(logger.makeRecord(logger.name, level, file, sys._getframe().f_lineno, line, (), None, func))
 
     def fields(self, record: RequestRecord) -> dict[str, Any]:
         """The logged fields, in a stable order (``None`` values are kept; text mode skips them)."""
@@ -280,10 +298,10 @@ class RequestLogger:
             f"request_id={_text(record.request_id)} dialect={known(record.dialect)} route={known(record.route)} "
             f"method={known(record.method)}{provider}{model} status={record.status} "
             f"stream={'true' if record.stream else 'false'} attempts={record.attempts} "
-            f"fallbacks_used={record.fallbacks_used} latency_ms={round(record.latency_ms, 3)}"
+            f"fallbacks_used={record.fallbacks_used} latency_ms={_ms_text(record.latency_ms)}"
         )
         if record.overhead_ms is not None:
-            line += f" overhead_ms={round(record.overhead_ms, 3)}"
+            line += " overhead_ms=" + _ms_text(record.overhead_ms)
         if record.input_tokens is not None:
             line += f" input_tokens={record.input_tokens}"
         if record.output_tokens is not None:
@@ -315,6 +333,9 @@ class RequestLogger:
             if len(self._bare) < _BARE_CACHE_SIZE:
                 self._bare[value] = text
         return text
+
+
+_LOG_CODE: Final = RequestLogger.log.__code__  # the call site a record of ``log`` names
 
 
 def _text(value: str) -> str:

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import gc
 import inspect
 import itertools
 import logging
 import re
-from collections.abc import Mapping
+import types
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -318,6 +320,11 @@ def test_text_line_is_the_general_key_values(rec: RequestRecord, content: bool) 
     assert req_logger._text_line(rec) == _key_values(req_logger.fields(rec))  # again, from the remembered values
 
 
+@given(st.floats(allow_nan=False) | st.integers(0, 10**6).map(lambda n: n / 1000) | st.floats(0, 1e16))
+def test_milliseconds_are_written_as_str_of_round(value: float) -> None:
+    assert request_log_module._ms_text(value) == str(round(value, 3))
+
+
 @given(_texts)
 def test_text_is_plain_exactly_when_the_bare_pattern_matches(value: str) -> None:
     """``_text``'s ``isalnum`` shortcut takes nothing the pattern would quote."""
@@ -333,6 +340,38 @@ def test_record_names_the_call_site_as_logger_log_would(captured: tuple[logging.
     source = inspect.getsource(RequestLogger.log).splitlines()
     first = RequestLogger.log.__code__.co_firstlineno
     assert "makeRecord" in source[rec.lineno - first] or "logger.handle(" in source[rec.lineno - first]
+
+
+def _garbage_of(action: Callable[[], None]) -> list[object]:
+    """What ``action`` leaves for the cycle collector (collected with automatic collection off)."""
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        action()
+        gc.collect()
+        return list(gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+
+
+def test_a_logged_line_leaves_no_garbage_cycle(captured: tuple[logging.Logger, ListHandler]) -> None:
+    """A line must be freed when it is written: a cycle per request (the frame of ``log`` held in
+    one of its own locals kept the frame, the line and the record alive) is collected only when
+    the collector's threshold is reached, all at once, in the middle of some request."""
+    logger, handler = captured
+    request_logger = RequestLogger(logger, json=False)
+
+    def three_lines() -> None:
+        for _ in range(3):
+            request_logger.log(record())
+
+    garbage = _garbage_of(three_lines)
+    assert len(handler.records) == 3
+    ours = [o for o in garbage if isinstance(o, (types.FrameType, RequestRecord))]
+    assert ours == []
 
 
 def test_a_logger_class_of_the_host_gets_logger_log(captured: tuple[logging.Logger, ListHandler]) -> None:
