@@ -94,12 +94,18 @@ class Redactor:
 
 def _may_hold_credentials(text: str) -> bool:
     """Whether ``text`` holds one of ``_CREDENTIAL_HINTS`` in any case (the tests written out: a
-    generator over the tuple cost half as much again, on every line logged)."""
+    generator over the tuple cost half as much again, on every line logged). The five hints that
+    hold ``key`` and the two that hold ``xai`` are looked for only where that is found: 8 searches
+    instead of 13 over a line that has neither, the same answer for every text."""
     lowered = text.lower()
     return (
-        "authorization" in lowered or "bearer" in lowered or "apikey" in lowered or "api-key" in lowered
-        or "api_key" in lowered or "?key=" in lowered or "&key=" in lowered or "access_token=" in lowered
-        or "sk-" in lowered or "sk_" in lowered or "xai-" in lowered or "xai_" in lowered or "aiza" in lowered
+        "authorization" in lowered or "bearer" in lowered or "access_token=" in lowered
+        or "sk-" in lowered or "sk_" in lowered or "aiza" in lowered
+        or ("key" in lowered and (
+            "apikey" in lowered or "api-key" in lowered or "api_key" in lowered
+            or "?key=" in lowered or "&key=" in lowered
+        ))
+        or ("xai" in lowered and ("xai-" in lowered or "xai_" in lowered))
     )  # fmt: skip
 
 

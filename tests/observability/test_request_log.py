@@ -410,6 +410,12 @@ def test_the_credential_hint_test_never_misses_a_credential_shape(text: str) -> 
         assert request_log_module._may_hold_credentials(text), text
 
 
+@given(st.lists(_PATTERN_PIECES | st.text(max_size=3), max_size=12).map("".join))
+def test_the_hint_test_is_any_hint_in_the_lowered_text(text: str) -> None:
+    expected = any(hint in text.lower() for hint in request_log_module._CREDENTIAL_HINTS)
+    assert request_log_module._may_hold_credentials(text) is expected
+
+
 def test_a_request_line_with_its_key_fields_skips_the_credential_patterns() -> None:
     """The line's own ``key=`` and ``virtual_key=`` fields name a key (never its value) and match no
     credential pattern, so they are no reason to run the patterns on every line."""
