@@ -146,3 +146,63 @@ def test_a_request_leaves_no_cycle(case: str, way: str) -> None:
     assert garbage == Counter(), (
         f"{sum(garbage.values()) / 10:.1f} objects a request in cycles: {garbage.most_common(8)}"
     )
+
+
+def _mock(**mock_config: float) -> dict[str, Any]:
+    network = {"max_retries": 1, "retry_backoff_initial_ms": 1, "retry_backoff_max_ms": 1}
+    return {"keys": [], "mock_config": {"latency_ms": 0, "chunk_delay_ms": 0, **mock_config}, "network_config": network}
+
+
+FAILING: dict[str, Any] = {
+    "providers": {"mock": _mock()},
+    # No cooldown: every request tries the failing target again.
+    "routing": {"cooldown_seconds": 0, "fallbacks": {"mock-error-502": ["mock/gpt-4o-mini"]}},
+}
+SLOW: dict[str, Any] = {"providers": {"mock": _mock(latency_ms=300)}}  # past the 0.25 s before a disconnect watch
+FAILED_CASES = {
+    # (config, path, body, the status every request gets, requests measured)
+    "retried-then-failed": (FAILING, "/v1/chat/completions", {**CHAT, "model": "mock/mock-error-500"}, 500, 10),
+    "fallen-back": (FAILING, "/v1/chat/completions", {**CHAT, "model": "mock/mock-error-502"}, 200, 10),
+    "fallen-back-stream": (
+        FAILING, "/v1/chat/completions", {**CHAT, "model": "mock/mock-error-502", "stream": True}, 200, 10
+    ),
+    "upstream-400-anthropic": (
+        FAILING, "/anthropic/v1/messages",
+        {"model": "mock/mock-error-400", "max_tokens": 16, "messages": CHAT["messages"]}, 400, 10,
+    ),
+    "slow-watched": (SLOW, "/v1/chat/completions", {**CHAT, "model": "mock/gpt-4o-mini"}, 200, 3),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(FAILED_CASES))
+def test_a_failed_fallen_back_or_watched_request_leaves_no_cycle(case: str) -> None:
+    """An upstream error kept for later (the primary target's, raised when every fallback failed)
+    holds the frame its traceback holds; a disconnect watch cancelled at the end holds the task that
+    keeps its CancelledError. Either, kept where the frame can reach it, is a cycle per request."""
+    config, path, body, expected, count = FAILED_CASES[case]
+    app = bifrost_app(config=config)
+    loop = asyncio.new_event_loop()
+    with request_lines("direct"):
+        try:
+
+            async def requests(n: int) -> list[int]:
+                return [(await call(app, path, body))[0] for _ in range(n)]
+
+            statuses = loop.run_until_complete(requests(2))
+            gc.collect()
+            gc.disable()
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            try:
+                statuses += loop.run_until_complete(requests(count))
+                gc.collect()
+                garbage = Counter(type(o).__name__ for o in gc.garbage)
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+                gc.enable()
+        finally:
+            loop.close()
+    assert set(statuses) == {expected}, statuses
+    assert garbage == Counter(), (
+        f"{sum(garbage.values()) / count:.1f} objects a request in cycles: {garbage.most_common(8)}"
+    )

@@ -44,8 +44,11 @@ class _DisconnectWatch:
         self._task.cancel()
 
     def stop(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            # Forgotten as it is cancelled: the task keeps its CancelledError, whose traceback holds
+            # ``_watch``'s frame and so this watch; the watch holding the task would close a cycle.
+            watcher.cancel()
 
 
 class Watches:

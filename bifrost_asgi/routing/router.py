@@ -646,24 +646,29 @@ class Router:
         stack: AsyncExitStack | None,
     ) -> T:
         primary_error: GatewayError | None = None
-        for position, target in enumerate(targets):
-            rt = self.providers[target.provider]
-            remaining = len(targets) - position - 1
-            if position > 0:
-                self.metrics.count_fallback(targets[0].provider, target.provider)
-            if remaining and self._provider_cooling(rt, target.model):
-                ctx.attempts.append(Attempt(rt.name, target.model, None, None, "cooldown"))
-                continue
-            try:
-                return await self._on_target(rt, target, ctx, method, call, stack)
-            except GatewayError as exc:
-                if primary_error is None:
-                    primary_error = exc
-                if not exc.allow_fallbacks and position == 0:
-                    raise
-        if primary_error is None:  # every target skipped: should not happen (the last one is never skipped)
-            raise GatewayError("no provider could take the request", status=503, kind="overloaded")
-        raise primary_error
+        try:
+            for position, target in enumerate(targets):
+                rt = self.providers[target.provider]
+                remaining = len(targets) - position - 1
+                if position > 0:
+                    self.metrics.count_fallback(targets[0].provider, target.provider)
+                if remaining and self._provider_cooling(rt, target.model):
+                    ctx.attempts.append(Attempt(rt.name, target.model, None, None, "cooldown"))
+                    continue
+                try:
+                    return await self._on_target(rt, target, ctx, method, call, stack)
+                except GatewayError as exc:
+                    if primary_error is None:
+                        primary_error = exc
+                    if not exc.allow_fallbacks and position == 0:
+                        raise
+            if primary_error is None:  # every target skipped: should not happen (the last one is never skipped)
+                raise GatewayError("no provider could take the request", status=503, kind="overloaded")
+            raise primary_error
+        finally:
+            # The error's traceback holds this frame: kept in a local, it would make a cycle that only
+            # the collector frees (a pause when it runs, on every failed or fallen-back request).
+            primary_error = None
 
     def _eligible(self, rt: ProviderRuntime, model: str) -> list[int]:
         """``eligible_keys`` of the provider for ``model``, computed once per (provider, model): the
