@@ -80,13 +80,17 @@ def request_lines(way: str) -> Iterator[list[str] | io.StringIO]:
         logger.handlers[:] = saved[2]
 
 
-async def call(app: Any, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
+async def call(
+    app: Any, path: str, body: dict[str, Any], headers: tuple[tuple[bytes, bytes], ...] = (), leaves: bool = False
+) -> tuple[int, bytes]:
+    """``body`` posted to ``path``; a client that ``leaves`` disconnects a millisecond after sending it."""
     data = json.dumps(body).encode()
+    headers = ((b"content-type", b"application/json"), *headers)
     scope = {
         "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
         "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
         "query_string": b"", "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8080),
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())],
+        "headers": [*headers, (b"content-length", str(len(data)).encode())],
     }  # fmt: skip
     sent = False
     done = asyncio.Event()
@@ -98,7 +102,10 @@ async def call(app: Any, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
         if not sent:
             sent = True
             return {"type": "http.request", "body": data, "more_body": False}
-        await done.wait()
+        if leaves:
+            await asyncio.sleep(0.001)
+        else:
+            await done.wait()
         return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
@@ -159,6 +166,22 @@ FAILING: dict[str, Any] = {
     "routing": {"cooldown_seconds": 0, "fallbacks": {"mock-error-502": ["mock/gpt-4o-mini"]}},
 }
 SLOW: dict[str, Any] = {"providers": {"mock": _mock(latency_ms=300)}}  # past the 0.25 s before a disconnect watch
+DRIPPING: dict[str, Any] = {
+    "providers": {"mock": _mock(chunk_delay_ms=20)}
+}  # a stream still going when the client leaves
+VK = "sk-bf-garbage-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+LIMITED: dict[str, Any] = {  # one request an hour: the warm-up's first is admitted, every later one refused
+    "providers": {"mock": _mock()},
+    "governance": {
+        "rate_limits": [{"id": "rl", "request_max_limit": 1, "request_reset_duration": "1h"}],
+        "virtual_keys": [
+            {
+                "id": "vk", "name": "garbage", "value": VK, "rate_limit_id": "rl",
+                "provider_configs": [{"provider": "mock", "allowed_models": ["*"]}],
+            }
+        ],
+    },
+}  # fmt: skip
 FAILED_CASES = {
     # (config, path, body, the status every request gets, requests measured)
     "retried-then-failed": (FAILING, "/v1/chat/completions", {**CHAT, "model": "mock/mock-error-500"}, 500, 10),
@@ -171,29 +194,44 @@ FAILED_CASES = {
         {"model": "mock/mock-error-400", "max_tokens": 16, "messages": CHAT["messages"]}, 400, 10,
     ),
     "slow-watched": (SLOW, "/v1/chat/completions", {**CHAT, "model": "mock/gpt-4o-mini"}, 200, 3),
+    "rate-limited": (LIMITED, "/v1/chat/completions", {**CHAT, "model": "mock/gpt-4o-mini"}, 429, 10),
+    "left-mid-stream": (
+        DRIPPING, "/v1/chat/completions", {**CHAT, "model": "mock/gpt-4o-mini", "stream": True}, 200, 5
+    ),
+    "wrong-content-type": (FAILING, "/v1/chat/completions", CHAT, 415, 10),
 }  # fmt: skip
+# What each case's client sends besides the body (a virtual key; a content type the route refuses)
+# and whether it leaves before the answer ends.
+CLIENTS: dict[str, tuple[tuple[tuple[bytes, bytes], ...], bool]] = {
+    "rate-limited": (((b"authorization", b"Bearer " + VK.encode()),), False),
+    "left-mid-stream": ((), True),
+    "wrong-content-type": (((b"content-type", b"text/plain"),), False),
+}
 
 
 @pytest.mark.parametrize("case", list(FAILED_CASES))
 def test_a_failed_fallen_back_or_watched_request_leaves_no_cycle(case: str) -> None:
-    """An upstream error kept for later (the primary target's, raised when every fallback failed)
-    holds the frame its traceback holds; a disconnect watch cancelled at the end holds the task that
-    keeps its CancelledError. Either, kept where the frame can reach it, is a cycle per request."""
+    """An error kept in a local of a frame its traceback holds (the primary target's, raised when
+    every fallback failed; a governance refusal; a refused content type), or a task kept by what the
+    task's cancelled frames hold (a disconnect watch, the stream's write watchdog), is a cycle per
+    request."""
     config, path, body, expected, count = FAILED_CASES[case]
     app = bifrost_app(config=config)
     loop = asyncio.new_event_loop()
     with request_lines("direct"):
         try:
+            headers, leaves = CLIENTS.get(case, ((), False))
 
             async def requests(n: int) -> list[int]:
-                return [(await call(app, path, body))[0] for _ in range(n)]
+                return [(await call(app, path, body, headers, leaves))[0] for _ in range(n)]
 
-            statuses = loop.run_until_complete(requests(2))
+            statuses = loop.run_until_complete(requests(2))[1:]  # the first of the rate-limited case passes
             gc.collect()
             gc.disable()
             gc.set_debug(gc.DEBUG_SAVEALL)
             try:
                 statuses += loop.run_until_complete(requests(count))
+                loop.run_until_complete(asyncio.sleep(0.05))  # what a left stream still had to close
                 gc.collect()
                 garbage = Counter(type(o).__name__ for o in gc.garbage)
             finally:

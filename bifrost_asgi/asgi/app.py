@@ -85,6 +85,7 @@ class _Endpoint:
                 raise refused
             body = await _read_body(receive, headers, gateway.max_body_bytes) if method != "GET" else b""
         except GatewayError as exc:
+            refused = None  # it is ``exc``, whose traceback holds this frame: no cycle through the local
             reply: Reply = gateway.error_reply(self.dialect, exc, route=self.route, method=method, headers=headers)
         else:
             query = scope.get("query_string", b"")
@@ -342,6 +343,9 @@ class _WriteWatchdog:
         self._since = None
 
     def stop(self) -> None:
+        # The task forgotten too: a cancelled pump keeps its CancelledError, whose traceback holds
+        # the pump's frame, which holds this watchdog; holding the task would close a cycle.
+        self._task = None
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None

@@ -115,9 +115,9 @@ class RequestGuard:
             amounts.append(1 if limit.unit == "requests" else tokens if limit.unit == "tokens" else nano)
         counters, denial = await gov.reserve(limits, amounts, res_id, now_ms)
         if denial is not None:
-            error = _denial_error(limits[denial.index], denial, amounts[denial.index], now_ms)
-            gov.metrics.rejected(name, error.code or "limited")
-            raise error
+            # Raised from an expression: kept in a local, the error would hold this frame (its
+            # traceback's), a cycle per refused request for the collector.
+            raise _counted(gov, name, _denial_error(limits[denial.index], denial, amounts[denial.index], now_ms))
         if cells is not None:
             cells.admitted(1.0)
         return Ticket(gov, cells, rules, limits, res_id, provider, model, price, self._estimate, counters)
@@ -272,6 +272,12 @@ def _limit(spec: LimitSpec, now_ms: int) -> Limit:
         spec.key, spec.maximum, window(spec.duration, spec.calendar, now_ms), spec.unit, spec.owner,
         spec.limit_id, spec.duration, kind,
     )  # fmt: skip
+
+
+def _counted(gov: Governance, name: str | None, error: GatewayError) -> GatewayError:
+    """``error``, counted as a refusal of the key ``name``."""
+    gov.metrics.rejected(name, error.code or "limited")
+    return error
 
 
 def _denial_error(limit: Limit, denial: Denial, amount: int, now_ms: int) -> GatewayError:
