@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import socket
 import time
@@ -63,6 +64,40 @@ async def test_refused_connection_is_a_connection_error() -> None:
             await upstream.send(chat(f"http://127.0.0.1:{port}"), Timeouts())
     finally:
         await upstream.aclose()
+
+
+async def test_a_refused_connection_leaves_no_cycle() -> None:
+    """aiohttp's connect path keeps the first connection error in a local of a frame that error's
+    traceback holds; the gateway's error mapping drops those tracebacks, so nothing of a refused
+    attempt is left for the cycle collector (~150 objects an attempt before)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    upstream = AiohttpUpstream()
+
+    async def refused() -> None:
+        with pytest.raises(UpstreamConnectionError) as caught:
+            await upstream.send(chat(f"http://127.0.0.1:{port}"), Timeouts())
+        assert caught.value.__cause__ is not None  # the aiohttp error is still chained, without its frames
+        del caught
+
+    try:
+        await refused()  # warm: aiohttp's lazily built state
+        gc.collect()
+        gc.disable()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            for _ in range(3):
+                await refused()
+            gc.collect()
+            kinds = {type(o).__name__ for o in gc.garbage}
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+    finally:
+        await upstream.aclose()
+    assert not kinds & {"frame", "traceback", "ConnectionRefusedError", "ClientConnectorError"}, kinds
 
 
 async def test_reset_and_early_close_are_connection_errors(fake_provider: FakeProvider) -> None:
