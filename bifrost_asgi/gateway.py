@@ -32,6 +32,7 @@ from .errors import (
     ServiceUnavailableError,
     UpstreamError,
     UpstreamTimeoutError,
+    drop_tracebacks,
 )
 from .forwarding.labels import KIND_LABELS, call_label
 from .forwarding.routes import ForwardSpec
@@ -325,6 +326,7 @@ class Gateway:
                     ctx.virtual_key = await self.governance.authenticate(call.headers, call.query)
                 reply = await self._dispatch(dialect, operation, call, body, exchange)
             except GatewayError as exc:
+                drop_tracebacks(exc)  # an answer now: no cycle through the frames it went through
                 reply = self._error_reply(dialect, exc, exchange)
             except Exception as exc:  # a bug of ours: never an exception page, never a secret
                 logger.exception("internal error handling %s %s (request %s)", method, route, ctx.request_id)
@@ -701,6 +703,7 @@ class Gateway:
                     try:
                         batch = events.parse_pending() if events.pending or events.rest else ()
                     except GatewayError as exc:
+                        drop_tracebacks(exc)  # kept in ``batch``: no cycle through this frame
                         batch = (StreamFailure(exc),)
                     if batch:
                         out = take(batch)
@@ -716,6 +719,7 @@ class Gateway:
                         except StopAsyncIteration:
                             break
                         except GatewayError as exc:
+                            drop_tracebacks(exc)  # kept in ``batch``: no cycle through this frame
                             batch = (StreamFailure(exc),)
                         if batch:
                             out = take(batch)
@@ -726,6 +730,7 @@ class Gateway:
                     try:
                         batch = events.parse_end()
                     except GatewayError as exc:
+                        drop_tracebacks(exc)  # kept in ``batch``: no cycle through this frame
                         batch = (StreamFailure(exc),)
                     if batch:
                         out = take(batch)

@@ -17,12 +17,13 @@ import io
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
 from bifrost_asgi import bifrost_app
+from bifrost_asgi.errors import UpstreamTimeoutError
 
 CONFIG: dict[str, Any] = {
     "providers": {"mock": {"keys": [], "mock_config": {"latency_ms": 0, "chunk_delay_ms": 0}}},
@@ -243,4 +244,92 @@ def test_a_failed_fallen_back_or_watched_request_leaves_no_cycle(case: str) -> N
     assert set(statuses) == {expected}, statuses
     assert garbage == Counter(), (
         f"{sum(garbage.values()) / count:.1f} objects a request in cycles: {garbage.most_common(8)}"
+    )
+
+
+class _ErrorStream:
+    """An OpenAI stream whose first event is an in-band error (as a provider overloaded at the
+    start of a stream sends it), in one read or in two."""
+
+    status = 200
+    headers: dict[str, str] = {"content-type": "text/event-stream"}
+    ERROR = b'data: {"error": {"message": "overloaded", "type": "server_error", "code": "overloaded"}}\n\n'
+
+    CONTENT = (
+        b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini",'
+        b'"choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"},"finish_reason":null}]}\n\n'
+    )
+
+    def __init__(self, how: str) -> None:
+        reads = {
+            "one-read": [self.ERROR], "two-reads": [self.ERROR[:20], self.ERROR[20:]],
+            "after-content": [self.CONTENT, self.ERROR], "idle-after-content": [self.CONTENT],
+        }  # fmt: skip
+        self._how = how
+        self._reads = reads[how]
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        for read in self._reads:
+            yield read
+        if self._how == "idle-after-content":
+            raise UpstreamTimeoutError("upstream sent nothing for 0.01s")
+
+    async def read(self) -> bytes:
+        return b"".join(self._reads)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _ErrorUpstream:
+    def __init__(self, how: str) -> None:
+        self._how = how
+
+    async def send(self, request: Any, timeouts: Any) -> Any:
+        raise AssertionError("only streams are asked for")
+
+    async def open(self, request: Any, timeouts: Any) -> _ErrorStream:
+        await asyncio.sleep(0)
+        return _ErrorStream(self._how)
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("how", ["one-read", "two-reads", "after-content", "idle-after-content"])
+def test_a_stream_that_fails_leaves_no_cycle(how: str) -> None:
+    """An in-band error before the first content (the attempt fails: an error answer) or after it
+    (the stream ends with an error event), or the upstream going silent after it: an error whose
+    traceback holds frames that keep it."""
+    config = {"providers": {"openai": {"keys": [{"value": "sk-test-garbage", "models": [], "weight": 1.0}]}}}
+    app = bifrost_app(config=config)
+    gateway = app.state.gateway
+    gateway.upstream = gateway.router.upstream = _ErrorUpstream(how)
+    body = {**CHAT, "model": "openai/gpt-4o-mini", "stream": True}
+    loop = asyncio.new_event_loop()
+    with request_lines("direct"):
+        try:
+
+            async def requests(n: int) -> list[tuple[int, bytes]]:
+                return [await call(app, "/v1/chat/completions", body) for _ in range(n)]
+
+            first = loop.run_until_complete(requests(2))
+            gc.collect()
+            gc.disable()
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            try:
+                answers = first + loop.run_until_complete(requests(5))
+                gc.collect()
+                garbage = Counter(type(o).__name__ for o in gc.garbage)
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+                gc.enable()
+        finally:
+            loop.close()
+    # before content: the error event relayed as an error answer; after it: the stream's last event
+    assert {status for status, _ in answers} == {200 if "after-content" in how else 500}, answers[0]
+    assert all((b"0.01s" if how == "idle-after-content" else b"overloaded") in answer for _, answer in answers)
+    assert garbage == Counter(), (
+        f"{sum(garbage.values()) / 5:.1f} objects a request in cycles: {garbage.most_common(8)}"
     )

@@ -15,7 +15,7 @@ import aiohttp
 from aiohttp import hdrs
 from yarl import URL
 
-from ..errors import UpstreamConnectionError, UpstreamTimeoutError
+from ..errors import UpstreamConnectionError, UpstreamTimeoutError, drop_tracebacks
 from ..providers.base import UpstreamRequest, UpstreamResponse
 from .base import Timeouts, UpstreamStream
 from .limits import BodyLimits
@@ -38,7 +38,9 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def _map_error(exc: BaseException, url: str) -> Exception:
-    _drop_tracebacks(exc)
+    # aiohttp's connect path (aiohappyeyeballs) keeps the first connection error in a local of a
+    # frame that error's traceback holds: ~150 objects a refused connection, for the collector.
+    drop_tracebacks(exc)
     host = _host(url)
     if isinstance(exc, TimeoutError):  # aiohttp's ServerTimeoutError subclasses it
         return UpstreamTimeoutError(f"upstream {host} did not answer within the timeout")
@@ -47,23 +49,6 @@ def _map_error(exc: BaseException, url: str) -> Exception:
     if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientOSError):
         return UpstreamConnectionError(f"upstream {host} closed the connection unexpectedly")
     return UpstreamConnectionError(f"transport error talking to upstream {host}: {type(exc).__name__}")
-
-
-def _drop_tracebacks(exc: BaseException) -> None:
-    """Forget the tracebacks of ``exc`` and of the exceptions it holds (its cause and context, a
-    connector error's OS error). aiohttp's connect path (aiohappyeyeballs) keeps the first
-    connection error in a local of a frame that error's traceback holds: a cycle of ~150 objects
-    per refused connection, freed only by the cycle collector. The gateway's error says what
-    failed; the frames inside aiohttp are not worth the pause."""
-    seen: list[BaseException] = []
-    pending: list[BaseException | None] = [exc]
-    while pending and len(seen) < 16:
-        current = pending.pop()
-        if current is None or any(current is s for s in seen):
-            continue
-        seen.append(current)
-        current.__traceback__ = None
-        pending += (current.__cause__, current.__context__, getattr(current, "os_error", None))
 
 
 def _plain_and_small(response: aiohttp.ClientResponse, limits: BodyLimits) -> bool:
