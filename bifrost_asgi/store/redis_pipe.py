@@ -30,6 +30,8 @@ from redis.exceptions import AuthenticationError, NoScriptError, RedisError, Res
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ..errors import drop_tracebacks
+
 _INCOMPLETE = object()  # a reply not fully received yet
 
 
@@ -295,6 +297,7 @@ class ScriptPipe:
         try:
             await self._connect(loop)
         except Exception as exc:  # never leave a caller waiting on a connection that will not come
+            drop_tracebacks(exc)
             error = RedisConnectionError(f"Error connecting to {self._host}:{self._port}: {type(exc).__name__}")
             self._drop(error)
             self._fail_queue(error)
@@ -309,6 +312,9 @@ class ScriptPipe:
             self._fail_queue(RedisTimeoutError(f"Timeout connecting to {where}"))
             return
         except OSError as exc:
+            # asyncio's create_connection keeps the errors in a list of a frame their tracebacks
+            # hold: a cycle per failed connect (each call while the store is down) for the collector.
+            drop_tracebacks(exc)
             self._fail_queue(RedisConnectionError(f"Error {exc.errno} connecting to {where}. {exc.strerror or exc}."))
             return
         self._loop, self._transport, self._protocol = loop, transport, protocol  # (uvloop: not an asyncio.Transport)
