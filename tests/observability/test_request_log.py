@@ -370,7 +370,10 @@ def test_a_logged_line_leaves_no_garbage_cycle(captured: tuple[logging.Logger, L
 
     garbage = _garbage_of(three_lines)
     assert len(handler.records) == 3
-    ours = [o for o in garbage if isinstance(o, (types.FrameType, RequestRecord))]
+    ours = [  # (not every frame: another thread of the test process may leave some)
+        o for o in garbage
+        if isinstance(o, RequestRecord) or (isinstance(o, types.FrameType) and "bifrost_asgi" in o.f_code.co_filename)
+    ]  # fmt: skip
     assert ours == []
 
 
