@@ -12,26 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import io
 import json
 import logging
-import types
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 
 from bifrost_asgi import bifrost_app
 from bifrost_asgi.errors import UpstreamTimeoutError
+from tests.support.garbage import collected, gateway_part
 
 CONFIG: dict[str, Any] = {
     "providers": {"mock": {"keys": [], "mock_config": {"latency_ms": 0, "chunk_delay_ms": 0}}},
     "routing": {"aliases": {"gpt-4o-mini": [{"target": "mock/gpt-4o-mini"}]}},
 }
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
-CASES = {
+CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "openai": ("/v1/chat/completions", CHAT),
     "openai-stream": ("/v1/chat/completions", {**CHAT, "stream": True}),
     "anthropic": ("/anthropic/v1/messages", {"model": "gpt-4o-mini", "max_tokens": 16, "messages": CHAT["messages"]}),
@@ -82,18 +81,25 @@ def request_lines(way: str) -> Iterator[list[str] | io.StringIO]:
         logger.handlers[:] = saved[2]
 
 
-def ours(garbage: list[object]) -> Counter[str]:
-    """The gateway's part of what the collector found: frames of its code and objects of its
-    classes (every cycle it made holds some). Another thread of the test process (a server left
-    by another test) may leave garbage of its own meanwhile; that is not this test's."""
-    found: Counter[str] = Counter()
-    for o in garbage:
-        if isinstance(o, types.FrameType):
-            if "bifrost_asgi" in o.f_code.co_filename:
-                found["frame " + o.f_code.co_name] += 1
-        elif type(o).__module__.startswith("bifrost_asgi"):
-            found[type(o).__name__] += 1
-    return found
+def leftovers(
+    app: Any, one: Callable[[], Awaitable[tuple[int, bytes]]], warm: int, count: int, settle: float = 0.0
+) -> tuple[list[tuple[int, bytes]], list[tuple[int, bytes]], Counter[str]]:
+    """``warm`` answers of ``one()`` (caches, pools, lazily built state), then ``count`` more and
+    the gateway's part of what they left for the collector (``settle`` seconds given to what a
+    request still had to close)."""
+    loop = asyncio.new_event_loop()
+
+    async def requests(n: int) -> list[tuple[int, bytes]]:
+        return [await one() for _ in range(n)]
+
+    try:
+        warmed = loop.run_until_complete(requests(warm))
+        with collected() as garbage:
+            answers = loop.run_until_complete(requests(count))
+            loop.run_until_complete(asyncio.sleep(settle))
+    finally:
+        loop.close()
+    return warmed, answers, gateway_part(garbage)
 
 
 async def call(
@@ -142,27 +148,9 @@ async def call(
 def test_a_request_leaves_no_cycle(case: str, way: str) -> None:
     path, body = CASES[case]
     app = bifrost_app(config=CONFIG)
-    loop = asyncio.new_event_loop()
     with request_lines(way) as sink:
-
-        async def requests(n: int) -> list[int]:
-            return [(await call(app, path, body))[0] for _ in range(n)]
-
-        try:
-            statuses = loop.run_until_complete(requests(5))  # warm: caches, pools, lazily built state
-            gc.collect()
-            gc.disable()
-            gc.set_debug(gc.DEBUG_SAVEALL)
-            try:
-                statuses += loop.run_until_complete(requests(10))
-                gc.collect()
-                garbage = ours(gc.garbage)
-            finally:
-                gc.set_debug(0)
-                gc.garbage.clear()
-                gc.enable()
-        finally:
-            loop.close()
+        warmed, answers, garbage = leftovers(app, lambda: call(app, path, body), 5, 10)
+    statuses = [status for status, _ in warmed + answers]
     assert set(statuses) == ({400} if case == "bad-request" else {200}), statuses
     lines = sink.getvalue().splitlines() if isinstance(sink, io.StringIO) else sink
     assert len(lines) == 15
@@ -196,7 +184,7 @@ LIMITED: dict[str, Any] = {  # one request an hour: the warm-up's first is admit
         ],
     },
 }  # fmt: skip
-FAILED_CASES = {
+FAILED_CASES: dict[str, tuple[dict[str, Any], str, dict[str, Any], int, int]] = {
     # (config, path, body, the status every request gets, requests measured)
     "retried-then-failed": (FAILING, "/v1/chat/completions", {**CHAT, "model": "mock/mock-error-500"}, 500, 10),
     "fallen-back": (FAILING, "/v1/chat/completions", {**CHAT, "model": "mock/mock-error-502"}, 200, 10),
@@ -231,29 +219,11 @@ def test_a_failed_fallen_back_or_watched_request_leaves_no_cycle(case: str) -> N
     request."""
     config, path, body, expected, count = FAILED_CASES[case]
     app = bifrost_app(config=config)
-    loop = asyncio.new_event_loop()
+    headers, leaves = CLIENTS.get(case, ((), False))
     with request_lines("direct"):
-        try:
-            headers, leaves = CLIENTS.get(case, ((), False))
-
-            async def requests(n: int) -> list[int]:
-                return [(await call(app, path, body, headers, leaves))[0] for _ in range(n)]
-
-            statuses = loop.run_until_complete(requests(2))[1:]  # the first of the rate-limited case passes
-            gc.collect()
-            gc.disable()
-            gc.set_debug(gc.DEBUG_SAVEALL)
-            try:
-                statuses += loop.run_until_complete(requests(count))
-                loop.run_until_complete(asyncio.sleep(0.05))  # what a left stream still had to close
-                gc.collect()
-                garbage = ours(gc.garbage)
-            finally:
-                gc.set_debug(0)
-                gc.garbage.clear()
-                gc.enable()
-        finally:
-            loop.close()
+        # settle: what a left stream still had to close
+        warmed, answers, garbage = leftovers(app, lambda: call(app, path, body, headers, leaves), 2, count, 0.05)
+    statuses = [status for status, _ in warmed[1:] + answers]  # the first of the rate-limited case passes
     assert set(statuses) == {expected}, statuses
     assert not garbage, f"{sum(garbage.values()) / count:.1f} objects a request in cycles: {garbage.most_common(8)}"
 
@@ -317,27 +287,9 @@ def test_a_stream_that_fails_leaves_no_cycle(how: str) -> None:
     gateway = app.state.gateway
     gateway.upstream = gateway.router.upstream = _ErrorUpstream(how)
     body = {**CHAT, "model": "openai/gpt-4o-mini", "stream": True}
-    loop = asyncio.new_event_loop()
     with request_lines("direct"):
-        try:
-
-            async def requests(n: int) -> list[tuple[int, bytes]]:
-                return [await call(app, "/v1/chat/completions", body) for _ in range(n)]
-
-            first = loop.run_until_complete(requests(2))
-            gc.collect()
-            gc.disable()
-            gc.set_debug(gc.DEBUG_SAVEALL)
-            try:
-                answers = first + loop.run_until_complete(requests(5))
-                gc.collect()
-                garbage = ours(gc.garbage)
-            finally:
-                gc.set_debug(0)
-                gc.garbage.clear()
-                gc.enable()
-        finally:
-            loop.close()
+        warmed, answers, garbage = leftovers(app, lambda: call(app, "/v1/chat/completions", body), 2, 5)
+    answers = warmed + answers
     # before content: the error event relayed as an error answer; after it: the stream's last event
     assert {status for status, _ in answers} == {200 if "after-content" in how else 500}, answers[0]
     assert all((b"0.01s" if how == "idle-after-content" else b"overloaded") in answer for _, answer in answers)

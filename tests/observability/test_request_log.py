@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import gc
 import inspect
 import itertools
 import logging
 import re
-import types
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -25,6 +23,7 @@ from bifrost_asgi.observability.request_log import (
     redact,
     request_id_from,
 )
+from tests.support.garbage import collected, gateway_part
 
 SECRET = "k3y-0f-the-0penai-acc0unt-7f2c"
 PROMPT = "my private prompt about the merger"
@@ -342,21 +341,6 @@ def test_record_names_the_call_site_as_logger_log_would(captured: tuple[logging.
     assert "makeRecord" in source[rec.lineno - first] or "logger.handle(" in source[rec.lineno - first]
 
 
-def _garbage_of(action: Callable[[], None]) -> list[object]:
-    """What ``action`` leaves for the cycle collector (collected with automatic collection off)."""
-    gc.collect()
-    gc.disable()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
-        action()
-        gc.collect()
-        return list(gc.garbage)
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.enable()
-
-
 def test_a_logged_line_leaves_no_garbage_cycle(captured: tuple[logging.Logger, ListHandler]) -> None:
     """A line must be freed when it is written: a cycle per request (the frame of ``log`` held in
     one of its own locals kept the frame, the line and the record alive) is collected only when
@@ -364,17 +348,11 @@ def test_a_logged_line_leaves_no_garbage_cycle(captured: tuple[logging.Logger, L
     logger, handler = captured
     request_logger = RequestLogger(logger, json=False)
 
-    def three_lines() -> None:
+    with collected() as garbage:
         for _ in range(3):
             request_logger.log(record())
-
-    garbage = _garbage_of(three_lines)
     assert len(handler.records) == 3
-    ours = [  # (not every frame: another thread of the test process may leave some)
-        o for o in garbage
-        if isinstance(o, RequestRecord) or (isinstance(o, types.FrameType) and "bifrost_asgi" in o.f_code.co_filename)
-    ]  # fmt: skip
-    assert ours == []
+    assert not gateway_part(garbage)
 
 
 def test_a_logger_class_of_the_host_gets_logger_log(captured: tuple[logging.Logger, ListHandler]) -> None:

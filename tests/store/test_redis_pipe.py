@@ -6,7 +6,6 @@ back, no reply within the timeout, a script error). The RESP reader is checked b
 from __future__ import annotations
 
 import asyncio
-import gc
 import hashlib
 import signal
 import socket
@@ -19,6 +18,7 @@ from hypothesis import strategies as st
 from redis.exceptions import AuthenticationError, ConnectionError, ResponseError, TimeoutError
 
 from bifrost_asgi.store.redis_pipe import ScriptPipe, parse
+from tests.support.garbage import collected
 from tests.support.redis_server import RedisServer, running_redis
 
 pytestmark = pytest.mark.anyio
@@ -192,18 +192,10 @@ async def test_a_refused_connection_leaves_no_cycle() -> None:
 
     try:
         await refused()
-        gc.collect()
-        gc.disable()
-        gc.set_debug(gc.DEBUG_SAVEALL)
-        try:
+        with collected() as garbage:
             for _ in range(3):
                 await refused()
-            gc.collect()
-            kinds = {type(o).__name__ for o in gc.garbage}
-        finally:
-            gc.set_debug(0)
-            gc.garbage.clear()
-            gc.enable()
+        kinds = {type(o).__name__ for o in garbage}
     finally:
         await pipe.close()
     # (not frames in general: another thread of the test process may leave some)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import gzip
 import socket
 import time
@@ -16,6 +15,7 @@ from bifrost_asgi.providers.base import UpstreamRequest
 from bifrost_asgi.upstream._aiohttp import AiohttpUpstream
 from bifrost_asgi.upstream.base import Timeouts
 from tests.support.fake_provider import EarlyClose, FakeProvider, Hang, Reset, SlowStream
+from tests.support.garbage import collected
 
 pytestmark = pytest.mark.anyio
 
@@ -83,18 +83,10 @@ async def test_a_refused_connection_leaves_no_cycle() -> None:
 
     try:
         await refused()  # warm: aiohttp's lazily built state
-        gc.collect()
-        gc.disable()
-        gc.set_debug(gc.DEBUG_SAVEALL)
-        try:
+        with collected() as garbage:
             for _ in range(3):
                 await refused()
-            gc.collect()
-            kinds = {type(o).__name__ for o in gc.garbage}
-        finally:
-            gc.set_debug(0)
-            gc.garbage.clear()
-            gc.enable()
+        kinds = {type(o).__name__ for o in garbage}
     finally:
         await upstream.aclose()
     # (not frames in general: another thread of the test process may leave some)
