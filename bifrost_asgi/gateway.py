@@ -658,7 +658,8 @@ class Gateway:
                 at = clock()  # nearly every read of a relayed stream: what the loop below does for it
                 observe_gap(at - last)
                 last = at
-                zero_gaps(run.count - 1)
+                if run.count > 1:  # its other events came in the same read: gaps of 0
+                    zero_gaps(run.count - 1)
                 rendered: bytes = render(run)
                 return rendered
             out: list[bytes] = []

@@ -23,6 +23,9 @@ import pytest
 
 from bifrost_asgi import bifrost_app
 from bifrost_asgi.errors import UpstreamTimeoutError
+from bifrost_asgi.wire.converse import CONTENT_TYPE_STREAM, encode_event
+from tests.support import FakeProvider, InBandErrorFirst, MidStreamError, Reply, Status
+from tests.support.fake_cloud import FAKE_BEDROCK_API_KEY, FAKE_COHERE_KEY
 from tests.support.garbage import collected, gateway_part
 
 CONFIG: dict[str, Any] = {
@@ -98,6 +101,7 @@ def leftovers(
             answers = loop.run_until_complete(requests(count))
             loop.run_until_complete(asyncio.sleep(settle))
     finally:
+        loop.run_until_complete(app.state.gateway.aclose())  # its upstream sessions
         loop.close()
     return warmed, answers, gateway_part(garbage)
 
@@ -293,4 +297,82 @@ def test_a_stream_that_fails_leaves_no_cycle(how: str) -> None:
     # before content: the error event relayed as an error answer; after it: the stream's last event
     assert {status for status, _ in answers} == {200 if "after-content" in how else 500}, answers[0]
     assert all((b"0.01s" if how == "idle-after-content" else b"overloaded") in answer for _, answer in answers)
+    assert not garbage, f"{sum(garbage.values()) / 5:.1f} objects a request in cycles: {garbage.most_common(8)}"
+
+
+BEDROCK_CLAUDE = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+# provider -> (its config, the model an OpenAI client names, the fake's path fragment, the status
+# of an in-band error before the first content, the vendor frames up to the first content)
+PROVIDERS: dict[str, tuple[dict[str, Any], str, str, int, int]] = {
+    "anthropic": ({"keys": [{"value": "sk-ant-garbage", "models": [], "weight": 1.0}]}, "claude-sonnet-4-5",
+                  "/v1/messages", 503, 4),
+    "gemini": ({"keys": [{"value": "AIza-garbage-0123456789", "models": [], "weight": 1.0}],
+                "network_config": {"base_path": "/v1beta"}}, "gemini-2.5-flash", "/models/", 503, 1),
+    "bedrock": ({"keys": [{"value": FAKE_BEDROCK_API_KEY, "bedrock_key_config": {
+        "region": "us-east-1", "deployments": {"claude-sonnet": BEDROCK_CLAUDE}}}]}, "claude-sonnet", "/converse",
+        429, 3),
+    "cohere": ({"keys": [{"value": FAKE_COHERE_KEY}]}, "command-a-03-2025", "/v2/chat", 500, 3),
+}  # fmt: skip
+FAULTS = ("error-status", "error-status-stream", "in-band-error-first", "in-band-error-mid-stream")
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeProvider]:
+    with FakeProvider() as provider:
+        yield provider
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("provider", list(PROVIDERS))
+def test_a_provider_error_leaves_no_cycle(fake: FakeProvider, provider: str, fault: str) -> None:
+    """Each vendor's own error paths over a real upstream socket: an error status (the provider's
+    ``parse_error``), an in-band error before the first content (the attempt fails) and after it
+    (the stream's error event), each in the vendor's own format."""
+    settings, model, path, in_band_status, to_content = PROVIDERS[provider]
+    what, stream, expected = {
+        "error-status": (Status(503), False, 503),
+        "error-status-stream": (Status(503), True, 503),
+        "in-band-error-first": (InBandErrorFirst(), True, in_band_status),
+        "in-band-error-mid-stream": (MidStreamError(after_chunks=to_content), True, 200),
+    }[fault]
+    app = bifrost_app(config={"providers": {provider: _upstream_at(fake, settings)}})
+    fake.always(path, what)
+    body = {**CHAT, "model": f"{provider}/{model}", "stream": stream}
+    try:
+        with request_lines("direct"):
+            warmed, answers, garbage = leftovers(app, lambda: call(app, "/v1/chat/completions", body), 2, 5, 0.05)
+    finally:
+        fake.always(path, None)
+    statuses = {status for status, _ in warmed + answers}
+    assert statuses == {expected}, (statuses, answers[0])
+    if fault == "in-band-error-mid-stream":  # the content, then the error event
+        assert all(b"content" in answer and b"error" in answer for _, answer in answers), answers[0]
+    assert not garbage, f"{sum(garbage.values()) / 5:.1f} objects a request in cycles: {garbage.most_common(8)}"
+
+
+def _upstream_at(fake: FakeProvider, settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with the fake as its upstream, no retries (``base_path``: after the fake's URL)."""
+    network = dict(settings.get("network_config", {}))
+    base_url = fake.url + network.pop("base_path", "")
+    return {**settings, "network_config": {**network, "base_url": base_url, "max_retries": 0}}
+
+
+def test_a_corrupt_bedrock_stream_leaves_no_cycle(fake: FakeProvider) -> None:
+    """A good event-stream message and a corrupt one in the same read: the decoder returns the good
+    one and keeps the error for its next call (``EventStreamDecoder._error``)."""
+    good = encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "fine"}})
+    bad = bytearray(encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "flipped"}}))
+    bad[-6] ^= 0x01  # one payload bit: the message checksum no longer matches
+    frames = [encode_event("messageStart", {"role": "assistant"}), good, good + bytes(bad)]
+    settings, model, *_ = PROVIDERS["bedrock"]
+    app = bifrost_app(config={"providers": {"bedrock": _upstream_at(fake, settings)}})
+    fake.respond("/converse-stream", lambda _: Reply(sse=frames, headers={"content-type": CONTENT_TYPE_STREAM}))
+    body = {**CHAT, "model": f"bedrock/{model}", "stream": True}
+    try:
+        with request_lines("direct"):
+            warmed, answers, garbage = leftovers(app, lambda: call(app, "/v1/chat/completions", body), 2, 5, 0.05)
+    finally:
+        fake.respond("/converse-stream", None)
+    assert {status for status, _ in warmed + answers} == {200}
+    assert all(b"checksum" in answer for _, answer in answers), answers[0]
     assert not garbage, f"{sum(garbage.values()) / 5:.1f} objects a request in cycles: {garbage.most_common(8)}"

@@ -280,10 +280,11 @@ async def _send_stream(reply: StreamReply, receive: Receive, send: Send, write_t
 
     async def pump() -> None:
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        now = watchdog.clock
         async for chunk in chunks:
-            watchdog.sending()
+            watchdog.since = now()  # a send under way since now (two attribute writes, not two calls a chunk)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            watchdog.sent()
+            watchdog.since = None
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def watch() -> None:
@@ -320,14 +321,16 @@ class _WriteWatchdog:
     """Cancels the pump once one ``send`` has been blocked for ``seconds``: one timer for the whole
     stream, re-armed only when it fires, instead of a timeout scope (a timer set and cancelled) per
     chunk. It fires exactly when a send has waited ``seconds``: when a send is under way it re-arms
-    for that send's deadline, otherwise a full period ahead (a send starting meanwhile is younger)."""
+    for that send's deadline, otherwise a full period ahead (a send starting meanwhile is younger).
+    The pump marks each send itself: ``since = clock()`` before it, ``since = None`` after it."""
 
-    __slots__ = ("_handle", "_loop", "_seconds", "_since", "_task", "fired")
+    __slots__ = ("_handle", "_loop", "_seconds", "_task", "clock", "fired", "since")
 
     def __init__(self, seconds: float) -> None:
         self._seconds = seconds
         self._loop = asyncio.get_running_loop()
-        self._since: float | None = None
+        self.clock = self._loop.time
+        self.since: float | None = None  # when the send under way started (None: none is)
         self._handle: asyncio.TimerHandle | None = None
         self._task: asyncio.Future[None] | None = None
         self.fired = False
@@ -335,12 +338,6 @@ class _WriteWatchdog:
     def start(self, task: asyncio.Future[None]) -> None:
         self._task = task
         self._handle = self._loop.call_later(self._seconds, self._check)
-
-    def sending(self) -> None:
-        self._since = self._loop.time()
-
-    def sent(self) -> None:
-        self._since = None
 
     def stop(self) -> None:
         # The task forgotten too: a cancelled pump keeps its CancelledError, whose traceback holds
@@ -351,7 +348,7 @@ class _WriteWatchdog:
             self._handle = None
 
     def _check(self) -> None:
-        since, now = self._since, self._loop.time()
+        since, now = self.since, self._loop.time()
         if since is not None and now - since >= self._seconds:
             self.fired = True
             self._handle = None

@@ -297,7 +297,8 @@ class _Relay:
         there are several (``plain`` replaces the first in each; the text cannot span frames)."""
         data, source = run.data, self._from_bytes
         if source is not None and self._held is None:
-            if run.literals and self._once_in_head(run.literals, source):
+            literals = run.literals
+            if literals and (literals is self._alike or self._once_in_head(literals, source)):
                 return data.replace(source, self._to_bytes)  # once in each event, in its head
             if run.count == 1:
                 if source in data:

@@ -20,6 +20,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from types import CodeType
 from typing import Any, Final
 
 from .. import _json
@@ -237,7 +238,8 @@ class RequestLogger:
         kind = type(logger)
         # A logger class of the host's that finds its caller or makes its records its own way
         # gets ``logger.log``; the standard one gets what that does, less the stack walk (``log``).
-        self._direct = (kind.log, kind._log, kind.findCaller) == (
+        # Compiled (mypyc), ``log`` has no code object and no frame of its own: ``logger.log`` then.
+        self._direct = _LOG_CODE is not None and (kind.log, kind._log, kind.findCaller) == (
             logging.Logger.log, logging.Logger._log, logging.Logger.findCaller
         )  # fmt: skip
         # With a chain of handlers it knows, the line is written without a record (see direct_lines).
@@ -261,7 +263,9 @@ class RequestLogger:
         # What ``logger.log(level, line)`` does, without walking the stack for the caller: the
         # caller it would find is this frame (the same pathname, line number and function name).
         # The frame is not kept in a local, which it would hold itself: a cycle per line.
-        file, func = _LOG_CODE.co_filename, _LOG_CODE.co_name
+        code = _LOG_CODE
+        assert code is not None  # (``_direct``)
+        file, func = code.co_filename, code.co_name
         logger.handle(logger.makeRecord(logger.name, level, file, sys._getframe().f_lineno, line, (), None, func))
 
     def fields(self, record: RequestRecord) -> dict[str, Any]:
@@ -341,7 +345,8 @@ class RequestLogger:
         return text
 
 
-_LOG_CODE: Final = RequestLogger.log.__code__  # the call site a record of ``log`` names
+#: The call site a record of ``log`` names (None when this module is compiled: no code object).
+_LOG_CODE: Final[CodeType | None] = getattr(RequestLogger.log, "__code__", None)
 
 
 def _text(value: str) -> str:

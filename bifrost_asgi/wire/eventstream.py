@@ -145,7 +145,8 @@ class EventStreamDecoder:
         except EventStreamError as exc:
             if not messages:
                 raise
-            self._error = exc
+            # Kept without its traceback, whose frame (``feed``'s) holds this decoder: no cycle.
+            self._error = exc.with_traceback(None)
         return messages
 
     def _decode(self, buffer: bytes, messages: list[EventMessage]) -> None:

@@ -341,6 +341,17 @@ def test_record_names_the_call_site_as_logger_log_would(captured: tuple[logging.
     assert "makeRecord" in source[rec.lineno - first] or "logger.handle(" in source[rec.lineno - first]
 
 
+def test_compiled_without_a_code_object_it_goes_through_logger_log(
+    captured: tuple[logging.Logger, ListHandler], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compiled (mypyc: ``bench/mypyc_probe.py``), ``log`` has no ``__code__`` to name the call site
+    with: the line goes out through ``logger.log`` (which finds its caller itself)."""
+    logger, handler = captured
+    monkeypatch.setattr(request_log_module, "_LOG_CODE", None)
+    RequestLogger(logger, json=False).log(record())
+    assert handler.records[0].getMessage().startswith("request_id=req-1 ")
+
+
 def test_a_logged_line_leaves_no_garbage_cycle(captured: tuple[logging.Logger, ListHandler]) -> None:
     """A line must be freed when it is written: a cycle per request (the frame of ``log`` held in
     one of its own locals kept the frame, the line and the record alive) is collected only when

@@ -17,6 +17,7 @@ from bifrost_asgi.wire.converse import (
     status_for,
 )
 from bifrost_asgi.wire.eventstream import EventMessage, EventStreamDecoder, EventStreamError, encode_message
+from tests.support.garbage import collected, gateway_part
 
 
 def test_frames_decode_with_botocore() -> None:
@@ -67,6 +68,18 @@ def test_good_messages_before_a_bad_one_are_returned_first() -> None:
         decoder.feed(b"")
     with pytest.raises(EventStreamError):
         decoder.close()
+
+
+def test_a_kept_error_makes_no_cycle() -> None:
+    """The error kept for the next call does not hold the frame that holds the decoder."""
+    good = encode_event("messageStart", {"role": "assistant"})
+    bad = bytearray(good)
+    bad[-2] ^= 1
+    with collected() as garbage:
+        decoder = EventStreamDecoder()
+        assert len(decoder.feed(good + bytes(bad))) == 1
+        del decoder
+    assert not gateway_part(garbage)
 
 
 def test_truncated_stream_and_bounds() -> None:
