@@ -313,7 +313,10 @@ PROVIDERS: dict[str, tuple[dict[str, Any], str, str, int, int]] = {
         429, 3),
     "cohere": ({"keys": [{"value": FAKE_COHERE_KEY}]}, "command-a-03-2025", "/v2/chat", 500, 3),
 }  # fmt: skip
-FAULTS = ("error-status", "error-status-stream", "in-band-error-first", "in-band-error-mid-stream")
+FAULTS = (
+    "error-status", "error-status-retried", "error-status-stream", "in-band-error-first", "in-band-error-first-retried",
+    "in-band-error-first-fallen-back", "in-band-error-mid-stream",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -331,11 +334,19 @@ def test_a_provider_error_leaves_no_cycle(fake: FakeProvider, provider: str, fau
     settings, model, path, in_band_status, to_content = PROVIDERS[provider]
     what, stream, expected = {
         "error-status": (Status(503), False, 503),
+        "error-status-retried": (Status(503), False, 503),
         "error-status-stream": (Status(503), True, 503),
         "in-band-error-first": (InBandErrorFirst(), True, in_band_status),
+        "in-band-error-first-retried": (InBandErrorFirst(), True, in_band_status),
+        "in-band-error-first-fallen-back": (InBandErrorFirst(), True, 200),
         "in-band-error-mid-stream": (MidStreamError(after_chunks=to_content), True, 200),
     }[fault]
-    app = bifrost_app(config={"providers": {provider: _upstream_at(fake, settings)}})
+    retries = 1 if fault.endswith("-retried") else 0  # the first attempt's error dropped by the retry
+    config: dict[str, Any] = {"providers": {provider: _upstream_at(fake, settings, retries)}}
+    if fault.endswith("-fallen-back"):  # the primary's error is dropped by the fallback's answer
+        config["providers"]["mock"] = _mock()
+        config["routing"] = {"fallbacks": {model: ["mock/gpt-4o-mini"]}}
+    app = bifrost_app(config=config)
     fake.always(path, what)
     body = {**CHAT, "model": f"{provider}/{model}", "stream": stream}
     try:
@@ -350,11 +361,12 @@ def test_a_provider_error_leaves_no_cycle(fake: FakeProvider, provider: str, fau
     assert not garbage, f"{sum(garbage.values()) / 5:.1f} objects a request in cycles: {garbage.most_common(8)}"
 
 
-def _upstream_at(fake: FakeProvider, settings: dict[str, Any]) -> dict[str, Any]:
-    """``settings`` with the fake as its upstream, no retries (``base_path``: after the fake's URL)."""
+def _upstream_at(fake: FakeProvider, settings: dict[str, Any], retries: int = 0) -> dict[str, Any]:
+    """``settings`` with the fake as its upstream and ``retries`` (``base_path``: after the fake's URL)."""
     network = dict(settings.get("network_config", {}))
     base_url = fake.url + network.pop("base_path", "")
-    return {**settings, "network_config": {**network, "base_url": base_url, "max_retries": 0}}
+    retry = {"max_retries": retries, "retry_backoff_initial_ms": 1, "retry_backoff_max_ms": 1}
+    return {**settings, "network_config": {**network, "base_url": base_url, **retry}}
 
 
 def test_a_corrupt_bedrock_stream_leaves_no_cycle(fake: FakeProvider) -> None:

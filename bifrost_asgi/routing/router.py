@@ -35,6 +35,7 @@ from ..errors import (
     QueueFullError,
     UpstreamError,
     UpstreamTimeoutError,
+    drop_tracebacks,
 )
 from ..governance.identity import AuthenticatedKey
 from ..neutral import (
@@ -656,12 +657,18 @@ class Router:
                     ctx.attempts.append(Attempt(rt.name, target.model, None, None, "cooldown"))
                     continue
                 try:
-                    return await self._on_target(rt, target, ctx, method, call, stack)
+                    result = await self._on_target(rt, target, ctx, method, call, stack)
                 except GatewayError as exc:
                     if primary_error is None:
                         primary_error = exc
+                    else:  # a fallback's error, not the answer: no cycle through the frames it went through
+                        drop_tracebacks(exc)
                     if not exc.allow_fallbacks and position == 0:
                         raise
+                else:
+                    if primary_error is not None:  # fallen back: the primary's error is not the answer either
+                        drop_tracebacks(primary_error)
+                    return result
             if primary_error is None:  # every target skipped: should not happen (the last one is never skipped)
                 raise GatewayError("no provider could take the request", status=503, kind="overloaded")
             raise primary_error
@@ -791,6 +798,7 @@ class Router:
                     excluded.add(index)
                     if any(i not in excluded for i in candidates):
                         self.metrics.count_retry(rt.name, "key_rotation")
+                        drop_tracebacks(exc)  # retried: its frames would hold it (a stream's first read raised it)
                         continue
                 delay = self._retry_delay(rt, exc, retries)
                 if delay is None:
@@ -798,6 +806,7 @@ class Router:
                 retries += 1
                 excluded.clear()
                 self.metrics.count_retry(rt.name, str(exc.status))
+                drop_tracebacks(exc)  # retried: its frames would hold it (a stream's first read raised it)
                 await self.sleep(delay)
                 continue
             ctx.attempts.append(Attempt(rt.name, target.model, label, 200))
