@@ -24,9 +24,10 @@ import pytest
 from bifrost_asgi import bifrost_app
 from bifrost_asgi.errors import UpstreamTimeoutError
 from bifrost_asgi.wire.converse import CONTENT_TYPE_STREAM, encode_event
-from tests.support import FakeProvider, InBandErrorFirst, MidStreamError, Reply, Status
+from tests.support import FakeProvider, InBandErrorFirst, MidStreamError, Reply, Status, fake_tool_result_text
 from tests.support.fake_cloud import FAKE_BEDROCK_API_KEY, FAKE_COHERE_KEY
 from tests.support.garbage import collected, gateway_part
+from tests.support.mcp_servers import stdio_client_config, weather_text
 
 CONFIG: dict[str, Any] = {
     "providers": {"mock": {"keys": [], "mock_config": {"latency_ms": 0, "chunk_delay_ms": 0}}},
@@ -388,3 +389,48 @@ def test_a_corrupt_bedrock_stream_leaves_no_cycle(fake: FakeProvider) -> None:
     assert {status for status, _ in warmed + answers} == {200}
     assert all(b"checksum" in answer for _, answer in answers), answers[0]
     assert not garbage, f"{sum(garbage.values()) / 5:.1f} objects a request in cycles: {garbage.most_common(8)}"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_an_mcp_agent_round_leaves_no_cycle(fake: FakeProvider, stream: bool) -> None:
+    """MCP agent mode: the model asks for a tool, the gateway runs it on a real stdio MCP server and
+    sends the result back, and the model's second answer goes to the client."""
+    local = stdio_client_config("local", tools_to_auto_execute=["weather"])
+    config = {
+        "providers": {"openai": {"keys": [{"value": "sk-upstream-garbage"}], "network_config": {"base_url": fake.url}}},
+        "mcp": {"client_configs": [local]},
+    }
+    app = bifrost_app(config=config)
+    gateway = app.state.gateway
+    body = {**CHAT, "model": "openai/gpt-4o-mini", "stream": stream}
+    loop = asyncio.new_event_loop()
+
+    async def requests(n: int) -> list[tuple[int, bytes]]:
+        return [await call(app, "/v1/chat/completions", body) for _ in range(n)]
+
+    async def run() -> tuple[list[tuple[int, bytes]], list[object]]:
+        async with gateway.lifespan(app):
+            assert await gateway.mcp.wait_attempted(30) == {"local": True}
+            await requests(3)
+            with collected() as garbage:
+                answers = await requests(5)
+            return answers, garbage
+
+    try:
+        with request_lines("direct"):
+            answers, garbage = loop.run_until_complete(run())
+    finally:
+        loop.close()
+    expected = fake_tool_result_text("openai", weather_text("Paris"))
+    assert all(status == 200 and _answer_text(answer) == expected for status, answer in answers), answers[0]
+    assert len(fake.matching("/chat/completions")) >= 16  # two model calls a request
+    left = gateway_part(garbage)
+    assert not left, f"{sum(left.values()) / 5:.1f} objects a request in cycles: {left.most_common(8)}"
+
+
+def _answer_text(body: bytes) -> str:
+    """The assistant's text of an OpenAI chat completion, or of its stream's content deltas."""
+    if not body.startswith(b"data: "):
+        return str(json.loads(body)["choices"][0]["message"]["content"])
+    chunks = [json.loads(line[6:]) for line in body.decode().split("\n\n") if line.startswith("data: {")]
+    return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
