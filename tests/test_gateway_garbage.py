@@ -330,8 +330,9 @@ def fake() -> Iterator[FakeProvider]:
 @pytest.mark.parametrize("provider", list(PROVIDERS))
 def test_a_provider_error_leaves_no_cycle(fake: FakeProvider, provider: str, fault: str) -> None:
     """Each vendor's own error paths over a real upstream socket: an error status (the provider's
-    ``parse_error``), an in-band error before the first content (the attempt fails) and after it
-    (the stream's error event), each in the vendor's own format."""
+    ``parse_error``), an in-band error before the first content (the attempt fails; then retried,
+    or fallen back from to a target that answers) and after it (the stream's error event), each in
+    the vendor's own format."""
     settings, model, path, in_band_status, to_content = PROVIDERS[provider]
     what, stream, expected = {
         "error-status": (Status(503), False, 503),
@@ -346,10 +347,11 @@ def test_a_provider_error_leaves_no_cycle(fake: FakeProvider, provider: str, fau
     config: dict[str, Any] = {"providers": {provider: _upstream_at(fake, settings, retries)}}
     if fault.endswith("-fallen-back"):  # the primary's error is dropped by the fallback's answer
         config["providers"]["mock"] = _mock()
-        config["routing"] = {"fallbacks": {model: ["mock/gpt-4o-mini"]}}
+        config["routing"] = {"cooldown_seconds": 0, "fallbacks": {model: ["mock/gpt-4o-mini"]}}  # tried each time
     app = bifrost_app(config=config)
     fake.always(path, what)
     body = {**CHAT, "model": f"{provider}/{model}", "stream": stream}
+    before = fake.count(path)
     try:
         with request_lines("direct"):
             warmed, answers, garbage = leftovers(app, lambda: call(app, "/v1/chat/completions", body), 2, 5, 0.05)
@@ -357,6 +359,7 @@ def test_a_provider_error_leaves_no_cycle(fake: FakeProvider, provider: str, fau
         fake.always(path, None)
     statuses = {status for status, _ in warmed + answers}
     assert statuses == {expected}, (statuses, answers[0])
+    assert fake.count(path) - before == 7 * (1 + retries)  # every attempt reached the vendor
     if fault == "in-band-error-mid-stream":  # the content, then the error event
         assert all(b"content" in answer and b"error" in answer for _, answer in answers), answers[0]
     assert not garbage, f"{sum(garbage.values()) / 5:.1f} objects a request in cycles: {garbage.most_common(8)}"
