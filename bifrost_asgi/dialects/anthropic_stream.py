@@ -59,7 +59,8 @@ class AnthropicStreamRenderer:
         self._started = False
         self._usage: Usage | None = None
         self._open: BlockKind | None = None
-        self._signed = False  # the open thinking block already got its signature
+        # The open thinking block got its signature (not ``_signed``: mypyc would emit C's ``__signed``).
+        self._signature_sent = False
         self._next_index = 0
         self._tool_blocks: dict[int, int] = {}  # neutral tool-call index -> block index
         self._finish: Finish | None = None
@@ -169,7 +170,7 @@ class AnthropicStreamRenderer:
         out += _frame({"type": "content_block_start", "index": self._next_index, "content_block": block})
         self._next_index += 1
         self._open = kind
-        self._signed = False
+        self._signature_sent = False
         return out
 
     def _delta(self, index: int, delta: dict[str, Any]) -> bytes:
@@ -192,14 +193,14 @@ class AnthropicStreamRenderer:
             )
         if not event.text and event.signature is None:
             return out
-        if self._open != "thinking" or self._signed:
+        if self._open != "thinking" or self._signature_sent:
             out += self._open_block("thinking", {"type": "thinking", "thinking": "", "signature": ""})
         index = self._next_index - 1
         if event.text:
             out += self._delta(index, {"type": "thinking_delta", "thinking": event.text})
         if event.signature is not None:
             out += self._delta(index, {"type": "signature_delta", "signature": event.signature})
-            self._signed = True
+            self._signature_sent = True
         return out
 
     def _tool_start(self, event: ToolCallStart) -> bytes:
