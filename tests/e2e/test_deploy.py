@@ -143,6 +143,9 @@ def test_image_start_command_serves_the_mounted_config(
         health = _run_healthcheck(env)
         assert health.returncode == 0, health.stderr
         streamed = _stream_then_sigterm(served.url, served.process)
+        # Its own exit, before serve_command's: a second SIGTERM while the interpreter tears down
+        # (uvicorn has put the default handlers back by then) would kill it (-15) after a clean drain.
+        served.process.wait(timeout=30)
     # drained, the lifespan shutdown ran, and the exit status is 0 (not 143: killed by SIGTERM)
     assert served.process.returncode == 0, served.output
     assert streamed == "Echo: please finish this answer"  # the stream in flight finished after SIGTERM
